@@ -1,0 +1,355 @@
+"""The ``cloudsync`` command: argument parsing, rendering choice and exit codes — no logic.
+
+Exit codes (contract): 0 success; 1 error (bad files, provider failure, blocking policy
+violation); with ``plan --detailed-exitcode``, 2 = success with changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cloudsync import __version__
+from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="cloudsync",
+    help="Keep cloud secrets in the state a git repository declares, least-privilege.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class TextJson(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class PlanFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class SchemaKind(enum.StrEnum):
+    stack = "stack"
+    secrets = "secrets"
+
+
+StackDir = Annotated[Path, typer.Option("-C", "--dir", help="stack folder (holds cloudsync.yaml)")]
+Targets = Annotated[list[str] | None, typer.Option("--target", "-t", help="only these targets (repeatable)")]
+
+
+def _print_diagnostics(diags: list[Diagnostic]) -> None:
+    for diag in diags:
+        style = "red" if diag.severity is Severity.ERROR else "yellow"
+        err.print(diag.render(), style=style, markup=False)
+
+
+def handles_errors(func: F) -> F:
+    """Turn CloudsyncError into diagnostics and exit 1; never show a traceback by default."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CloudsyncError as exc:
+            _print_diagnostics(exc.diagnostics)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            logging.getLogger("cloudsync").debug("internal error", exc_info=True)
+            err.print(f"error: internal error ({exc.__class__.__name__}); this is a bug in cloudsync",
+                      style="red", markup=False)
+            err.print("hint: rerun with --verbose for details and report it", markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"cloudsync {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what cloudsync does (never a value)")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version")] = False,
+) -> None:
+    level = "debug" if verbose else os.environ.get("CLOUDSYNC_LOG", "warning")
+    logging.basicConfig(stream=sys.stderr, format="cloudsync: %(levelname)s: %(message)s",
+                        level=logging.WARNING)
+    logging.getLogger("cloudsync").setLevel(getattr(logging, level.upper(), logging.WARNING))
+
+
+def _load(directory: Path) -> Any:
+    from cloudsync.config.loader import load_stack
+
+    stack = load_stack(directory)
+    _print_diagnostics(stack.warnings)
+    return stack
+
+
+@app.command()
+@handles_errors
+def validate(
+    directory: StackDir = Path("."),
+    fmt: Annotated[TextJson, typer.Option("--format", "-f")] = TextJson.text,
+) -> None:
+    """Check the desired-state files; report every problem with file:line:col."""
+    from cloudsync.config.loader import load_stack
+
+    try:
+        stack = load_stack(directory)
+    except CloudsyncError as exc:
+        if fmt is TextJson.json:
+            out.print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in exc.diagnostics]}, indent=2),
+                      markup=False)
+            raise typer.Exit(1) from None
+        raise
+    if fmt is TextJson.json:
+        out.print(json.dumps({"valid": True, "stack": stack.name, "secrets": len(stack.secrets),
+                              "targets": list(stack.config.targets),
+                              "diagnostics": [d.as_dict() for d in stack.warnings]}, indent=2), markup=False)
+        return
+    _print_diagnostics(stack.warnings)
+    out.print(f"{directory / 'cloudsync.yaml'}: valid: stack {stack.name}, {len(stack.secrets)} secrets, "
+              f"{len(stack.config.targets)} targets", markup=False)
+
+
+@app.command()
+@handles_errors
+def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")] = SchemaKind.stack) -> None:
+    """Print the JSON Schema of cloudsync.yaml (or of secrets/*.yaml) for editors."""
+    from cloudsync.config.models import SecretsFile, stack_json_schema
+
+    if kind is SchemaKind.stack:
+        data = stack_json_schema()
+    else:
+        data = stack_json_schema()
+        defs = data["$defs"]
+        data = {"$schema": data["$schema"], "title": "SecretsFile", "type": "object",
+                "properties": {"secrets": {"type": "array", "items": {"$ref": "#/$defs/SecretDecl"}}},
+                "additionalProperties": False, "$defs": defs}
+        assert SecretsFile.model_fields.keys() == {"secrets"}
+    out.print(json.dumps(data, indent=2), markup=False)
+
+
+def _render_plan(plan: Any, fmt: PlanFormat) -> None:
+    from cloudsync.plan.render import render_json, render_markdown, render_text
+
+    if fmt is PlanFormat.json:
+        out.print(render_json(plan), markup=False)
+    elif fmt is PlanFormat.markdown:
+        out.print(render_markdown(plan), markup=False)
+    else:
+        out.print(render_text(plan))
+
+
+@app.command()
+@handles_errors
+def plan(
+    directory: StackDir = Path("."),
+    target: Targets = None,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
+    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode",
+                                                    help="exit 2 when there are changes")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="save the signed plan to FILE")] = None,
+    metadata_only: Annotated[bool, typer.Option("--metadata-only",
+                                                help="load no plaintext value; value changes show as unknown")] = False,
+) -> None:
+    """Show what apply would change (never a value)."""
+    from cloudsync.plan.build import build_plan, open_session, select_targets
+    from cloudsync.plan.planfile import write_plan
+
+    stack = _load(directory)
+    targets = select_targets(stack, target)
+    with open_session(stack) as session:
+        run = build_plan(session, targets, metadata_only=metadata_only)
+    _render_plan(run.plan, fmt)
+    if run.plan.diagnostics:
+        _print_diagnostics(run.plan.diagnostics)
+    if run.plan.has_errors:
+        raise typer.Exit(1)
+    if out_file is not None:
+        write_plan(run, out_file, stack.root)
+        err.print(f"Saved the signed plan to {out_file}; apply it with: cloudsync apply {out_file}", markup=False)
+    if detailed_exitcode and run.plan.real_changes:
+        raise typer.Exit(2)
+
+
+@app.command()
+@handles_errors
+def apply(
+    plan_file: Annotated[Path | None, typer.Argument(help="a plan saved with plan --out")] = None,
+    directory: StackDir = Path("."),
+    target: Targets = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64,
+                                             help="changes applied at once")] = 10,
+) -> None:
+    """Make the targets match the desired state (or apply exactly a saved plan)."""
+    from cloudsync.plan.build import build_plan, open_session, select_targets
+    from cloudsync.plan.planfile import bind, read_plan, stale_reasons
+
+    stack = _load(directory)
+    with open_session(stack) as session:
+        if plan_file is not None:
+            if target:
+                raise CloudsyncError(Diagnostic("--target cannot be combined with a plan file",
+                                                hint="the plan file already names its targets"))
+            body = read_plan(plan_file, stack.root)
+            if body["stack"] != stack.name:
+                raise CloudsyncError(Diagnostic(
+                    f"{plan_file} is a plan for stack {body['stack']!r}, not {stack.name!r}"))
+            if body["metadata_only"]:
+                raise CloudsyncError(Diagnostic(f"{plan_file} is a metadata-only plan and cannot be applied",
+                                                hint="plan without --metadata-only"))
+            fresh = build_plan(session, select_targets(stack, body["targets"]))
+            stale = stale_reasons(body, fresh)
+            if stale:
+                shown = "; ".join(stale[:5]) + (f"; and {len(stale) - 5} more" if len(stale) > 5 else "")
+                raise CloudsyncError(Diagnostic(f"{plan_file} is stale: {shown}", hint="make a new plan"))
+            run = bind(body, fresh)
+        else:
+            run = build_plan(session, select_targets(stack, target))
+            _render_plan(run.plan, PlanFormat.text)
+            _print_diagnostics(run.plan.diagnostics)
+        if run.plan.has_errors:
+            raise CloudsyncError(Diagnostic("the plan has errors; nothing was applied"))
+        changes = run.plan.real_changes
+        if not changes:
+            out.print("Nothing to apply.", markup=False)
+            return
+        if plan_file is None and not auto_approve:
+            _confirm(stack.name, len(changes))
+        _run_apply(session, run, parallelism)
+
+
+def _confirm(stack_name: str, count: int) -> None:
+    if not sys.stdin.isatty():
+        raise CloudsyncError(Diagnostic("refusing to apply: no terminal to ask for confirmation",
+                                        hint="review the plan and pass --auto-approve, or apply a saved plan file"))
+    answer = typer.prompt(f"Apply {count} changes to stack {stack_name}? Only 'yes' is accepted", default="",
+                          show_default=False)
+    if answer.strip() != "yes":
+        err.print("Apply cancelled; nothing was changed.", markup=False)
+        raise typer.Exit(1)
+
+
+def _run_apply(session: Any, run: Any, parallelism: int) -> None:
+    from rich.progress import Progress
+
+    from cloudsync.apply import ChangeResult, Outcome, apply_plan, audit_path
+
+    changes = run.plan.real_changes
+    progress = Progress(console=err, transient=True) if err.is_terminal else None
+
+    def report(result: ChangeResult) -> None:
+        change = result.change
+        if result.outcome is Outcome.APPLIED:
+            err.print(f"  ok      {change.action.value:<8}{change.address}", style="green", markup=False)
+        else:
+            err.print(f"  FAILED  {change.action.value:<8}{change.address}: {result.error}", style="red", markup=False)
+        if progress is not None:
+            progress.advance(task)
+
+    if progress is not None:
+        progress.start()
+        task = progress.add_task("applying", total=len(changes))
+    try:
+        result = apply_plan(session, run, parallelism=parallelism, on_result=report)
+    finally:
+        if progress is not None:
+            progress.stop()
+    applied, failed = result.count(Outcome.APPLIED), result.count(Outcome.FAILED)
+    missed = result.count(Outcome.NOT_ATTEMPTED)
+    line = f"Apply {'complete' if result.ok else 'incomplete'}: {applied} applied, {failed} failed, {missed} not attempted."
+    out.print(line, style="bold" if result.ok else "bold red", markup=False)
+    err.print(f"Audit record appended to {audit_path(session)}", style="dim", markup=False)
+    if not result.ok:
+        err.print("hint: fix the cause and run apply again; it continues from what the targets now hold",
+                  markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def show(
+    plan_file: Annotated[Path, typer.Argument(help="a plan saved with plan --out")],
+    directory: StackDir = Path("."),
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
+) -> None:
+    """Render a saved plan file (after checking its signature)."""
+    from cloudsync.plan.planfile import plan_from_body, read_plan
+
+    body = read_plan(plan_file, directory)
+    _render_plan(plan_from_body(body), fmt)
+
+
+@app.command()
+@handles_errors
+def targets(
+    directory: StackDir = Path("."),
+    fmt: Annotated[TextJson, typer.Option("--format", "-f")] = TextJson.text,
+    provider: Annotated[str | None, typer.Option("--provider", help="only targets of this provider")] = None,
+) -> None:
+    """List the stack's targets (JSON feeds a CI matrix: one shard per target)."""
+    stack = _load(directory)
+    rows = [{"target": name, "provider": cfg.provider,
+             "secrets": sum(1 for d in stack.secrets if name in d.decl.targets)}
+            for name, cfg in stack.config.targets.items() if provider in (None, cfg.provider)]
+    if fmt is TextJson.json:
+        out.print(json.dumps({"stack": stack.name, "include": rows}), markup=False)
+        return
+    for row in rows:
+        out.print(f"{row['target']:<24}{row['provider']:<8}{row['secrets']} secrets", markup=False)
+
+
+@app.command()
+@handles_errors
+def permissions(
+    target: Annotated[str, typer.Option("--target", "-t", help="the target to describe")],
+    directory: StackDir = Path("."),
+) -> None:
+    """Print the permissions cloudsync's own identity needs on a target, per operation."""
+    from cloudsync.plan.build import select_targets
+    from cloudsync.providers.registry import provider_class
+
+    stack = _load(directory)
+    select_targets(stack, [target])
+    cls = provider_class(stack.config.targets[target].provider)
+    render = getattr(cls, "render_permissions", None)
+    if render is not None:
+        out.print(render(stack.config.targets[target], stack.name), markup=False)
+        return
+    data = {op.value: list(actions) for op, actions in cls.permissions().items()}
+    out.print(json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2), markup=False)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,93 @@
+"""One Diagnostic type for every problem a user can hit.
+
+Diagnostics are collected, not raised one at a time, and rendered once at the edge
+(the CLI) as ``path:line:col: error: message`` followed by an optional hint.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """A problem with a location (when it has one) and a hint of the fix."""
+
+    message: str
+    severity: Severity = Severity.ERROR
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line:
+                where += f":{self.line}"
+                if self.col:
+                    where += f":{self.col}"
+            where += ": "
+        text = f"{where}{self.severity.value}: {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Diagnostics:
+    """An ordered collection of diagnostics."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diag: Diagnostic) -> None:
+        self.items.append(diag)
+
+    def error(self, message: str, **where: object) -> None:
+        self.items.append(Diagnostic(message, Severity.ERROR, **where))  # type: ignore[arg-type]
+
+    def warning(self, message: str, **where: object) -> None:
+        self.items.append(Diagnostic(message, Severity.WARNING, **where))  # type: ignore[arg-type]
+
+    def extend(self, diags: Iterable[Diagnostic]) -> None:
+        self.items.extend(diags)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class CloudsyncError(Exception):
+    """An error that carries diagnostics for the user; never holds a secret value."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic] | Diagnostic | str) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        super().__init__("; ".join(d.render() for d in self.diagnostics))

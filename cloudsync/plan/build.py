@@ -1,0 +1,248 @@
+"""Gather desired and actual state for a stack and plan it.
+
+This is the effectful edge around the pure planner: it opens providers, reads each target
+in bulk (targets in parallel), resolves values once per secret (never in metadata-only
+mode), fingerprints them under each target's key, and calls :func:`plan_changes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cloudsync.config.checks import effective_readers, remote_name
+from cloudsync.config.loader import Declaration, Stack
+from cloudsync.config.models import as_timedelta
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.plan.model import Plan
+from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
+from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
+from cloudsync.providers.registry import provider_class
+from cloudsync.values.fingerprint import Fingerprinter, key_from_env
+from cloudsync.values.secret import SecretValue
+from cloudsync.values.sources import SOURCES, ResolveContext
+
+log = logging.getLogger("cloudsync")
+
+
+def provider_diagnostic(target: str, exc: ProviderError, doing: str) -> Diagnostic:
+    code = f" [{exc.code}]" if exc.code else ""
+    return Diagnostic(f"target {target}: {doing} failed{code}: {exc.message}", hint=exc.hint)
+
+
+class Session:
+    """The providers of one run, opened on first use and closed together."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+        self._keys: dict[str, Fingerprinter | None] = {}
+
+    def provider(self, target: str) -> Provider:
+        with self._lock:
+            if target not in self._providers:
+                config = self.stack.config.targets[target]
+                cls = provider_class(config.provider)
+                context = ProviderContext(stack=self.stack.name, root=self.stack.root)
+                try:
+                    self._providers[target] = cls(target, config, context)
+                except ProviderError as exc:
+                    raise CloudsyncError(provider_diagnostic(target, exc, "connecting")) from None
+            return self._providers[target]
+
+    def fingerprinter(self, target: str, *, create: bool) -> Fingerprinter | None:
+        """The fingerprint key of ``target``: the environment's, or the target's own."""
+        cached = self._keys.get(target)
+        if cached is not None or (target in self._keys and not create):
+            return cached
+        env_key = key_from_env()
+        if env_key is not None:
+            fp: Fingerprinter | None = Fingerprinter(env_key)
+        else:
+            try:
+                key = self.provider(target).fingerprint_key(create=create)
+            except ProviderError as exc:
+                raise CloudsyncError(provider_diagnostic(target, exc, "reading the fingerprint key")) from None
+            fp = Fingerprinter(key) if key else None
+        self._keys[target] = fp
+        return fp
+
+    def read_value(self, target: str, name: str) -> SecretValue:
+        """Read one value of a declared-or-not secret by logical name (for `from` and copies)."""
+        if target not in self.stack.config.targets:
+            raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
+        provider = self.provider(target)
+        decl = next((d for d in self.stack.secrets if d.decl.name == name), None)
+        remote = remote_name(decl, target, provider.kind) if decl else _translate(name, provider.kind)
+        try:
+            return provider.read_value(remote)
+        except ProviderError as exc:
+            raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._providers
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+
+
+def _translate(name: str, kind: str) -> str:
+    from cloudsync.config.names import translate
+
+    return translate(name, kind)
+
+
+@contextmanager
+def open_session(stack: Stack) -> Iterator[Session]:
+    session = Session(stack)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def select_targets(stack: Stack, wanted: Iterable[str] | None) -> list[str]:
+    names = list(stack.config.targets)
+    if not wanted:
+        return names
+    chosen = []
+    for name in wanted:
+        if name not in stack.config.targets:
+            raise CloudsyncError(Diagnostic(f"unknown target {name!r}", hint=f"declared: {', '.join(names)}"))
+        chosen.append(name)
+    return chosen
+
+
+@dataclass
+class Values:
+    """Plaintext values resolved in this run, by secret name (memory only)."""
+
+    resolved: dict[str, SecretValue] = field(default_factory=dict)
+
+
+def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Values, list[Diagnostic]]:
+    """Resolve every non-generated value once; collect every problem."""
+    values = Values()
+    diags: list[Diagnostic] = []
+    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value)
+    for decl in decls:
+        spec = decl.decl.value
+        if spec is None or spec.kind == "generate":
+            continue
+        try:
+            values.resolved[decl.decl.name] = SOURCES[spec.kind].resolve(decl, ctx)
+        except CloudsyncError as exc:
+            diags.extend(exc.diagnostics)
+    return values, diags
+
+
+def read_actual(session: Session, targets: list[str], desired: list[DesiredSecret],
+                metadata_only: bool) -> dict[str, dict[str, RemoteSecret]]:
+    """Bulk-read every target (in parallel across targets)."""
+    declared: dict[str, set[str]] = {t: set() for t in targets}
+    access: dict[str, set[str]] = {t: set() for t in targets}
+    for want in desired:
+        if want.target in declared:
+            declared[want.target].add(want.remote_name)
+            if want.readers is not None:
+                access[want.target].add(want.remote_name)
+
+    def read(target: str) -> tuple[str, dict[str, RemoteSecret]]:
+        provider = session.provider(target)
+        query = ReadQuery(stack=session.stack.name, declared=frozenset(declared[target]),
+                          access=frozenset(access[target]), metadata_only=metadata_only)
+        try:
+            secrets = provider.read(query)
+        except ProviderError as exc:
+            raise CloudsyncError(provider_diagnostic(target, exc, "reading secrets")) from None
+        log.debug("target %s: read %d secrets (%s)", target, len(secrets), dict(provider.api_calls))
+        return target, {s.name: s for s in secrets}
+
+    for target in targets:
+        session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
+    if len(targets) == 1:
+        return dict([read(targets[0])])
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        return dict(pool.map(read, targets))
+
+
+def desired_state(session: Session, targets: list[str], values: Values | None,
+                  *, metadata_only: bool) -> list[DesiredSecret]:
+    stack = session.stack
+    config = stack.config
+    defaults = config.defaults
+    chosen = set(targets)
+    desired: list[DesiredSecret] = []
+    for decl in stack.secrets:
+        d = decl.decl
+        spec = d.value
+        readers_names = effective_readers(stack, decl)
+        for target in d.targets:
+            if target not in chosen:
+                continue
+            provider = config.targets[target].provider
+            if spec is None:
+                value = DesiredValue("none")
+            elif spec.kind == "generate":
+                value = DesiredValue("generate", spec=SOURCES["generate"].spec_digest(decl))
+            elif metadata_only or values is None or d.name not in values.resolved:
+                value = DesiredValue("unknown")
+            else:
+                fp = session.fingerprinter(target, create=False)
+                if fp is None:
+                    value = DesiredValue("source")
+                else:
+                    value = DesiredValue("source", fingerprint=fp.of(values.resolved[d.name]), key_id=fp.key_id)
+            readers = frozenset(_principal_id(config, name, provider) for name in readers_names)
+            desired.append(DesiredSecret(
+                target=target, provider=provider, secret=d.name, remote_name=remote_name(decl, target, provider),
+                value=value, labels={**defaults.labels, **d.labels}, description=d.description,
+                readers=readers,
+                protected=d.deletion_protection if d.deletion_protection is not None else defaults.deletion_protection,
+                purge_on_delete=d.purge_on_delete,
+                rotation=as_timedelta(d.rotation or defaults.rotation),
+                expires=as_timedelta(d.expires or defaults.expires),
+                file=decl.file, line=decl.line,
+            ))
+    return desired
+
+
+def _principal_id(config: object, name: str, provider: str) -> str:
+    principal = config.principals[name]  # type: ignore[attr-defined]
+    if provider == "local":
+        return str(principal.local or name)
+    return str(getattr(principal, provider))
+
+
+@dataclass
+class PlanRun:
+    plan: Plan
+    values: Values
+    actual: dict[str, dict[str, RemoteSecret]]
+    desired: list[DesiredSecret]
+
+
+def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
+               when: datetime | None = None) -> PlanRun:
+    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning."""
+    stack = session.stack
+    chosen = set(targets)
+    decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]
+    values = Values()
+    if not metadata_only:
+        values, diags = resolve_values(session, decls)
+        if diags:
+            raise CloudsyncError(diags)
+    shell = desired_state(session, targets, None, metadata_only=True)
+    actual = read_actual(session, targets, shell, metadata_only)
+    desired = shell if metadata_only else desired_state(session, targets, values, metadata_only=False)
+    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only)
+    return PlanRun(plan=plan, values=values, actual=actual, desired=desired)

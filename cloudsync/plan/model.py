@@ -1,0 +1,103 @@
+"""The in-memory plan: a closed set of actions, changes with reasons, and a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from cloudsync.diagnostics import Diagnostic, Severity
+from cloudsync.providers.base import RemoteSecret, SecretState
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    RESTORE = "restore"
+    NOOP = "noop"
+
+
+class Reason(StrEnum):
+    VALUE = "value"
+    LABELS = "labels"
+    DESCRIPTION = "description"
+    ACCESS = "access"
+    EXPIRY = "expiry"
+    ROTATION = "rotation"
+    REPLICATION = "replication"
+    OWNERSHIP = "ownership"
+
+
+REASON_ORDER = list(Reason)
+
+
+class ValueMode(StrEnum):
+    """How apply obtains the value it writes."""
+
+    SOURCE = "source"  # resolve the declaration's source (env, sops, file, from)
+    GENERATE = "generate"  # generate a new random value (once per secret per apply)
+    COPY = "copy"  # copy the current value from a sibling target of the same secret
+    UNKNOWN = "unknown"  # metadata-only plan: the value could not be compared
+
+
+@dataclass(frozen=True)
+class ValuePlan:
+    mode: ValueMode
+    fingerprint: str | None = None  # desired fingerprint (SOURCE), under the target's key
+    key_id: str | None = None
+    spec: str | None = None  # generate spec digest
+    copy_from: str | None = None  # target name for COPY
+    regenerate: bool = False  # GENERATE because the value itself must change (rotation, settings)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One address: what is, what should be, and why they differ."""
+
+    address: str
+    target: str
+    provider: str
+    secret: str
+    remote_name: str
+    action: Action
+    reasons: tuple[Reason, ...] = ()
+    before: RemoteSecret | None = None
+    after: SecretState | None = None
+    value: ValuePlan | None = None  # set when the change writes a value
+    details: tuple[str, ...] = ()  # display-only lines, never a value
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def writes_value(self) -> bool:
+        return self.value is not None and self.value.mode is not ValueMode.UNKNOWN
+
+
+@dataclass
+class Plan:
+    stack: str
+    changes: list[Change]
+    created_at: datetime
+    metadata_only: bool = False
+    targets: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def real_changes(self) -> list[Change]:
+        return [c for c in self.changes if c.action is not Action.NOOP]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(c.action for c in self.changes)
+        return {
+            "create": counts[Action.CREATE],
+            "update": counts[Action.UPDATE],
+            "delete": counts[Action.DELETE],
+            "restore": counts[Action.RESTORE],
+            "unchanged": counts[Action.NOOP],
+        }

@@ -1,0 +1,291 @@
+"""The provider interface: read a target's actual state in bulk, apply one change.
+
+An adapter is small on purpose: :meth:`Provider.read` lists everything the engine needs
+about a target in as few calls as the cloud allows; :meth:`Provider.apply` performs one
+planned change; :meth:`Provider.read_value` fetches one plaintext value when a plan truly
+needs it; :meth:`Provider.permissions` declares the cloud permissions each operation
+needs. The engine never knows which cloud it talks to.
+
+Ownership and what cloudsync remembers about a value live in the secret's own metadata
+(labels or tags), encoded by :func:`encode_meta` and read back by :func:`decode_meta`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as _random
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cloudsync.values.secret import SecretValue
+
+OWNER_LABEL = "managed-by"
+OWNER_VALUE = "cloudsync"
+STACK_LABEL = "cloudsync-stack"
+FINGERPRINT_LABEL = "cloudsync-fp"
+KEY_ID_LABEL = "cloudsync-kid"
+SPEC_LABEL = "cloudsync-spec"
+WRITTEN_LABEL = "cloudsync-written"
+VERSION_LABEL = "cloudsync-version"
+PROTECT_LABEL = "cloudsync-protect"
+PURGE_LABEL = "cloudsync-purge"
+ROLE_LABEL = "cloudsync-role"
+META_PREFIXES = (OWNER_LABEL, "cloudsync-")
+
+# The per-stack fingerprint key secret that each target keeps for itself (a name valid in
+# every cloud). The planner never plans anything for it.
+FINGERPRINT_KEY_PREFIX = "cloudsync-fingerprint-key-"
+
+
+def fingerprint_key_name(stack: str) -> str:
+    return FINGERPRINT_KEY_PREFIX + stack
+
+
+def is_reserved(name: str) -> bool:
+    return name.startswith(FINGERPRINT_KEY_PREFIX)
+
+
+class Operation(StrEnum):
+    """Operations whose cloud permissions a provider declares."""
+
+    PLAN_METADATA = "plan-metadata"  # plan --metadata-only, drift
+    PLAN = "plan"  # plan with values (fingerprint key, `from` sources)
+    APPLY = "apply"
+
+
+@dataclass(frozen=True)
+class ValueRecord:
+    """What cloudsync remembers about the value it last wrote (never the value)."""
+
+    version: str | None = None  # remote version id cloudsync wrote
+    fingerprint: str | None = None  # keyed HMAC, see cloudsync.values.fingerprint
+    key_id: str | None = None
+    spec: str | None = None  # digest of a generate spec
+    written_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RemoteSecret:
+    """One secret as it stands in a target (metadata only)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)  # user labels only
+    owner: str | None = None  # owning stack when managed-by=cloudsync, else None
+    managed: bool = False  # carries managed-by=cloudsync (of any stack)
+    description: str | None = None
+    expires_at: datetime | None = None
+    readers: frozenset[str] | None = None  # principal ids granted read; None = not read
+    current_version: str | None = None
+    record: ValueRecord | None = None
+    deleted: bool = False  # soft-deleted / scheduled for deletion, recoverable
+    protected: bool = False
+    purge_on_delete: bool = False
+    revision: str = ""  # changes whenever anything about the secret changes (staleness)
+    other_access: tuple[str, ...] = ()  # grants outside cloudsync's model: reported, never wiped
+    extra: Mapping[str, Any] = field(default_factory=dict)  # provider-specific facts for its own apply
+
+    @property
+    def value_drifted(self) -> bool:
+        """A version other than the one cloudsync wrote is current (an out-of-band write)."""
+        return (
+            self.record is not None
+            and self.record.version is not None
+            and self.current_version is not None
+            and self.record.version != self.current_version
+        )
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """The desired state of one remote secret, in the target's own terms."""
+
+    name: str
+    labels: Mapping[str, str]
+    description: str | None
+    expires_at: datetime | None
+    readers: frozenset[str] | None  # provider principal ids; None = access not managed
+    protected: bool = False
+    purge_on_delete: bool = False
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """One change for a provider to perform."""
+
+    action: str  # create | update | delete | restore
+    reasons: frozenset[str]
+    stack: str
+    name: str
+    state: SecretState | None  # None for delete
+    value: SecretValue | None  # set only when a value is written
+    record: ValueRecord | None  # stored along the value; the provider fills in the version
+    before: RemoteSecret | None
+    token: str  # deterministic idempotency token for this change of this plan
+
+
+@dataclass(frozen=True)
+class ReadQuery:
+    """What the engine wants from one bulk read."""
+
+    stack: str
+    declared: frozenset[str]  # remote names declared for this target
+    access: frozenset[str]  # remote names whose readers are needed (besides owned secrets)
+    metadata_only: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per second a target accepts (the published quotas, with headroom)."""
+
+    reads_per_second: float = 50.0
+    writes_per_second: float = 20.0
+    max_parallel: int = 8
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``transient`` errors are retried by the apply engine."""
+
+    def __init__(self, message: str, *, code: str | None = None, transient: bool = False,
+                 retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.transient = transient
+        self.retry_after = retry_after
+        self.hint = hint
+
+
+class LockedError(ProviderError):
+    """Another apply holds the target's lock."""
+
+
+@dataclass
+class ProviderContext:
+    """What a provider knows about the run: the stack, its folder."""
+
+    stack: str
+    root: Path
+
+
+class Provider(ABC):
+    """One target of one cloud."""
+
+    kind: ClassVar[str]
+    limits: ClassVar[RateLimits] = RateLimits()
+
+    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+        self.target = target
+        self.config = config
+        self.context = context
+        self.api_calls: Counter[str] = Counter()  # operation name -> calls, for benchmarks
+
+    @abstractmethod
+    def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
+        """Every secret in the target, in bulk; readers filled for owned and ``query.access``."""
+
+    @abstractmethod
+    def apply(self, request: WriteRequest) -> ValueRecord | None:
+        """Perform one change; return the record of the value written, if one was."""
+
+    @abstractmethod
+    def read_value(self, name: str) -> SecretValue:
+        """The current plaintext value of one secret (raise ProviderError if absent)."""
+
+    @classmethod
+    @abstractmethod
+    def permissions(cls) -> Mapping[Operation, Sequence[str]]:
+        """The cloud permissions each operation needs, least privilege."""
+
+    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
+        """Exclusive write access to the target for one apply; raise LockedError if held."""
+        return contextlib.nullcontext()
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # -- the per-target fingerprint key, kept as a managed secret inside the target --
+
+    def fingerprint_key(self, *, create: bool) -> bytes | None:
+        """This target's fingerprint key; create it when absent and ``create``."""
+        name = fingerprint_key_name(self.context.stack)
+        try:
+            return self.read_value(name).reveal()
+        except ProviderError:
+            if not create:
+                return None
+        value = SecretValue(_random.token_hex(32))
+        self.apply(WriteRequest(
+            action="create", reasons=frozenset({"value"}), stack=self.context.stack, name=name,
+            state=SecretState(name=name, labels={}, expires_at=None, readers=None,
+                              description="cloudsync fingerprint key (HMAC key for value fingerprints)"),
+            value=value, record=ValueRecord(written_at=now()), before=None,
+            token=f"fpkey-{self.context.stack}"))
+        return value.reveal()
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# -- metadata encoding shared by every provider ------------------------------------
+
+
+def encode_meta(stack: str, state: SecretState | None, record: ValueRecord | None,
+                *, include_version: bool = True) -> dict[str, str]:
+    """Ownership and value-record labels; values fit every cloud's label rules."""
+    meta = {OWNER_LABEL: OWNER_VALUE, STACK_LABEL: stack}
+    if state is not None:
+        if state.protected:
+            meta[PROTECT_LABEL] = "true"
+        if state.purge_on_delete:
+            meta[PURGE_LABEL] = "true"
+    if record is not None:
+        if record.fingerprint:
+            meta[FINGERPRINT_LABEL] = record.fingerprint
+        if record.key_id:
+            meta[KEY_ID_LABEL] = record.key_id
+        if record.spec:
+            meta[SPEC_LABEL] = record.spec
+        if record.written_at:
+            meta[WRITTEN_LABEL] = str(int(record.written_at.timestamp()))
+        if include_version and record.version:
+            meta[VERSION_LABEL] = record.version
+    return meta
+
+
+@dataclass(frozen=True)
+class DecodedMeta:
+    user_labels: dict[str, str]
+    managed: bool
+    owner: str | None
+    record: ValueRecord | None
+    protected: bool
+    purge_on_delete: bool
+
+
+def decode_meta(labels: Mapping[str, str]) -> DecodedMeta:
+    """Split a secret's labels into user labels and cloudsync's metadata."""
+    user = {k: v for k, v in labels.items() if not k.startswith(META_PREFIXES)}
+    managed = labels.get(OWNER_LABEL) == OWNER_VALUE
+    owner = labels.get(STACK_LABEL) if managed else None
+    record = None
+    if managed and any(k in labels for k in (FINGERPRINT_LABEL, SPEC_LABEL, WRITTEN_LABEL, VERSION_LABEL)):
+        written = labels.get(WRITTEN_LABEL)
+        record = ValueRecord(
+            version=labels.get(VERSION_LABEL),
+            fingerprint=labels.get(FINGERPRINT_LABEL),
+            key_id=labels.get(KEY_ID_LABEL),
+            spec=labels.get(SPEC_LABEL),
+            written_at=datetime.fromtimestamp(int(written), UTC) if written and written.isdigit() else None,
+        )
+    return DecodedMeta(
+        user_labels=user, managed=managed, owner=owner, record=record,
+        protected=labels.get(PROTECT_LABEL) == "true",
+        purge_on_delete=labels.get(PURGE_LABEL) == "true",
+    )
