@@ -234,6 +234,15 @@ class Defaults(Strict):
     deletion_protection: bool = False
 
 
+class PolicyConfig(Strict):
+    """Per-stack settings of the policy engine."""
+
+    disabled: list[str] = Field(default_factory=list, description="policy ids turned off for this stack")
+    parameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per policy id, values for the policy's parameters")
+    dirs: list[str] = Field(default_factory=list, description="extra policy folders, relative to the stack")
+
+
 class StackFile(Strict):
     """``cloudsync.yaml``."""
 
@@ -242,6 +251,7 @@ class StackFile(Strict):
     targets: dict[Annotated[str, Field(pattern=TARGET_RE)], TargetConfig] = Field(min_length=1)
     principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     secrets: list[dict[str, Any]] = Field(
         default_factory=list, json_schema_extra={"items": {"$ref": "#/$defs/SecretDecl"}}
     )

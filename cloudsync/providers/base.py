@@ -116,7 +116,29 @@ class SecretState:
 
 @dataclass(frozen=True)
 class WriteRequest:
-    """One change for a provider to perform."""
+    """One change for a provider to perform.
+
+    Semantics every adapter follows:
+
+    - ``create``: make the secret with ``state`` and, when ``value`` is set, its first
+      version. A secret that already exists *owned by this stack* (a retried create) is
+      updated instead; anything else existing under the name is an error.
+    - ``update``: touch only what ``reasons`` names (``value`` -> new version; ``labels``,
+      ``description``, ``expiry``, ``ownership`` -> metadata; ``access`` -> readers).
+    - ``restore``: bring a soft-deleted / scheduled-for-deletion secret back, then update
+      it as above.
+    - ``delete``: soft delete (recoverable), or purge / force delete when
+      ``before.purge_on_delete``. Deleting what is already gone succeeds.
+    - Metadata: always write ``state.labels`` plus ``encode_meta(stack, state, record)``
+      where ``record`` is ``request.record`` — when ``value`` is set, with ``version`` set
+      to the version id just written (and stored so that the next ``read`` reports it in
+      ``RemoteSecret.record.version``); otherwise the record is the one read before and
+      must be kept as it is.
+    - ``state.readers`` None means access is not managed: leave grants alone.
+    - Every failure is a :class:`ProviderError` (never an SDK exception, never a value in
+      the message); throttling, 5xx and connection errors are ``transient=True`` with
+      ``retry_after`` when the cloud says.
+    """
 
     action: str  # create | update | delete | restore
     reasons: frozenset[str]
