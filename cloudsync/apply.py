@@ -232,7 +232,7 @@ def _apply_one(session: Session, change: Change, digest: str, materializer: Valu
             hint = f" (hint: {exc.hint})" if exc.hint else ""
             tries = f" after {attempt} attempts" if attempt > 1 else ""
             return ChangeResult(change, Outcome.FAILED, f"{exc.message}{code}{tries}{hint}", attempt)
-        except Exception as exc:  # noqa: BLE001 - one change's bug must not hide the others' outcomes
+        except Exception as exc:
             log.debug("%s: unexpected error", change.address, exc_info=True)
             return ChangeResult(change, Outcome.FAILED, f"unexpected error ({exc.__class__.__name__})", attempt)
 

@@ -78,7 +78,7 @@ def handles_errors(func: F) -> F:
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        except Exception as exc:
             logging.getLogger("cloudsync").debug("internal error", exc_info=True)
             err.print(f"error: internal error ({exc.__class__.__name__}); this is a bug in cloudsync",
                       style="red", markup=False)
@@ -230,7 +230,7 @@ def apply(
                 raise CloudsyncError(Diagnostic(f"{plan_file} is a metadata-only plan and cannot be applied",
                                                 hint="plan without --metadata-only"))
             fresh = build_plan(session, select_targets(stack, body["targets"]))
-            stale = stale_reasons(body, fresh)
+            stale = stale_reasons(body, fresh, stack.root)
             if stale:
                 shown = "; ".join(stale[:5]) + (f"; and {len(stale) - 5} more" if len(stale) > 5 else "")
                 raise CloudsyncError(Diagnostic(f"{plan_file} is stale: {shown}", hint="make a new plan"))

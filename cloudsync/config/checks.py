@@ -91,14 +91,14 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
             remote = remote_name(decl, target, provider)
             problem = check_remote_name(remote, provider)
             if problem:
-                where = ("names", target) if target in d.names else ("name",)
-                diags.add(decl.at(*where, message=f"{problem} (target {target!r})",
+                at: tuple[str, ...] = ("names", target) if target in d.names else ("name",)
+                diags.add(decl.at(*at, message=f"{problem} (target {target!r})",
                                   hint=f"set names: {{{target}: <valid name>}} on this secret"))
                 continue
             key = (target, collision_key(remote, provider))
             other = remote_seen.get(key)
             if other is not None:
-                odecl, oremote = other
+                odecl, _oremote = other
                 diags.add(decl.at("name", message=(
                     f"secrets {odecl.decl.name!r} ({odecl.file}:{odecl.line}) and {d.name!r} "
                     f"both map to remote name {remote!r} in target {target!r}"),

@@ -99,14 +99,14 @@ def load_stack(root: Path | str) -> Stack:
                 raw_secrets += [(item, fmap, ("secrets", i)) for i, item in enumerate(fdata["secrets"] or [])]
 
     declared: list[Declaration] = []
-    for item, item_map, path in raw_secrets:
+    for item, item_map, item_path in raw_secrets:
         if not isinstance(item, dict):
-            diags.add(item_map.at(path, "a secret declaration must be a mapping with name, targets, value, ..."))
+            diags.add(item_map.at(item_path, "a secret declaration must be a mapping with name, targets, value, ..."))
             continue
-        decl = _validate(SecretDecl, item, item_map, path, diags)
+        decl = _validate(SecretDecl, item, item_map, item_path, diags)
         if decl is not None:
-            line = item_map.locate(path)[0]
-            declared.append(Declaration(decl, item_map.file, line, item_map, path))
+            line = item_map.locate(item_path)[0]
+            declared.append(Declaration(decl, item_map.file, line, item_map, item_path))
 
     if config is None:
         raise CloudsyncError(diags.items)
@@ -157,14 +157,13 @@ def _data_path(data: Any, loc: Sequence[Hashable]) -> tuple[tuple[Hashable, ...]
     rest: list[Hashable] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        else:
+        found = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if not found:
             rest.append(part)
+            continue
+        node = node[part]
+        path.append(part)
     return tuple(path), rest
 
 
@@ -190,7 +189,7 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
         close = difflib.get_close_matches(str(tag), ["local", "aws", "gcp", "azure"], n=1)
-        return smap.at(path + ("provider",), f"unknown provider {tag!r}",
+        return smap.at((*path, "provider"), f"unknown provider {tag!r}",
                        hint=f"did you mean {close[0]!r}?" if close else "one of local, aws, gcp, azure")
     if kind == "union_tag_not_found":
         return smap.at(path, "a target needs 'provider'", hint="one of local, aws, gcp, azure")
@@ -206,7 +205,7 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
         expected = error.get("ctx", {}).get("expected", "")
         return smap.at(path, f"invalid {field_name} {shown}: expected {expected}")
     if kind == "value_error" and not rest and field_name in {"value"} and "plaintext" in msg:
-        return smap.at(path + ("value",), msg)
+        return smap.at((*path, "value"), msg)
     text = msg[0].lower() + msg[1:] if msg else kind
     return smap.at(path, f"{field_name}: {text}" if not text.startswith(("invalid", "bad", "a ", "plaintext", "label", "'"))
                    else text)

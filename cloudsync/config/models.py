@@ -252,9 +252,7 @@ class StackFile(Strict):
     principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    secrets: list[dict[str, Any]] = Field(
-        default_factory=list, json_schema_extra={"items": {"$ref": "#/$defs/SecretDecl"}}
-    )
+    secrets: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class SecretsFile(Strict):
@@ -274,5 +272,6 @@ def stack_json_schema() -> dict[str, Any]:
     defs = schema.setdefault("$defs", {})
     defs.update(secret_schema.pop("$defs", {}))
     defs["SecretDecl"] = secret_schema
+    schema["properties"]["secrets"]["items"] = {"$ref": "#/$defs/SecretDecl"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.model import Action, Change, Plan, Reason, ValueMode, ValuePlan
 from cloudsync.plan.render import change_to_dict
-from cloudsync.providers.base import RemoteSecret, SecretState
+from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
+from cloudsync.values.secret import SecretValue
 
 if TYPE_CHECKING:
     from cloudsync.plan.build import PlanRun
@@ -92,8 +93,14 @@ def revision_of(secret: RemoteSecret | None) -> str | None:
     return f"{secret.revision}{'/deleted' if secret.deleted else ''}"
 
 
+def _value_check(key: bytes, value: SecretValue) -> str:
+    """A keyed digest of a desired value under the plan key, to detect changed sources at apply."""
+    return hmac.new(key, b"cloudsync plan value\0" + value.reveal(), hashlib.sha256).hexdigest()[:32]
+
+
 def write_plan(run: PlanRun, path: Path, root: Path) -> None:
     plan = run.plan
+    key = _plan_key(root)
     declared: dict[str, set[str]] = {}
     for want in run.desired:
         declared.setdefault(want.target, set()).add(want.remote_name)
@@ -105,6 +112,9 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> None:
             entry["value"] = {"mode": change.value.mode.value, "fingerprint": change.value.fingerprint,
                               "key_id": change.value.key_id, "spec": change.value.spec,
                               "copy_from": change.value.copy_from, "regenerate": change.value.regenerate}
+        value = run.values.resolved.get(change.secret) if change.value else None
+        if value is not None and change.value is not None and change.value.mode is ValueMode.SOURCE:
+            entry["value"]["check"] = _value_check(key, value)
         changes.append(entry)
     body = {
         "kind": KIND,
@@ -117,7 +127,6 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> None:
         "unchanged": plan.summary()["unchanged"],
         "revisions": relevant_revisions(plan.stack, run.actual, declared),
     }
-    key = _plan_key(root)
     signed = {"body": body, "signature": {"alg": "hmac-sha256", "key_id": _key_id(key),
                                           "value": hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()}}
     tmp = path.with_name(path.name + ".tmp")
@@ -174,12 +183,12 @@ def relevant_revisions(stack: str, actual: dict[str, dict[str, RemoteSecret]],
     """Revisions of the secrets a plan depends on: declared names and the stack's own."""
     result: dict[str, dict[str, str | None]] = {}
     for target, secrets in sorted(actual.items()):
-        names = declared.get(target, set()) | {n for n, s in secrets.items() if s.owner == stack}
+        names = declared.get(target, set()) | {n for n, s in secrets.items() if s.owner == stack and not is_reserved(n)}
         result[target] = {name: revision_of(secrets.get(name)) for name in sorted(names)}
     return result
 
 
-def stale_reasons(body: dict[str, Any], fresh: PlanRun) -> list[str]:
+def stale_reasons(body: dict[str, Any], fresh: PlanRun, root: Path) -> list[str]:
     """Why a saved plan no longer describes the world (empty when it still does)."""
     reasons: list[str] = []
     declared: dict[str, set[str]] = {}
@@ -191,12 +200,12 @@ def stale_reasons(body: dict[str, Any], fresh: PlanRun) -> list[str]:
         for name in sorted(set(saved) | set(current)):
             if saved.get(name) != current.get(name):
                 reasons.append(f"{target}:{name} changed in the target since the plan was made")
-    fresh_fp = {(w.target, w.remote_name): w.value.fingerprint for w in fresh.desired}
+    key = _plan_key(root)
     for entry in body["changes"]:
-        value = entry.get("value") or {}
-        if value.get("mode") == ValueMode.SOURCE.value and value.get("fingerprint"):
-            now_fp = fresh_fp.get((entry["target"], entry["remote_name"]))
-            if now_fp != value["fingerprint"]:
+        planned = entry.get("value") or {}
+        if planned.get("mode") == ValueMode.SOURCE.value and planned.get("check"):
+            value = fresh.values.resolved.get(entry["secret"])
+            if value is None or not hmac.compare_digest(_value_check(key, value), planned["check"]):
                 reasons.append(f"{entry['address']}: the desired value changed since the plan was made")
     return reasons
 

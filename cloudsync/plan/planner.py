@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cloudsync.config.durations import format_duration
 from cloudsync.diagnostics import Diagnostic
@@ -112,21 +112,21 @@ def _value_plan(want: DesiredSecret) -> ValuePlan:
 
 def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: datetime,
              diagnostics: list[Diagnostic]) -> Change | None:
-    base = dict(address=want.address, target=want.target, provider=want.provider, secret=want.secret,
-                remote_name=want.remote_name, file=want.file, line=want.line)
+    base: dict[str, Any] = dict(address=want.address, target=want.target, provider=want.provider,
+                                secret=want.secret, remote_name=want.remote_name, file=want.file, line=want.line)
     if have is None:
-        reasons = []
+        created: list[Reason] = []
         value = None
         if want.value.kind != "none":
-            reasons.append(Reason.VALUE)
+            created.append(Reason.VALUE)
             value = _value_plan(want)
         if want.readers:
-            reasons.append(Reason.ACCESS)
+            created.append(Reason.ACCESS)
         if want.expires is not None:
-            reasons.append(Reason.EXPIRY)
+            created.append(Reason.EXPIRY)
         expires_at = now + want.expires if want.expires else None
-        return Change(**base, action=Action.CREATE, reasons=tuple(reasons),
-                      after=_state(want, expires_at), value=value)  # type: ignore[arg-type]
+        return Change(**base, action=Action.CREATE, reasons=tuple(created),
+                      after=_state(want, expires_at), value=value)
     if have.owner != stack:
         who = f"owned by stack {have.owner!r}" if have.managed and have.owner else "not managed by cloudsync"
         diagnostics.append(Diagnostic(
@@ -167,7 +167,7 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     action = Action.RESTORE if have.deleted else (Action.UPDATE if reasons else Action.NOOP)
     if have.deleted:
         details.insert(0, "scheduled for deletion / soft-deleted: it is restored")
-    return Change(**base, action=action, reasons=tuple(sorted(set(reasons), key=REASON_ORDER.index)),  # type: ignore[arg-type]
+    return Change(**base, action=action, reasons=tuple(sorted(set(reasons), key=REASON_ORDER.index)),
                   before=have, after=_state(want, expires_at), value=value_plan, details=tuple(details))
 
 

@@ -64,7 +64,7 @@ def render_text(plan: Plan) -> Text:
         out.append("\n")
         lines = list(change.details)
         value_line = _value_line(change)
-        if value_line and change.action in (Action.CREATE, Action.RESTORE) or (
+        if (value_line and change.action in (Action.CREATE, Action.RESTORE)) or (
             value_line and not any(d.startswith("value") for d in lines)
         ):
             lines.append(value_line)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,7 @@ class LocalStore:
 
     def put_value(self, name: str, value: SecretValue, labels: Mapping[str, str] | None = None) -> int:
         """Add a version and make it current; create the secret when absent."""
+        self.aead  # noqa: B018 - unlock the key before the write transaction starts
         with self.transaction() as conn:
             return self._put_value(conn, name, value, labels)
 
@@ -249,11 +250,11 @@ class LocalStore:
             self._update(conn, name, fields)
 
     def _update(self, conn: sqlite3.Connection, name: str, fields: Mapping[str, Any]) -> None:
-        columns = {"labels": json.dumps, "description": lambda v: v, "expires_at": _ts,
+        columns: dict[str, Callable[[Any], Any]] = {"labels": json.dumps, "description": lambda v: v, "expires_at": _ts,
                    "readers": lambda v: None if v is None else json.dumps(sorted(v)), "deleted_at": _ts}
         sets = [f"{col} = ?" for col in fields]
         args = [columns[col](val) for col, val in fields.items()]
-        cur = conn.execute(f"UPDATE secrets SET {', '.join(sets + ['updated_at = ?', 'revision = revision + 1'])} "
+        cur = conn.execute(f"UPDATE secrets SET {', '.join([*sets, 'updated_at = ?', 'revision = revision + 1'])} "
                            "WHERE name = ?", (*args, _ts(now()), name))
         if cur.rowcount != 1:
             raise LocalStoreError(f"secret {name} not found", code="NotFound")
@@ -324,6 +325,8 @@ class LocalProvider(Provider):
     def apply(self, request: WriteRequest) -> ValueRecord | None:
         self.api_calls[request.action] += 1
         name = request.name
+        if request.value is not None:
+            self.store.aead  # noqa: B018 - unlock the key before the write transaction starts
         with self.store.transaction() as conn:
             row = conn.execute("SELECT labels, deleted_at FROM secrets WHERE name = ?", (name,)).fetchone()
             if request.action == "delete":

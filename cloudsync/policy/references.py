@@ -1,0 +1,214 @@
+"""Load-time checks of what a CEL expression references.
+
+The CEL library reports unknown variables and missing keys only when evaluation reaches
+them, and short-circuiting (``a && b``) can hide them from any one sample input. So the
+expression is tokenised and every reference chain (``secret.labels.env``,
+``principals[r].env``, a comprehension variable's fields) is resolved against the input
+document's JSON Schema. Free-form maps (labels, principals by name) accept any key;
+closed objects accept only their documented fields.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cloudsync.policy.document import Schema
+
+KEYWORDS = frozenset({"true", "false", "null", "in"})
+MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+ANY: Schema = {}
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+|//[^\n]*)
+    |(?P<string>(?:[rR][bB]?|[bB][rR]?)?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'))
+    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+[uU]?|\.\d+)
+    |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<punct>.)""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reference the input document does not have, at ``offset`` in the expression."""
+
+    message: str
+    offset: int
+    hint: str | None = None
+
+
+def tokenize(source: str) -> list[Token]:
+    tokens = []
+    for m in _TOKEN.finditer(source):
+        kind = m.lastgroup or "punct"
+        if kind != "space":
+            tokens.append(Token(kind, m.group(), m.start()))
+    return tokens
+
+
+def _literal(token: Token) -> str | None:
+    """The value of a plain quoted string token (no escapes), else None."""
+    text = token.text
+    if token.kind == "string" and text[0] in "\"'" and len(text) >= 2 and "\\" not in text and text[:3] not in (
+            '"""', "'''"):
+        return text[1:-1]
+    return None
+
+
+def _closing(tokens: list[Token], start: int) -> int:
+    """Index of the bracket closing ``tokens[start]`` (or the last index)."""
+    depth = 0
+    pairs = {"[": "]", "(": ")", "{": "}"}
+    for i in range(start, len(tokens)):
+        text = tokens[i].text
+        if text in pairs:
+            depth += 1
+        elif text in pairs.values():
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(tokens) - 1
+
+
+@dataclass(frozen=True)
+class Chain:
+    """``root.a[*].b``: a path of names (``None`` for a computed index) from a root."""
+
+    parts: tuple[str | None, ...]
+    offset: int
+    bind: str | None = None  # a comprehension variable bound over this chain's items
+
+
+def chains(tokens: list[Token]) -> Iterator[Chain]:
+    for i, tok in enumerate(tokens):
+        if tok.kind != "ident" or tok.text in KEYWORDS:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue  # a field or a method, part of the chain before it
+        if i + 1 < len(tokens) and tokens[i + 1].text == "(":
+            continue  # a global function: has(), size(), timestamp() ...
+        parts: list[str | None] = [tok.text]
+        bind = None
+        j = i + 1
+        while j < len(tokens):
+            if tokens[j].text == "." and j + 1 < len(tokens) and tokens[j + 1].kind == "ident":
+                if j + 2 < len(tokens) and tokens[j + 2].text == "(":
+                    method = tokens[j + 1].text
+                    if (method in MACROS and j + 4 < len(tokens) and tokens[j + 3].kind == "ident"
+                            and tokens[j + 4].text == ","):
+                        bind = tokens[j + 3].text
+                    break
+                parts.append(tokens[j + 1].text)
+                j += 2
+            elif tokens[j].text == "[":
+                end = _closing(tokens, j)
+                inner = tokens[j + 1:end]
+                parts.append(_literal(inner[0]) if len(inner) == 1 else None)
+                j = end + 1
+            else:
+                break
+        yield Chain(tuple(parts), tok.offset, bind)
+
+
+def bound_names(tokens: list[Token]) -> set[str]:
+    """Every name a comprehension macro binds: ``x`` in ``.exists(x, ...)``."""
+    names = set()
+    for i in range(len(tokens) - 4):
+        if (tokens[i].text == "." and tokens[i + 1].text in MACROS and tokens[i + 2].text == "("
+                and tokens[i + 3].kind == "ident" and tokens[i + 4].text == ","):
+            names.add(tokens[i + 3].text)
+    return names
+
+
+def _kinds(schema: Schema) -> set[str]:
+    kinds = schema.get("type")
+    if kinds is None:
+        return set()
+    return {k for k in (kinds if isinstance(kinds, list) else [kinds]) if k != "null"}
+
+
+def _step(schema: Schema, part: str | None, shown: str) -> tuple[Schema, Problem | None, str | None]:
+    """Resolve one step; returns (schema, problem message, hint)."""
+    kinds = _kinds(schema)
+    if not kinds:
+        return ANY, None, None
+    if "object" in kinds:
+        props = schema.get("properties")
+        if props is None:
+            return schema.get("additionalProperties") or ANY, None, None
+        if part is None:
+            return ANY, None, None  # a computed key into a closed object: any of its fields
+        if part in props:
+            return props[part], None, None
+        close = difflib.get_close_matches(part, list(props), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"{shown} has: {', '.join(sorted(props))}"
+        return ANY, Problem(f"{shown} has no field {part!r}", 0), hint
+    if "array" in kinds:
+        if part is None or (part.isdigit()):
+            return schema.get("items") or ANY, None, None
+        return ANY, Problem(f"{shown} is a list; it has no field {part!r}", 0), "iterate it with .exists(x, ...)"
+    kind = sorted(kinds)[0]
+    return ANY, Problem(f"{shown} is a {kind}; it has no field {part!r}", 0), None
+
+
+def _element(schema: Schema) -> Schema:
+    """What a comprehension variable ranges over: list items, or map keys (strings)."""
+    kinds = _kinds(schema)
+    if "array" in kinds:
+        return schema.get("items") or ANY
+    if "object" in kinds:
+        return {"type": "string"}
+    return ANY
+
+
+def check_references(source: str, roots: Mapping[str, Schema]) -> list[Problem]:
+    """Every reference in ``source`` the document described by ``roots`` does not have."""
+    tokens = tokenize(source)
+    bound = bound_names(tokens)
+    scopes: dict[str, Schema] = {}
+    problems: list[Problem] = []
+    for chain in chains(tokens):
+        root = chain.parts[0]
+        assert root is not None
+        if root in roots:
+            schema: Schema = roots[root]
+        elif root in scopes:
+            schema = scopes[root]
+        elif root in bound:
+            schema = ANY  # bound over something this checker cannot type (a literal, a call result)
+        else:
+            close = difflib.get_close_matches(root, [*roots, *bound], n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"the input document has: {', '.join(roots)}"
+            problems.append(Problem(f"unknown variable {root!r}", chain.offset, hint))
+            continue
+        shown = root
+        failed = False
+        for part in chain.parts[1:]:
+            schema, problem, hint = _step(schema, part, shown)
+            if problem is not None:
+                problems.append(Problem(problem.message, chain.offset, hint))
+                failed = True
+                break
+            shown += f".{part}" if part is not None else "[...]"
+        if chain.bind is not None:
+            # A name bound twice over different things is left unchecked rather than guessed.
+            element = ANY if failed else _element(schema)
+            scopes[chain.bind] = element if scopes.get(chain.bind, element) == element else ANY
+    return problems
+
+
+def references_roots(source: str, roots: Mapping[str, Any]) -> frozenset[str]:
+    """The document roots ``source`` reads (used to share results across targets)."""
+    tokens = tokenize(source)
+    return frozenset(c.parts[0] for c in chains(tokens) if c.parts[0] in roots)  # type: ignore[misc]

@@ -1,0 +1,171 @@
+"""The one table of Secrets Manager API operations the adapter calls.
+
+Everything that depends on *which* calls a code path makes is derived from :data:`ACTIONS`:
+the per-operation IAM permissions (:func:`permissions_by_operation`), the least-privilege
+policy JSON that ``cloudsync permissions`` prints (:func:`render_policy`), the quota bucket
+each call is paced in, and the IAM action named when AWS answers "access denied". The
+adapter refuses to call an operation that is missing here, so the table cannot fall behind
+the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cloudsync.providers.base import OWNER_LABEL, OWNER_VALUE, STACK_LABEL, Operation
+
+
+class Scope(StrEnum):
+    """Which resources an action needs, for the rendered IAM policy."""
+
+    ACCOUNT = "account"  # no resource-level permissions exist (ListSecrets)
+    ANY_SECRET = "any-secret"  # read metadata of any secret (conflicts, eventual-consistency checks)
+    OWNED = "owned"  # only secrets tagged as owned by the stack
+    NEW = "new"  # creating a secret: the request must carry the stack's ownership tags
+
+
+class Bucket(StrEnum):
+    """AWS Secrets Manager's published request quotas (per account and region)."""
+
+    LIST = "list"
+    DESCRIBE = "describe"
+    POLICY = "policy"
+    WRITE = "write"
+    TAG = "tag"
+    CREATE = "create"
+    DELETE = "delete"
+
+
+# Requests per second AWS accepts per bucket (Secrets Manager quotas page). DescribeSecret
+# and GetSecretValue share one 10,000 TPS bucket; the resource-policy calls share 50 TPS;
+# PutSecretValue, UpdateSecret, RestoreSecret and the replication calls share 50 TPS.
+QUOTAS: Mapping[Bucket, float] = {
+    Bucket.LIST: 100,
+    Bucket.DESCRIBE: 10_000,
+    Bucket.POLICY: 50,
+    Bucket.WRITE: 50,
+    Bucket.TAG: 50,
+    Bucket.CREATE: 50,
+    Bucket.DELETE: 50,
+}
+# Stay below the quota: other tools share the account's buckets.
+HEADROOM = 0.8
+
+
+@dataclass(frozen=True)
+class ApiAction:
+    """One API operation: its quota bucket, the cloudsync operations that use it, its scope."""
+
+    operation: str
+    bucket: Bucket
+    used_by: frozenset[Operation]
+    scope: Scope
+    why: str
+
+    @property
+    def iam_action(self) -> str:
+        return f"secretsmanager:{self.operation}"
+
+
+_READ = frozenset(Operation)  # every operation reads the target's metadata
+_VALUES = frozenset({Operation.PLAN, Operation.APPLY})
+_APPLY = frozenset({Operation.APPLY})
+
+ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
+    ApiAction("ListSecrets", Bucket.LIST, _READ, Scope.ACCOUNT, "bulk read of names, tags, versions"),
+    ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY_SECRET,
+              "confirm creates and deletes that the eventually consistent list suggests"),
+    ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY_SECRET, "read the readers of a secret"),
+    ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
+              "the stack's fingerprint key and values copied between targets"),
+    ApiAction("CreateSecret", Bucket.CREATE, _APPLY, Scope.NEW, "create a declared secret"),
+    ApiAction("TagResource", Bucket.TAG, _APPLY, Scope.NEW, "labels and cloudsync's metadata (also on create)"),
+    ApiAction("UntagResource", Bucket.TAG, _APPLY, Scope.OWNED, "remove labels no longer declared"),
+    ApiAction("PutSecretValue", Bucket.WRITE, _APPLY, Scope.OWNED, "write a new version"),
+    ApiAction("UpdateSecret", Bucket.WRITE, _APPLY, Scope.OWNED, "description and KMS key"),
+    ApiAction("RestoreSecret", Bucket.WRITE, _APPLY, Scope.OWNED, "bring back a secret scheduled for deletion"),
+    ApiAction("ReplicateSecretToRegions", Bucket.WRITE, _APPLY, Scope.NEW, "add replica regions (also on create)"),
+    ApiAction("RemoveRegionsFromReplication", Bucket.WRITE, _APPLY, Scope.OWNED, "remove replica regions"),
+    ApiAction("PutResourcePolicy", Bucket.POLICY, _APPLY, Scope.OWNED, "grant read to the declared readers"),
+    ApiAction("DeleteResourcePolicy", Bucket.POLICY, _APPLY, Scope.OWNED, "no readers left"),
+    ApiAction("DeleteSecret", Bucket.DELETE, _APPLY, Scope.OWNED, "delete a secret no longer declared"),
+)}
+
+
+def permissions_by_operation() -> dict[Operation, list[str]]:
+    """The IAM actions each cloudsync operation needs, in table order."""
+    return {op: [a.iam_action for a in ACTIONS.values() if op in a.used_by] for op in Operation}
+
+
+def _secret_arn(region: str) -> str:
+    return f"arn:aws:secretsmanager:{region}:*:secret:*"
+
+
+def policy_document(operation: Operation, *, stack: str, region: str, replica_regions: Sequence[str] = (),
+                    kms_key_id: str | None = None) -> dict[str, Any]:
+    """A least-privilege IAM policy for cloudsync's own identity doing ``operation``."""
+    regions = [region, *replica_regions] if operation is Operation.APPLY else [region]
+    by_scope: dict[Scope, list[str]] = {}
+    for action in ACTIONS.values():
+        if operation in action.used_by:
+            by_scope.setdefault(action.scope, []).append(action.iam_action)
+    owned = {"StringEquals": {f"secretsmanager:ResourceTag/{OWNER_LABEL}": OWNER_VALUE,
+                              f"secretsmanager:ResourceTag/{STACK_LABEL}": stack}}
+    resources = [_secret_arn(r) for r in regions]
+    statements: list[dict[str, Any]] = []
+    if Scope.ACCOUNT in by_scope:
+        statements.append({"Sid": "ListSecrets", "Effect": "Allow", "Action": by_scope[Scope.ACCOUNT],
+                           "Resource": "*"})
+    if Scope.ANY_SECRET in by_scope:
+        statements.append({"Sid": "ReadMetadata", "Effect": "Allow", "Action": by_scope[Scope.ANY_SECRET],
+                           "Resource": resources})
+    if Scope.OWNED in by_scope or Scope.NEW in by_scope:
+        # Actions on existing secrets are limited to the ones carrying the stack's ownership tags.
+        statements.append({"Sid": "ManageOwnedSecrets", "Effect": "Allow",
+                           "Action": sorted({*by_scope.get(Scope.OWNED, []), *by_scope.get(Scope.NEW, [])}),
+                           "Resource": resources, "Condition": owned})
+    if Scope.NEW in by_scope:
+        # A new secret has no tags yet: the create request itself must tag it as the stack's.
+        statements.append({"Sid": "CreateOwnedSecrets", "Effect": "Allow", "Action": by_scope[Scope.NEW],
+                           "Resource": resources,
+                           "Condition": {"StringEquals": {f"aws:RequestTag/{OWNER_LABEL}": OWNER_VALUE,
+                                                          f"aws:RequestTag/{STACK_LABEL}": stack}}})
+    if kms_key_id and operation is not Operation.PLAN_METADATA:
+        # A customer-managed key must let the caller encrypt (apply) and decrypt (values).
+        kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if operation is Operation.APPLY else [])
+        key_resource = kms_key_id if kms_key_id.startswith("arn:") else "*"
+        statement: dict[str, Any] = {"Sid": "UseKmsKey", "Effect": "Allow", "Action": kms_actions,
+                                     "Resource": key_resource,
+                                     "Condition": {"StringEquals": {"kms:ViaService": [
+                                         f"secretsmanager.{r}.amazonaws.com" for r in regions]}}}
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render_policy(target: str, config: Any, stack: str) -> str:
+    """``cloudsync permissions`` output: one IAM policy per operation, plus notes."""
+    kms = getattr(config, "kms_key_id", None)
+    replicas = list(getattr(config, "replica_regions", []) or [])
+    notes = [
+        "plan-metadata serves `plan --metadata-only` and `drift`: it reads no value.",
+        "GetSecretValue is limited to the stack's own secrets (its fingerprint key and values copied "
+        "between targets); a `from:` source outside the stack needs its own grant.",
+    ]
+    if kms and not kms.startswith("arn:"):
+        notes.append(f"kms_key_id {kms!r} is not an ARN: replace the KMS statement's '*' with the key's ARN.")
+    if getattr(config, "role_arn", None):
+        notes.append(f"these policies belong to {config.role_arn}; the identity running cloudsync needs "
+                     "sts:AssumeRole on it.")
+    document = {
+        "target": target,
+        "provider": "aws",
+        "region": config.region,
+        "policies": {op.value: policy_document(op, stack=stack, region=config.region, replica_regions=replicas,
+                                               kms_key_id=kms) for op in Operation},
+        "notes": notes,
+    }
+    return json.dumps(document, indent=2)

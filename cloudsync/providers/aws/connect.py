@@ -1,0 +1,127 @@
+"""Build the Secrets Manager client of one target: endpoint, credentials, retries.
+
+Credentials come from the standard boto3 chain (environment, shared files, SSO, container
+and instance roles), optionally from a named ``profile``, and optionally through STS
+``AssumeRole`` on ``role_arn`` (session name ``cloudsync``, refreshed before it expires, so
+a long apply never runs out). A plain-http ``endpoint`` is accepted only for loopback hosts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import BotoCoreError
+from botocore.session import get_session
+
+from cloudsync import __version__
+from cloudsync.providers.aws.errors import credentials_error
+from cloudsync.providers.base import ProviderError
+
+SESSION_NAME = "cloudsync"
+# botocore's ``standard`` mode retries throttling and transient errors with jittered
+# exponential backoff; max_attempts still follows AWS_MAX_ATTEMPTS / the profile's setting.
+RETRIES = {"mode": "standard"}
+MAX_POOL = 32
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(target: str, endpoint: str | None) -> str | None:
+    """The endpoint URL to use; plain http only for loopback hosts (emulators)."""
+    if endpoint is None:
+        return None
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return endpoint
+    if parts.scheme == "http" and host and is_loopback(host):
+        return endpoint
+    if parts.scheme == "http" and host:
+        raise ProviderError(
+            f"target {target}: endpoint {endpoint} uses plain http to a non-loopback host",
+            code="InsecureEndpoint",
+            hint="use https:// (VPC endpoints speak TLS); plain http is accepted only for 127.0.0.1, ::1 "
+                 "or localhost emulators")
+    raise ProviderError(f"target {target}: endpoint {endpoint!r} is not an http(s) URL", code="InvalidEndpoint",
+                        hint="write it as https://host[:port]")
+
+
+def client_config() -> Config:
+    return Config(retries=RETRIES, max_pool_connections=MAX_POOL, connect_timeout=10, read_timeout=30,
+                  user_agent_extra=f"cloudsync/{__version__}")
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+    """A credential provider that hands out the refreshable assumed-role credentials."""
+
+    METHOD = "cloudsync-assume-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def _base_session(target: str, profile: str | None) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(profile_name=profile)
+    except BotoCoreError as exc:  # ProfileNotFound and invalid shared config files
+        raise credentials_error(target, f"profile {profile!r}: {exc.__class__.__name__}") from None
+
+
+def _assumed_session(target: str, base: boto3.session.Session, region: str, role_arn: str,
+                     endpoint: str | None) -> boto3.session.Session:
+    source = base.get_credentials()
+    if source is None:
+        raise credentials_error(target, f"nothing to assume {role_arn} with")
+    # An emulator serves STS too; a private Secrets Manager endpoint does not, so STS uses
+    # its regional endpoint unless the target points at a loopback emulator.
+    sts_endpoint = endpoint if endpoint and is_loopback(urlsplit(endpoint).hostname or "") else None
+
+    def client_creator(service: str, **kwargs: Any) -> Any:
+        return base.client(service, region_name=region, endpoint_url=sts_endpoint, config=client_config(),
+                           **kwargs)
+
+    fetcher = AssumeRoleCredentialFetcher(client_creator=client_creator, source_credentials=source,
+                                          role_arn=role_arn, extra_args={"RoleSessionName": SESSION_NAME})
+    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials,
+                                                 method=_AssumedRole.METHOD)
+    botocore_session = get_session()
+    botocore_session.register_component("credential_provider",
+                                        CredentialResolver(providers=[_AssumedRole(credentials)]))
+    return boto3.session.Session(botocore_session=botocore_session)
+
+
+def make_client(target: str, config: Any) -> Any:
+    """The Secrets Manager client of one ``aws`` target (credentials checked, not yet used)."""
+    endpoint = check_endpoint(target, config.endpoint)
+    session = _base_session(target, config.profile)
+    try:
+        if config.role_arn:
+            session = _assumed_session(target, session, config.region, config.role_arn, endpoint)
+        elif session.get_credentials() is None:
+            raise credentials_error(target, "none found in the environment, shared files, SSO or instance role")
+        return session.client("secretsmanager", region_name=config.region, endpoint_url=endpoint,
+                              config=client_config())
+    except BotoCoreError as exc:
+        raise credentials_error(target, exc.__class__.__name__) from None

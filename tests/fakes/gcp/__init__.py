@@ -1,0 +1,6 @@
+"""A faithful in-process fake of GCP Secret Manager, served over gRPC (see server.py)."""
+
+from tests.fakes.gcp.errors import FakeError
+from tests.fakes.gcp.server import PERMISSIONS, FakeSecretManager
+
+__all__ = ["PERMISSIONS", "FakeError", "FakeSecretManager"]
