@@ -311,6 +311,76 @@ def show(
     _render_plan(plan_from_body(body), fmt)
 
 
+class DriftFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+@handles_errors
+def drift(
+    directory: StackDir = Path("."),
+    target: Targets = None,
+    fmt: Annotated[DriftFormat, typer.Option("--format", "-f")] = DriftFormat.text,
+) -> None:
+    """Report drift, read-only and without values: exit 0 none, 2 drift, 1 error."""
+    from datetime import UTC, datetime
+
+    from cloudsync.drift import classify
+    from cloudsync.drift_render import render_drift_markdown, render_drift_text
+    from cloudsync.plan.build import build_plan, open_session, select_targets
+
+    stack = _load(directory)
+    with open_session(stack) as session:
+        run = build_plan(session, select_targets(stack, target), metadata_only=True)
+    declared = {(w.target, w.remote_name) for w in run.desired}
+    report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date())
+    if fmt is DriftFormat.json:
+        out.print(json.dumps(report.as_dict(), indent=2), markup=False)
+    elif fmt is DriftFormat.markdown:
+        out.print(render_drift_markdown(report), markup=False)
+    else:
+        out.print(render_drift_text(report))
+    _print_diagnostics(report.diagnostics)
+    raise typer.Exit(2 if report.drifted else 0)
+
+
+@app.command("import")
+@handles_errors
+def import_(
+    target: Annotated[str, typer.Option("--target", "-t", help="the target to look in")],
+    directory: StackDir = Path("."),
+    prefix: Annotated[str | None, typer.Option("--prefix", help="only remote names starting with this")] = None,
+    adopt: Annotated[bool, typer.Option("--adopt", help="mark the declarations for adoption by the next apply")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None,
+) -> None:
+    """Write declarations (no values) for the secrets in a target that the stack does not own."""
+    from datetime import UTC, datetime
+
+    from cloudsync.adopt import header, import_target, unknown_target
+    from cloudsync.plan.build import open_session
+
+    stack = _load(directory)
+    if target not in stack.config.targets:
+        raise CloudsyncError(unknown_target(stack, target))
+    with open_session(stack) as session:
+        found = import_target(stack, session, target, prefix=prefix, adopt=adopt)
+    text = found.to_yaml(header(stack, target, len(found.secrets), adopt, datetime.now(UTC).date().isoformat()))
+    if out_file is None:
+        out.print(text, markup=False, end="")
+    else:
+        if out_file.exists():
+            raise CloudsyncError(Diagnostic(f"{out_file} exists; refusing to overwrite it",
+                                            hint="choose another --out file or remove it"))
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"Wrote {len(found.secrets)} declarations to {out_file}", markup=False)
+    if found.principals:
+        err.print(f"{len(found.principals)} readers match no declared principal: add the principals listed "
+                  "at the top of the output to cloudsync.yaml", markup=False)
+
+
 @app.command()
 @handles_errors
 def targets(

@@ -8,7 +8,7 @@ The models validate structure and single-field rules. Rules that need the whole 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
@@ -214,6 +214,8 @@ class SecretDecl(Strict):
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
     names: dict[str, str] = Field(default_factory=dict, description="per-target remote name override")
+    adopt: bool = Field(
+        False, description="take ownership of an existing unowned secret of this name (written by cloudsync import)")
 
     @model_validator(mode="before")
     @classmethod
@@ -243,6 +245,34 @@ class PolicyConfig(Strict):
     dirs: list[str] = Field(default_factory=list, description="extra policy folders, relative to the stack")
 
 
+DriftKindName = Literal["value", "metadata", "access", "missing", "orphan", "unmanaged"]
+ALL_DRIFT_KINDS: tuple[DriftKindName, ...] = ("value", "metadata", "access", "missing", "orphan", "unmanaged")
+
+
+class DriftIgnore(Strict):
+    """Known drift to leave out of reports, with a reason and an end date."""
+
+    address: str = Field(description="address glob, e.g. 'aws-prod:legacy/*'")
+    kinds: list[DriftKindName] = Field(default_factory=lambda: list(ALL_DRIFT_KINDS))
+    reason: str = Field(min_length=3)
+    expires: date
+
+
+class DriftConfig(Strict):
+    """``drift:`` settings: the name scope for unmanaged secrets, and ignore entries."""
+
+    scope: list[str] | None = Field(
+        default=None, description="logical name prefixes whose unowned secrets are reported as unmanaged; "
+                          "default: the first path segment of every declared name")
+    ignore: list[DriftIgnore] = Field(default_factory=list)
+
+
+class IgnoreFile(Strict):
+    """``.cloudsyncignore``: the same entries as ``drift.ignore``."""
+
+    ignore: list[DriftIgnore] = Field(default_factory=list)
+
+
 class StackFile(Strict):
     """``cloudsync.yaml``."""
 
@@ -252,6 +282,7 @@ class StackFile(Strict):
     principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     secrets: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -44,6 +44,7 @@ class DesiredSecret:
     readers: frozenset[str] | None = None
     protected: bool = False
     purge_on_delete: bool = False
+    adopt: bool = False  # take ownership of an unowned secret of this name
     rotation: timedelta | None = None
     expires: timedelta | None = None
     file: str | None = None
@@ -127,13 +128,16 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
         expires_at = now + want.expires if want.expires else None
         return Change(**base, action=Action.CREATE, reasons=tuple(created),
                       after=_state(want, expires_at), value=value)
-    if have.owner != stack:
+    adopting = want.adopt and not have.managed
+    if have.owner != stack and not adopting:
         who = f"owned by stack {have.owner!r}" if have.managed and have.owner else "not managed by cloudsync"
         diagnostics.append(Diagnostic(
             f"{want.address} already exists in the target as {want.remote_name!r} and is {who}; "
             "cloudsync never changes a secret it does not own",
             file=want.file, line=want.line,
-            hint="rename the declaration (or set a names: override), or remove the existing secret"))
+            hint=(f"adopt it with `cloudsync import --target {want.target} --adopt`, "
+                  "or rename the declaration (or set a names: override)") if not have.managed else
+            "rename the declaration (or set a names: override); a stack never takes another stack's secret"))
         return None
 
     reasons: list[Reason] = []
@@ -155,7 +159,10 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     if not _same_time(have.expires_at, current_want):
         reasons.append(Reason.EXPIRY)
         details.append(f"expiry: {_when(have.expires_at)} -> {_when(current_want)}")
-    if have.protected != want.protected or have.purge_on_delete != want.purge_on_delete:
+    if adopting:
+        reasons.append(Reason.OWNERSHIP)
+        details.append(f"ownership: adopted by stack {stack} (the value is not rewritten)")
+    elif have.protected != want.protected or have.purge_on_delete != want.purge_on_delete:
         reasons.append(Reason.OWNERSHIP)
         details.append(f"deletion protection: {_onoff(have.protected)} -> {_onoff(want.protected)}"
                        if have.protected != want.protected else

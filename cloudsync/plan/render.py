@@ -6,16 +6,16 @@ No renderer ever sees a value: changes carry fingerprints and display lines only
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
 
+from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker, source_link
 from cloudsync.plan.model import Action, Change, Plan, ValueMode
 from cloudsync.values.fingerprint import short
 
 FORMAT_VERSION = 1
-GITHUB_COMMENT_LIMIT = 65_535
-MARKDOWN_BUDGET = 60_000  # leave room for a workflow's own header and footer
 
 SYMBOLS = {
     Action.CREATE: ("+", "green"),
@@ -114,49 +114,30 @@ def render_json(plan: Plan) -> str:
     return json.dumps(plan_to_dict(plan), indent=2)
 
 
-def marker(kind: str, stack: str) -> str:
-    """A stable marker so a workflow can find and update its previous comment."""
-    return f"<!-- cloudsync:{kind} stack={stack} -->"
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def render_markdown(plan: Plan, budget: int = MARKDOWN_BUDGET) -> str:
-    """A PR comment: summary table first, details collapsed, always under GitHub's limit."""
+def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), budget: int = DEFAULT_BUDGET) -> str:
+    """A PR comment: summary table first, policy violations linked to their lines, changes
+    collapsed; always under GitHub's comment limit, whatever the size of the estate."""
     s = plan.summary()
-    head = [
-        marker("plan", plan.stack),
-        f"### cloudsync plan: `{plan.stack}`" + (" (metadata only)" if plan.metadata_only else ""),
-        "",
-        "| create | update | delete | restore | unchanged |",
-        "|---:|---:|---:|---:|---:|",
-        f"| {s['create']} | {s['update']} | {s['delete']} | {s['restore']} | {s['unchanged']} |",
-        "",
-    ]
-    for diag in plan.diagnostics:
-        where = f" (`{diag.file}:{diag.line}`)" if diag.file else ""
-        head.append(f"> **{diag.severity.value}**: {_md_escape(diag.message)}{where}")
+    doc = Comment(budget)
+    title = f"### cloudsync plan: `{plan.stack}`" + (" (metadata only: values not compared)" if plan.metadata_only else "")
+    doc.add(marker("plan", plan.stack), title, "",
+            "| create | update | delete | restore | unchanged | policy violations |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {s['create']} | {s['update']} | {s['delete']} | {s['restore']} | {s['unchanged']} | {len(violations)} |",
+            "")
+    for diag in plan.diagnostics[:20]:
+        doc.add(f"> **{diag.severity.value}**: {escape(diag.message)} {source_link(diag.file, diag.line)}".rstrip())
+    if violations:
+        rows = [f"| {escape(str(v.get('severity', '')))} | `{escape(str(v.get('policy', '')))}` | "
+                f"`{escape(str(v.get('address', '')))}` | {escape(str(v.get('message', '')))} | "
+                f"{source_link(v.get('file'), v.get('line'))} |" for v in violations]
+        doc.section(f"Policy violations ({len(violations)})",
+                    ["| severity | policy | address | message | declared at |", "|---|---|---|---|---|"], rows)
     real = plan.real_changes
     if not real:
-        head.append("No changes.")
-        return "\n".join(head) + "\n"
-    head += ["<details><summary>Changes</summary>", "", "| | address | action | reasons |", "|---|---|---|---|"]
-    tail = ["", "</details>", ""]
-    used = sum(len(line) + 1 for line in head + tail)
-    rows: list[str] = []
-    for i, change in enumerate(real):
-        symbol = SYMBOLS[change.action][0]
-        row = (f"| `{symbol}` | `{_md_escape(change.address)}` | {change.action.value} | "
-               f"{', '.join(r.value for r in change.reasons)} |")
-        rest = len(real) - i
-        reserve = 120  # room for the "and N more" line
-        if used + len(row) + 1 + reserve > budget:
-            rows.append(f"\n… and {rest} more changes not listed (see the full plan in the job log or plan file).")
-            break
-        rows.append(row)
-        used += len(row) + 1
-    text = "\n".join(head + rows + tail)
-    assert len(text) <= GITHUB_COMMENT_LIMIT
-    return text
+        doc.add("No changes.")
+        return doc.text()
+    rows = [f"| `{SYMBOLS[c.action][0]}` | `{escape(c.address)}` | {c.action.value} | "
+            f"{', '.join(r.value for r in c.reasons)} | {escape('; '.join(c.details))} |" for c in real]
+    doc.section(f"Changes ({len(real)})", ["| | address | action | reasons | details |", "|---|---|---|---|---|"], rows)
+    return doc.text()

@@ -248,3 +248,53 @@ def test_targets_json_for_a_ci_matrix(cli: Callable[..., CliResult], stack: Path
     result = cli("targets", "-C", str(stack), "--format", "json")
     assert json.loads(result.stdout) == {"stack": "shop",
                                          "include": [{"target": "local", "provider": "local", "secrets": 2}]}
+
+
+def _run_in_terminal(args: list[str], cwd: Path, env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin/stdout, answering its question."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.conftest import CLI
+
+    primary, secondary = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_")}
+    full_env.update(env)
+    proc = subprocess.Popen([CLI, *args], cwd=cwd, env=full_env, stdin=secondary, stdout=secondary,
+                            stderr=secondary, close_fds=True)
+    os.close(secondary)
+    output = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"Only 'yes' is accepted" in output:
+            os.write(primary, answer.encode() + b"\n")
+            answered = True
+    os.close(primary)
+    return proc.wait(60), output.decode(errors="replace")
+
+
+def test_apply_asks_on_a_terminal_and_only_yes_applies(stack: Path, canary: str) -> None:
+    env = {"SHOP_DB_PASSWORD": canary}
+    code, output = _run_in_terminal(["apply", "-C", str(stack)], stack, env, "no")
+    assert code == 1 and "Apply cancelled; nothing was changed." in output
+    assert canary not in output
+    assert not (stack / ".cloudsync" / "audit.jsonl").exists()
+    code, output = _run_in_terminal(["apply", "-C", str(stack)], stack, env, "yes")
+    assert code == 0 and "Apply complete: 2 applied" in output
+    assert canary not in output
+
+
+def test_verbose_logs_never_hold_a_value(cli: Callable[..., CliResult], stack: Path, canary: str) -> None:
+    result = run_all(cli, stack, canary, "--verbose", "apply", "--auto-approve")
+    assert result.code == 0 and "cloudsync: DEBUG:" in result.stderr
+    result = run_all(cli, stack, canary, "plan", env={"CLOUDSYNC_LOG": "debug",
+                                                      "SHOP_DB_PASSWORD": canary + "-changed"})
+    assert "DEBUG" in result.stderr and canary not in result.output
