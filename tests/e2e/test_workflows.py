@@ -23,7 +23,7 @@ import yaml
 from tests.conftest import assert_no_canary, files_containing
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + [ROOT / "examples" / "github" / "cloudsync.yml"]
+WORKFLOWS = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / "examples" / "github" / "cloudsync.yml"]
 BIN = Path(sys.executable).parent
 
 STACK = """\
