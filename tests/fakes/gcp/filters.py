@@ -54,7 +54,7 @@ def _secret_term(term: Term, secret: Any) -> bool:
         key = term.field[len("labels."):]
         if key not in secret.labels:
             return False
-        return term.value == "*" and term.op == ":" or secret.labels[key] == term.value
+        return (term.value == "*" and term.op == ":") or secret.labels[key] == term.value
     if term.field == "name":
         secret_id = secret.name.rsplit("/", 1)[1]
         return secret_id == term.value if term.op == "=" else term.value in secret_id

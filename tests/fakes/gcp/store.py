@@ -34,7 +34,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from tests.fakes.gcp import rules
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.filters import matches_secret, matches_version, parse_filter
-from tests.fakes.gcp.names import Parent, parse_parent, parse_secret, parse_version
+from tests.fakes.gcp.names import SECRET_ID_RE, Parent, parse_parent, parse_secret, parse_version
 
 SecretPb: Any = secretmanager.Secret.pb()
 VersionPb: Any = secretmanager.SecretVersion.pb()
@@ -78,6 +78,7 @@ class Store:
         self._lock = threading.RLock()
         self._clock = clock
         self._secrets: dict[str, _Secret] = {}
+        self._expiring: dict[str, int] = {}  # name -> expire_time in ns, so sweeps stay cheap
         self._seq = 0
         self._tick = 0
         # Whether AddSecretVersion changes the secret's etag. The reference does not say;
@@ -96,9 +97,19 @@ class Store:
     def _sweep(self) -> None:
         """Expired secrets are deleted, as on GCP."""
         now = self._now_ns()
-        for name in [n for n, s in self._secrets.items()
-                     if s.pb.HasField("expire_time") and s.pb.expire_time.ToNanoseconds() <= now]:
-            del self._secrets[name]
+        for name in [n for n, when in self._expiring.items() if when <= now]:
+            self._forget(name)
+
+    def _store(self, secret: _Secret) -> None:
+        self._secrets[secret.pb.name] = secret
+        if secret.pb.HasField("expire_time"):
+            self._expiring[secret.pb.name] = secret.pb.expire_time.ToNanoseconds()
+        else:
+            self._expiring.pop(secret.pb.name, None)
+
+    def _forget(self, name: str) -> None:
+        self._secrets.pop(name, None)
+        self._expiring.pop(name, None)
 
     def _secret(self, name: str) -> _Secret:
         _, canonical = parse_secret(name)
@@ -135,7 +146,7 @@ class Store:
     def create_secret(self, parent: str, secret_id: str, secret: Any) -> Any:
         with self._lock:
             where = parse_parent(parent)
-            if not rules.SECRET_ID_RE.match(secret_id):
+            if not SECRET_ID_RE.match(secret_id):
                 raise FakeError(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"Invalid secret id {secret_id!r}: use [a-zA-Z0-9_-], at most 255 characters")
             name = where.secret(secret_id)
@@ -159,7 +170,7 @@ class Store:
             stored.etag = self._etag()
             self._seq += 1
             policy = policy_pb2.Policy(version=1, etag=EMPTY_POLICY_ETAG)
-            self._secrets[name] = _Secret(pb=stored, seq=self._seq, policy=policy)
+            self._store(_Secret(pb=stored, seq=self._seq, policy=policy))
             return self._copy(stored)
 
     @staticmethod
@@ -232,13 +243,14 @@ class Store:
                         getattr(updated, path).CopyFrom(getattr(secret, path))
             updated.etag = self._etag()
             current.pb = updated
+            self._store(current)
             return self._copy(updated)
 
     def delete_secret(self, name: str, etag: str) -> None:
         with self._lock:
             current = self._secret(name)
             self._check_etag(etag, current.pb.etag)
-            del self._secrets[current.pb.name]
+            self._forget(current.pb.name)
 
     # -- versions ---------------------------------------------------------------------
 

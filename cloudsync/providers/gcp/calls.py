@@ -1,0 +1,171 @@
+"""Every Secret Manager RPC goes through :class:`Caller`: quota pacing, retries, errors.
+
+The client library retries only ``AccessSecretVersion`` by default, so cloudsync switches
+the library's retry off and retries every call itself: RESOURCE_EXHAUSTED, UNAVAILABLE,
+DEADLINE_EXCEEDED and INTERNAL a few times with jittered exponential backoff (honouring
+the ``google.rpc.RetryInfo`` delay when the service sends one), then surfaces them as
+transient :class:`ProviderError` so the apply engine can retry the whole change. Calls are
+paced to the project's published quotas so a large plan never trips them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+
+from cloudsync.providers.base import ProviderError
+from cloudsync.providers.gcp.catalog import METHODS, Quota, permission_of
+
+log = logging.getLogger("cloudsync")
+
+T = TypeVar("T")
+
+CALL_TIMEOUT = 30.0
+ATTEMPTS = 4
+BASE_DELAY = 0.25
+MAX_DELAY = 10.0
+
+_TRANSIENT = (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError,
+              gexc.RetryError)
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """Requests per minute per project, and per secret; paced at ``headroom`` of each."""
+
+    reads_per_minute: float = 600
+    writes_per_minute: float = 600
+    access_per_minute: float = 90_000
+    writes_per_secret_per_second: float = 2  # AddSecretVersion / UpdateSecret on global secrets
+    headroom: float = 0.9
+
+    def per_second(self, quota: Quota) -> float:
+        per_minute = {Quota.READ: self.reads_per_minute, Quota.WRITE: self.writes_per_minute,
+                      Quota.ACCESS: self.access_per_minute}[quota]
+        return per_minute * self.headroom / 60
+
+
+class TokenBucket:
+    """``rate`` tokens per second, bursting to ``burst``; ``acquire`` waits for one."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, burst)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self.lock:
+                current = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
+                self.stamp = current
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            time.sleep(wait)
+
+
+class Caller:
+    """Paces, counts, retries and translates the RPCs of one target."""
+
+    def __init__(self, target: str, project: str, limits: QuotaLimits, counter: Counter[str],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.target = target
+        self.project = project
+        self.limits = limits
+        self.counter = counter
+        self.sleep = sleep
+        self._count_lock = threading.Lock()
+        # A burst of a few seconds' worth keeps small runs instant; long runs settle at the rate.
+        self._buckets = {q: TokenBucket(limits.per_second(q), limits.per_second(q) * 2) for q in Quota}
+        self._per_secret: dict[str, TokenBucket] = {}
+        self._per_secret_lock = threading.Lock()
+
+    def _pace(self, method: str, resource: str) -> None:
+        spec = METHODS.get(method)
+        self._buckets[spec.quota if spec else Quota.READ].acquire()
+        if method in ("AddSecretVersion", "UpdateSecret"):
+            with self._per_secret_lock:
+                bucket = self._per_secret.get(resource)
+                if bucket is None:
+                    rate = self.limits.writes_per_secret_per_second
+                    bucket = self._per_secret[resource] = TokenBucket(rate, rate)
+            bucket.acquire()
+
+    def __call__(self, method: str, fn: Callable[..., T], request: Any, *, resource: str,
+                 attempts: int = ATTEMPTS) -> T:
+        """Call ``fn(request=...)``; return its result or raise ProviderError (never an SDK error)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pace(method, resource)
+            with self._count_lock:
+                self.counter[method] += 1
+            try:
+                return fn(request=request, retry=None, timeout=CALL_TIMEOUT)
+            except (gexc.GoogleAPICallError, gexc.RetryError, auth_exc.GoogleAuthError) as exc:
+                error = self.translate(method, resource, exc)
+            if not error.transient or attempt >= attempts:
+                raise error
+            delay = backoff(attempt, error.retry_after)
+            log.debug("%s on %s: %s, retrying in %.2fs", method, resource, error.code, delay)
+            self.sleep(delay)
+
+    def translate(self, method: str, resource: str, exc: Exception) -> ProviderError:
+        """A ProviderError for ``exc``: the service's message, never the request's payload."""
+        where = f"{method} on {resource}"
+        if isinstance(exc, auth_exc.TransportError):
+            return ProviderError(f"{where}: could not reach the token endpoint", code="AUTH_TRANSPORT", transient=True)
+        if isinstance(exc, auth_exc.GoogleAuthError):
+            return ProviderError(f"{where}: the Google credentials could not be used ({exc.__class__.__name__})",
+                                 code="UNAUTHENTICATED",
+                                 hint="refresh Application Default Credentials: gcloud auth application-default login")
+        assert isinstance(exc, gexc.GoogleAPICallError | gexc.RetryError)
+        message = exc.message if isinstance(exc, gexc.GoogleAPICallError) else str(exc)
+        code = _status_name(exc)
+        if isinstance(exc, gexc.PermissionDenied):
+            permission = permission_of(method)
+            return ProviderError(
+                f"permission denied: {where} needs {permission}", code=code,
+                hint=f"grant {permission} to cloudsync's identity in project {self.project} "
+                     f"(`cloudsync permissions --target {self.target}` prints a least-privilege role)")
+        if isinstance(exc, gexc.Unauthenticated):
+            return ProviderError(f"{where}: the credentials were rejected", code=code,
+                                 hint="refresh Application Default Credentials: gcloud auth application-default login")
+        if isinstance(exc, _TRANSIENT):
+            return ProviderError(f"{where}: {message}", code=code, transient=True, retry_after=_retry_delay(exc))
+        return ProviderError(f"{where}: {message}", code=code)
+
+
+def _status_name(exc: Exception) -> str:
+    status = getattr(exc, "grpc_status_code", None)
+    if status is not None:
+        return str(status.name)
+    return "DEADLINE_EXCEEDED" if isinstance(exc, gexc.RetryError) else exc.__class__.__name__
+
+
+def _retry_delay(exc: Exception) -> float | None:
+    """The delay a ``google.rpc.RetryInfo`` detail asks for, if the service sent one."""
+    for detail in getattr(exc, "details", None) or ():
+        delay = getattr(detail, "retry_delay", None)
+        if delay is not None and hasattr(delay, "ToTimedelta"):
+            return float(delay.ToTimedelta().total_seconds())
+    return None
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(MAX_DELAY * 3, max(0.0, retry_after))
+    return random.uniform(BASE_DELAY, min(MAX_DELAY, BASE_DELAY * 2 ** attempt))

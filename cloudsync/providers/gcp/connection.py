@@ -1,0 +1,109 @@
+"""Open a Secret Manager client for one target: endpoint, transport security, credentials.
+
+- No ``endpoint``: the public service (``secretmanager.googleapis.com``, or
+  ``secretmanager.<location>.rep.googleapis.com`` for regional secrets) over TLS, with
+  Application Default Credentials.
+- ``endpoint: host:port`` on a loopback host (an emulator, the test fake): plain gRPC via
+  ``SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(...))``, no credentials.
+- ``endpoint`` on any other host (Private Service Connect, a proxy): TLS with ADC. Asking
+  for plain text there (``http://`` or ``grpc://``) is refused: it would send credentials
+  and values unencrypted over a network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth
+import grpc
+from google.api_core.client_options import ClientOptions
+from google.auth import exceptions as auth_exc
+from google.cloud.secretmanager_v1.services.secret_manager_service import SecretManagerServiceClient
+from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+    SecretManagerServiceGrpcTransport,
+)
+
+from cloudsync.providers.base import ProviderError
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+CHANNEL_OPTIONS = (("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1))
+_PLAINTEXT_SCHEMES = ("http://", "grpc://")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(endpoint: str) -> Endpoint:
+    """``[scheme://]host[:port]``; plain text only for loopback hosts."""
+    text = endpoint.strip()
+    scheme = next((s for s in (*_PLAINTEXT_SCHEMES, "https://") if text.startswith(s)), "")
+    rest = text[len(scheme):].rstrip("/")
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail.lstrip(":")
+    else:
+        host, _, port_text = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    if not host or (port_text and not port_text.isdigit()):
+        raise ProviderError(f"endpoint {endpoint!r} is not host:port",
+                            hint="e.g. endpoint: 127.0.0.1:8085 (an emulator) or secretmanager.example.com:443")
+    loopback = is_loopback(host)
+    tls = scheme == "https://" or (not scheme and not loopback)
+    if not tls and not loopback:
+        raise ProviderError(
+            f"endpoint {endpoint!r} asks for unencrypted gRPC to a non-loopback host",
+            hint="plain-text gRPC is accepted only for 127.0.0.1/localhost emulators; use https://host:port")
+    return Endpoint(host=host, port=int(port_text) if port_text else 443, tls=tls)
+
+
+def open_client(config: Any) -> Any:
+    """A ``SecretManagerServiceClient`` for ``config`` (a GcpTarget); ProviderError on any problem."""
+    if not getattr(config, "project", None):
+        raise ProviderError("no GCP project is set", hint="add project: <project-id> to the target")
+    if config.location and config.replication:
+        raise ProviderError("replication applies to global secrets only",
+                            hint="regional secrets (location set) live in their location; remove replication")
+    endpoint = parse_endpoint(config.endpoint) if config.endpoint else None
+    if endpoint is not None and not endpoint.tls:
+        channel = grpc.insecure_channel(endpoint.address, options=list(CHANNEL_OPTIONS))
+        return SecretManagerServiceClient(transport=SecretManagerServiceGrpcTransport(channel=channel))
+    if endpoint is not None:
+        api_endpoint = endpoint.address
+    elif config.location:
+        api_endpoint = f"secretmanager.{config.location}.rep.googleapis.com"
+    else:
+        api_endpoint = None
+    credentials = _default_credentials()
+    options = ClientOptions(api_endpoint=api_endpoint) if api_endpoint else None
+    return SecretManagerServiceClient(credentials=credentials, client_options=options)
+
+
+def _default_credentials() -> Any:
+    try:
+        credentials, _ = google.auth.default(scopes=list(SCOPES))
+    except auth_exc.DefaultCredentialsError:
+        raise ProviderError(
+            "no Google credentials found (Application Default Credentials)",
+            code="NO_CREDENTIALS",
+            hint="run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
+                 "or run with an attached service account / workload identity") from None
+    return credentials

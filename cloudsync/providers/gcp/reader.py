@@ -1,0 +1,121 @@
+"""Read a target's secrets: one ``ListSecrets`` per 25,000 secrets, per-secret calls only
+where the bulk listing cannot answer.
+
+``ListSecrets`` carries labels (ownership and the value record), annotations
+(description), ``expire_time``, replication and the etag. Two things it cannot carry:
+
+- who may read a secret: ``GetIamPolicy``, for secrets owned by the stack and names the
+  engine asks about (``query.access``);
+- whether a version newer than the one cloudsync wrote exists: ``GetSecretVersion`` of
+  ``versions/latest`` (metadata only, never the value), for declared owned secrets that
+  carry a value record.
+
+Unowned, undeclared secrets cost nothing beyond the listing. No call ever reads a value,
+so ``plan --metadata-only`` and a full plan read exactly the same things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from google.cloud import secretmanager
+from google.iam.v1 import iam_policy_pb2, options_pb2
+
+from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, decode_meta, is_reserved
+from cloudsync.providers.gcp.calls import Caller
+from cloudsync.providers.gcp.mapping import LOCK_LABEL, Latest, PolicyView, Snapshot, secret_id, snapshot, to_remote
+
+PAGE_SIZE = 25_000  # the service's maximum
+T = TypeVar("T")
+
+
+class Gone(Exception):
+    """The secret disappeared between the listing and a per-secret call."""
+
+
+def list_secrets(client: Any, caller: Caller, parent: str) -> list[Any]:
+    """Every secret under ``parent`` as raw ``Secret`` protobuf messages."""
+    found: list[Any] = []
+    token = ""
+    while True:
+        request = secretmanager.ListSecretsRequest(parent=parent, page_size=PAGE_SIZE, page_token=token)
+        # Each page is fetched here (not by the pager) so every page is paced, counted and retried.
+        page = caller("ListSecrets", client.list_secrets, request, resource=parent)
+        found.extend(secretmanager.Secret.pb(s) for s in page.secrets)
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def fetch_policy(client: Any, caller: Caller, name: str) -> PolicyView:
+    request = iam_policy_pb2.GetIamPolicyRequest(
+        resource=name, options=options_pb2.GetPolicyOptions(requested_policy_version=3))
+    try:
+        return PolicyView.from_pb(caller("GetIamPolicy", client.get_iam_policy, request, resource=name))
+    except ProviderError as exc:
+        if exc.code == "NOT_FOUND":
+            raise Gone(name) from None
+        raise
+
+
+def fetch_latest(client: Any, caller: Caller, name: str) -> Latest | None:
+    """The newest version's number and state; None when the secret has no version."""
+    request = secretmanager.GetSecretVersionRequest(name=f"{name}/versions/latest")
+    try:
+        version = caller("GetSecretVersion", client.get_secret_version, request, resource=name)
+    except ProviderError as exc:
+        if exc.code == "NOT_FOUND":
+            return None  # no versions yet (or the secret just went: the planner rewrites either way)
+        raise
+    state = secretmanager.SecretVersion.State(version.state)
+    return Latest(number=int(version.name.rsplit("/", 1)[-1]), enabled=state == secretmanager.SecretVersion.State.ENABLED,
+                  state=state.name)
+
+
+def read_secrets(client: Any, caller: Caller, parent: str, query: ReadQuery, parallel: int) -> list[RemoteSecret]:
+    """Every secret under ``parent`` (but apply locks), with readers and latest versions where needed."""
+    snaps: list[Snapshot] = []
+    wants_policy: list[int] = []
+    wants_latest: list[int] = []
+    for secret in list_secrets(client, caller, parent):
+        if LOCK_LABEL in secret.labels:
+            continue  # the apply lock of some stack: not a secret of anyone's
+        snap = snapshot(secret)
+        name = secret_id(snap.name)
+        meta = decode_meta(snap.labels)
+        owned = meta.owner == query.stack
+        if not is_reserved(name):
+            if owned or name in query.access:
+                wants_policy.append(len(snaps))
+            if owned and name in query.declared and meta.record is not None and meta.record.version:
+                wants_latest.append(len(snaps))
+        snaps.append(snap)
+
+    policies = _each(parallel, [snaps[i].name for i in wants_policy], lambda n: fetch_policy(client, caller, n))
+    latest = _each(parallel, [snaps[i].name for i in wants_latest], lambda n: fetch_latest(client, caller, n))
+    gone: set[int] = set()
+    for i, policy in zip(wants_policy, policies, strict=True):
+        if isinstance(policy, Gone):
+            gone.add(i)
+        else:
+            snaps[i] = replace(snaps[i], policy=policy)
+    for i, newest in zip(wants_latest, latest, strict=True):
+        snaps[i] = replace(snaps[i], latest=newest if isinstance(newest, Latest) else None)
+    return [to_remote(s) for i, s in enumerate(snaps) if i not in gone]
+
+
+def _each(parallel: int, names: Sequence[str], call: Callable[[str], T]) -> list[T | Gone]:
+    """``call`` for every name, ``parallel`` at a time (the Caller paces them to the quota)."""
+    def one(name: str) -> T | Gone:
+        try:
+            return call(name)
+        except Gone as gone:
+            return gone
+
+    if len(names) <= 1 or parallel <= 1:
+        return [one(n) for n in names]
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="cloudsync-gcp-read") as pool:
+        return list(pool.map(one, names))

@@ -1,0 +1,329 @@
+"""Perform one planned change on Secret Manager.
+
+A change is a few RPCs (create, add a version, record it in the labels, set readers,
+disable old versions). The engine retries a change whose error is transient, so each
+change keeps its progress under the request's token and a retry resumes where the last
+attempt stopped: a retried value write never adds a second version.
+
+Concurrency: metadata updates carry the etag that was read. A mismatch
+(FAILED_PRECONDITION; ABORTED for IAM) is looked at, not blindly retried: if the fields
+cloudsync writes are unchanged since they were read (the etag moved for another reason,
+e.g. a version was added), the write is repeated with the new etag; if they already hold
+the desired values (an earlier attempt landed), it is done; otherwise someone changed the
+secret since the plan and the change fails as stale, never overwriting their edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from google.cloud import secretmanager
+from google.iam.v1 import iam_policy_pb2
+from google.protobuf import field_mask_pb2
+
+from cloudsync.providers.base import (
+    ProviderError,
+    SecretState,
+    ValueRecord,
+    WriteRequest,
+    decode_meta,
+    encode_meta,
+    now,
+)
+from cloudsync.providers.gcp.calls import Caller
+from cloudsync.providers.gcp.mapping import (
+    DESCRIPTION_KEY,
+    PolicyView,
+    Snapshot,
+    secret_id,
+    snapshot,
+    snapshot_of,
+    version_number,
+)
+from cloudsync.providers.gcp.payload import crc32c
+from cloudsync.providers.gcp.reader import Gone, fetch_policy
+from cloudsync.values.secret import SecretValue
+
+log = logging.getLogger("cloudsync")
+
+_CONFLICT = ("FAILED_PRECONDITION", "ABORTED")
+
+
+def stale(name: str, what: str = "it") -> ProviderError:
+    return ProviderError(f"secret {name} changed in the target since {what} was read; plan again",
+                         code="STALE", hint="run plan again to see the current state; nothing was overwritten")
+
+
+def replication_for(config: Any) -> Any:
+    """The replication policy of new secrets: none for regional, else user-managed or automatic."""
+    if config.location:
+        return None
+    if config.replication:
+        replicas = [secretmanager.Replication.UserManaged.Replica(location=loc) for loc in config.replication]
+        return secretmanager.Replication(user_managed=secretmanager.Replication.UserManaged(replicas=replicas))
+    return secretmanager.Replication(automatic=secretmanager.Replication.Automatic())
+
+
+@dataclass
+class _Progress:
+    snap: Snapshot | None = None  # the secret as last seen (read, created or updated by us)
+    created: bool = False
+    version: int | None = None
+    metadata_done: bool = False
+    access_done: bool = False
+    pruned: bool = False
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """The fields of a secret cloudsync writes, for comparisons."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    expire: int | None
+
+    @classmethod
+    def of(cls, snap: Snapshot) -> _Fields:
+        return cls(dict(snap.labels), dict(snap.annotations), _seconds(snap.expire_time))
+
+    def masked(self, mask: list[str]) -> tuple[Any, ...]:
+        return tuple(getattr(self, {"labels": "labels", "annotations": "annotations",
+                                    "expire_time": "expire"}[path]) for path in mask)
+
+
+def _seconds(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+class Writer:
+    """Applies WriteRequests for one target."""
+
+    def __init__(self, client: Any, caller: Caller, parent: str, config: Any) -> None:
+        self.client = client
+        self.caller = caller
+        self.parent = parent
+        self.config = config
+        self._progress: dict[str, _Progress] = {}
+        self._lock = threading.Lock()
+
+    def full_name(self, name: str) -> str:
+        return f"{self.parent}/secrets/{name}"
+
+    # -- the change -------------------------------------------------------------------
+
+    def apply(self, request: WriteRequest) -> ValueRecord | None:
+        name = self.full_name(request.name)
+        if request.action == "delete":
+            self._delete(name, request)
+            return None
+        state = request.state
+        assert state is not None, "create/update/restore carry the desired state"
+        with self._lock:
+            progress = self._progress.setdefault(request.token, _Progress())
+        if progress.snap is None:
+            progress.snap = None if request.action == "create" else snapshot_of(request.before)
+        if progress.snap is None:
+            progress.snap, progress.created = self._create_or_adopt(name, request)
+        record = request.record
+        if request.value is not None:
+            if progress.version is None:
+                progress.version = self._add_version(name, request.value)
+            written = record.written_at if record and record.written_at else now()
+            record = replace(record or ValueRecord(), version=str(progress.version), written_at=written)
+        if not progress.metadata_done:
+            progress.snap = self._update_metadata(name, request.stack, state, progress.snap, record)
+            progress.metadata_done = True
+        if state.readers is not None and not progress.access_done and (
+                progress.created or request.action == "create" or "access" in request.reasons):
+            self._set_readers(name, state.readers, progress.snap, fresh=progress.created)
+            progress.access_done = True
+        if progress.version is not None and not progress.pruned:
+            self._prune(name, progress.version)
+            progress.pruned = True
+        with self._lock:
+            self._progress.pop(request.token, None)
+        return record if request.value is not None else None
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _get(self, name: str) -> Snapshot | None:
+        try:
+            secret = self.caller("GetSecret", self.client.get_secret,
+                                 secretmanager.GetSecretRequest(name=name), resource=name)
+        except ProviderError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        return snapshot(secretmanager.Secret.pb(secret))
+
+    def _create_or_adopt(self, name: str, request: WriteRequest) -> tuple[Snapshot, bool]:
+        """Create the secret with its metadata (no value record yet); a retried create finds ours."""
+        state = request.state
+        assert state is not None
+        secret = secretmanager.Secret(
+            labels={**state.labels, **encode_meta(request.stack, state, None)},
+            annotations={DESCRIPTION_KEY: state.description} if state.description else {},
+            replication=replication_for(self.config))
+        if state.expires_at is not None:
+            secret.expire_time = state.expires_at
+        create = secretmanager.CreateSecretRequest(parent=self.parent, secret_id=request.name, secret=secret)
+        try:
+            created = self.caller("CreateSecret", self.client.create_secret, create, resource=name)
+            return snapshot(secretmanager.Secret.pb(created)), True
+        except ProviderError as exc:
+            if exc.code != "ALREADY_EXISTS":
+                raise
+        existing = self._get(name)
+        if existing is None or decode_meta(existing.labels).owner != request.stack:
+            raise ProviderError(f"secret {request.name} already exists in the target and is not owned by stack "
+                                f"{request.stack}", code="ALREADY_EXISTS",
+                                hint="cloudsync never changes a secret it does not own; plan again")
+        return existing, False
+
+    def _add_version(self, name: str, value: SecretValue) -> int:
+        data = value.reveal()
+        payload = secretmanager.SecretPayload(data=data, data_crc32c=crc32c(data))
+        request = secretmanager.AddSecretVersionRequest(parent=name, payload=payload)
+        try:
+            version = self.caller("AddSecretVersion", self.client.add_secret_version, request, resource=name)
+        except ProviderError as exc:
+            if exc.code == "NOT_FOUND":
+                raise ProviderError(f"secret {secret_id(name)} no longer exists in the target; plan again",
+                                    code="NOT_FOUND") from None
+            raise
+        return version_number(version.name)
+
+    def _desired(self, stack: str, state: SecretState, snap: Snapshot, record: ValueRecord | None) -> _Fields:
+        annotations = dict(snap.annotations)
+        if state.description:
+            annotations[DESCRIPTION_KEY] = state.description
+        else:
+            annotations.pop(DESCRIPTION_KEY, None)
+        return _Fields({**state.labels, **encode_meta(stack, state, record)}, annotations,
+                       _seconds(state.expires_at))
+
+    def _update_metadata(self, name: str, stack: str, state: SecretState, snap: Snapshot,
+                         record: ValueRecord | None) -> Snapshot:
+        """One UpdateSecret with a mask of exactly the fields that differ, under the read etag."""
+        want = self._desired(stack, state, snap, record)
+        have = _Fields.of(snap)
+        mask = [path for path, a, b in (("labels", want.labels, have.labels),
+                                        ("annotations", want.annotations, have.annotations),
+                                        ("expire_time", want.expire, have.expire)) if a != b]
+        if not mask:
+            return snap
+        etag = snap.etag
+        for _ in range(2):
+            try:
+                updated = self._send_update(name, etag, want, state, mask)
+                return replace(updated, policy=snap.policy, latest=snap.latest)
+            except ProviderError as exc:
+                if exc.code == "NOT_FOUND":
+                    raise ProviderError(f"secret {secret_id(name)} no longer exists in the target; plan again",
+                                        code="NOT_FOUND") from None
+                if exc.code not in _CONFLICT:
+                    raise
+            fresh = self._get(name)
+            if fresh is None:
+                raise ProviderError(f"secret {secret_id(name)} no longer exists in the target; plan again",
+                                    code="NOT_FOUND")
+            current = _Fields.of(fresh)
+            if current.masked(mask) == want.masked(mask):
+                return replace(fresh, policy=snap.policy, latest=snap.latest)  # an earlier attempt landed
+            if current.masked(mask) != have.masked(mask):
+                raise stale(secret_id(name))
+            etag = fresh.etag  # only the etag moved: what we write is still what we read
+        raise stale(secret_id(name))
+
+    def _send_update(self, name: str, etag: str, want: _Fields, state: SecretState, mask: list[str]) -> Snapshot:
+        secret = secretmanager.Secret(name=name, etag=etag, labels=want.labels, annotations=want.annotations)
+        if state.expires_at is not None:
+            secret.expire_time = state.expires_at
+        request = secretmanager.UpdateSecretRequest(secret=secret, update_mask=field_mask_pb2.FieldMask(paths=mask))
+        updated = self.caller("UpdateSecret", self.client.update_secret, request, resource=name)
+        return snapshot(secretmanager.Secret.pb(updated))
+
+    def _set_readers(self, name: str, readers: frozenset[str], snap: Snapshot, *, fresh: bool) -> None:
+        """Make the unconditional secretAccessor binding exactly ``readers``; keep every other binding."""
+        policy = snap.policy
+        if policy is None:
+            if fresh and not readers:
+                return  # a new secret's policy is empty already
+            # A secret we just created has an empty policy; otherwise read it (retried create).
+            policy = PolicyView(etag=b"", version=1, bindings=()) if fresh else self._policy(name)
+        for _ in range(2):
+            desired = policy.with_readers(readers)
+            if desired.bindings == policy.bindings:
+                return
+            request = iam_policy_pb2.SetIamPolicyRequest(resource=name, policy=desired.to_pb())
+            try:
+                self.caller("SetIamPolicy", self.client.set_iam_policy, request, resource=name)
+                return
+            except ProviderError as exc:
+                if exc.code not in _CONFLICT:
+                    raise
+            current = self._policy(name)
+            if current.readers == readers:
+                return  # an earlier attempt landed
+            if set(current.bindings) != set(policy.bindings):
+                raise stale(secret_id(name), "its IAM policy")
+            policy = current
+        raise stale(secret_id(name), "its IAM policy")
+
+    def _policy(self, name: str) -> PolicyView:
+        try:
+            return fetch_policy(self.client, self.caller, name)
+        except Gone:
+            raise ProviderError(f"secret {secret_id(name)} no longer exists in the target; plan again",
+                                code="NOT_FOUND") from None
+
+    def _prune(self, name: str, written: int) -> None:
+        """Disable enabled versions older than the newest ``keep_versions`` (up to ours); never destroy."""
+        keep = int(self.config.keep_versions)
+        if written <= keep:
+            return  # versions are numbered from 1: there cannot be more than `keep` up to ours
+        enabled: list[tuple[int, str]] = []
+        token = ""
+        while True:
+            request = secretmanager.ListSecretVersionsRequest(parent=name, page_size=1000, page_token=token)
+            page = self.caller("ListSecretVersions", self.client.list_secret_versions, request, resource=name)
+            for version in page.versions:
+                number = version_number(version.name)
+                if version.state == secretmanager.SecretVersion.State.ENABLED and number <= written:
+                    enabled.append((number, version.etag))
+            token = page.next_page_token
+            if not token:
+                break
+        for number, etag in sorted(enabled, reverse=True)[keep:]:
+            request = secretmanager.DisableSecretVersionRequest(name=f"{name}/versions/{number}", etag=etag)
+            try:
+                self.caller("DisableSecretVersion", self.client.disable_secret_version, request, resource=name)
+            except ProviderError as exc:
+                if exc.code not in ("NOT_FOUND", *_CONFLICT):
+                    raise
+                # Someone changed that version since we listed it: their decision stands.
+                log.debug("version %s of %s changed meanwhile; left as it is", number, secret_id(name))
+
+    def _delete(self, name: str, request: WriteRequest) -> None:
+        """Delete with the read etag. GCP has no soft delete: the secret and its versions are gone."""
+        snap = snapshot_of(request.before)
+        if snap is None:
+            snap = self._get(name)
+            if snap is None:
+                return  # already gone: a retried delete converges
+        if decode_meta(snap.labels).owner != request.stack:
+            raise ProviderError(f"secret {request.name} is not owned by stack {request.stack}; not deleted",
+                                code="NOT_OWNED")
+        delete = secretmanager.DeleteSecretRequest(name=name, etag=snap.etag)
+        try:
+            self.caller("DeleteSecret", self.client.delete_secret, delete, resource=name)
+        except ProviderError as exc:
+            if exc.code == "NOT_FOUND":
+                return
+            if exc.code in _CONFLICT:
+                raise stale(request.name) from None
+            raise
