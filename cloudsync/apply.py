@@ -103,6 +103,7 @@ class ValueMaterializer:
         self._lock = threading.Lock()
         self._generated: dict[str, SecretValue] = {}
         self._copied: dict[str, SecretValue] = {}
+        self._decls = {d.decl.name: d for d in session.stack.secrets}
 
     def value_for(self, change: Change) -> SecretValue:
         plan = change.value
@@ -111,7 +112,7 @@ class ValueMaterializer:
             if plan.mode is ValueMode.SOURCE:
                 value = self.run.values.resolved.get(change.secret)
                 if value is None:
-                    decl = next(d for d in self.session.stack.secrets if d.decl.name == change.secret)
+                    decl = self._decls[change.secret]
                     assert decl.decl.value is not None
                     ctx = ResolveContext(root=self.session.stack.root, read_remote=self.session.read_value)
                     value = SOURCES[decl.decl.value.kind].resolve(decl, ctx)
@@ -119,7 +120,7 @@ class ValueMaterializer:
                 return value
             if plan.mode is ValueMode.GENERATE:
                 if change.secret not in self._generated:
-                    decl = next(d for d in self.session.stack.secrets if d.decl.name == change.secret)
+                    decl = self._decls[change.secret]
                     assert decl.decl.value is not None and decl.decl.value.generate is not None
                     self._generated[change.secret] = generate_value(decl.decl.value.generate)
                 return self._generated[change.secret]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets as _random
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,9 @@ META_PREFIXES = (OWNER_LABEL, "cloudsync-")
 # The per-stack fingerprint key secret that each target keeps for itself (a name valid in
 # every cloud). The planner never plans anything for it.
 FINGERPRINT_KEY_PREFIX = "cloudsync-fingerprint-key-"
+
+
+KEY_READ_ATTEMPTS = 5
 
 
 def fingerprint_key_name(stack: str) -> str:
@@ -187,6 +191,10 @@ class LockedError(ProviderError):
     """Another apply holds the target's lock."""
 
 
+class NotFoundError(ProviderError):
+    """The secret (or version) does not exist. Adapters raise it from ``read_value``."""
+
+
 @dataclass
 class ProviderContext:
     """What a provider knows about the run: the stack, its folder."""
@@ -236,11 +244,19 @@ class Provider(ABC):
     def fingerprint_key(self, *, create: bool) -> bytes | None:
         """This target's fingerprint key; create it when absent and ``create``."""
         name = fingerprint_key_name(self.context.stack)
-        try:
-            return self.read_value(name).reveal()
-        except ProviderError:
-            if not create:
-                return None
+        for attempt in range(KEY_READ_ATTEMPTS):
+            try:
+                return self.read_value(name).reveal()
+            except NotFoundError:
+                break
+            except ProviderError as exc:
+                # Only absence means "no key yet": after a passing outage, writing a new key
+                # would make every stored fingerprint stale and rewrite every value.
+                if not exc.transient or attempt == KEY_READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(10.0, exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt))
+        if not create:
+            return None
         value = SecretValue(_random.token_hex(32))
         self.apply(WriteRequest(
             action="create", reasons=frozenset({"value"}), stack=self.context.stack, name=name,

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from cloudsync.providers.base import (
     LockedError,
+    NotFoundError,
     Operation,
     Provider,
     ProviderContext,
@@ -81,6 +82,10 @@ def _dt(value: int | None) -> datetime | None:
 
 
 class LocalStoreError(ProviderError):
+    pass
+
+
+class LocalNotFound(LocalStoreError, NotFoundError):
     pass
 
 
@@ -214,7 +219,7 @@ class LocalStore:
                 "ON v.name = s.name AND v.version = s.current_version WHERE s.name = ? AND s.deleted_at IS NULL",
                 (name,)).fetchone()
         if row is None:
-            raise LocalStoreError(f"secret {name} not found", code="NotFound")
+            raise LocalNotFound(f"secret {name} not found", code="NotFound")
         return self._decrypt(name, row[0], bytes(row[1]), bytes(row[2]))
 
     def put_value(self, name: str, value: SecretValue, labels: Mapping[str, str] | None = None) -> int:
@@ -257,7 +262,7 @@ class LocalStore:
         cur = conn.execute(f"UPDATE secrets SET {', '.join([*sets, 'updated_at = ?', 'revision = revision + 1'])} "
                            "WHERE name = ?", (*args, _ts(now()), name))
         if cur.rowcount != 1:
-            raise LocalStoreError(f"secret {name} not found", code="NotFound")
+            raise LocalNotFound(f"secret {name} not found", code="NotFound")
 
     def purge(self, name: str) -> None:
         with self.transaction() as conn:
@@ -344,7 +349,7 @@ class LocalProvider(Provider):
                 if row[1] is not None or owner != request.stack:
                     raise LocalStoreError(f"secret {name} already exists", code="AlreadyExists")
             if request.action in ("update", "restore") and row is None:
-                raise LocalStoreError(f"secret {name} not found", code="NotFound")
+                raise LocalNotFound(f"secret {name} not found", code="NotFound")
             state = request.state
             assert state is not None
             record = request.record
