@@ -1,0 +1,111 @@
+"""Turning Azure SDK exceptions into one-line :class:`ProviderError`\\ s.
+
+Every SDK call of the adapter runs inside :func:`azure_call`, which names the operation so a
+403 can say which RBAC action is missing. Service messages are reduced to their first line
+(Key Vault's 403 spans several); no message ever carries a secret value — the service does
+not echo values, and :func:`azure_call` additionally scrubs a value it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from cloudsync.providers.azure.permissions import NEEDS
+from cloudsync.providers.base import NotFoundError, ProviderError
+
+MAX_MESSAGE = 240
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"
+
+
+def _credential_summary(message: str) -> str:
+    """One line from DefaultAzureCredential's report: each attempted credential and why it failed."""
+    attempts = [line.strip() for line in message.splitlines() if line.startswith("\t")]
+    if not attempts:
+        return _first_line(message)
+    shown = [a.split(". ", 1)[0].rstrip(".") for a in attempts[:3]]
+    more = f"; {len(attempts) - 3} more" if len(attempts) > 3 else ""
+    return _first_line("; ".join(shown) + more)
+
+
+def service_code(exc: HttpResponseError) -> tuple[str | None, str | None]:
+    """(code, inner code) of a service error body, e.g. ("Conflict", "ObjectIsDeletedButRecoverable")."""
+    error = exc.error
+    if error is None:
+        return None, None
+    inner = error.innererror.get("code") if isinstance(error.innererror, dict) else None
+    return error.code, inner
+
+
+def _retry_after(exc: HttpResponseError) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    for header, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(header)
+        if raw:
+            try:
+                return float(raw) * scale
+            except ValueError:
+                return None  # an HTTP date: let the engine's backoff decide
+    return None
+
+
+def translate(exc: AzureError, operation: str, subject: str) -> ProviderError:
+    """A ProviderError for an SDK exception raised by ``operation`` on ``subject``."""
+    doing = f"{operation.replace('_', ' ')} {subject}".strip()
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # Raised by the credential chain before any request reached the service.
+        return ProviderError(
+            f"no usable Azure credential ({_credential_summary(exc.message or '')})", code="CredentialUnavailable",
+            hint="sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or run with a "
+                 "managed or workload identity (AZURE_TOKEN_CREDENTIALS selects one credential)")
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return ProviderError(f"{doing}: connection failed ({exc.__class__.__name__})", code="ConnectionError",
+                             transient=True)
+    if not isinstance(exc, HttpResponseError):
+        return ProviderError(f"{doing}: {exc.__class__.__name__}", code=exc.__class__.__name__)
+    status = exc.status_code or 0
+    code, inner = service_code(exc)
+    detail = _first_line(exc.error.message or "") if exc.error is not None and exc.error.message else exc.reason
+    label = inner or code or str(status)
+    if status == 401:
+        return ProviderError(f"{doing}: the service rejected the access token ({label})", code=label,
+                             hint="check that the identity belongs to the vault's tenant (tenant_id)")
+    if status == 403:
+        need = NEEDS.get(operation)
+        wanted = f"; it needs {need.action} on the {need.scope}" if need else ""
+        return ProviderError(
+            f"{doing}: permission denied ({label}){wanted}", code=label,
+            hint="grant cloudsync's identity a role with that permission; "
+                 "`cloudsync permissions --target <target>` prints the minimal set")
+    if status == 429 or status == 408 or status >= 500:
+        return ProviderError(f"{doing}: the service is throttling or unavailable (HTTP {status}, {label})",
+                             code=label, transient=True, retry_after=_retry_after(exc))
+    if isinstance(exc, ResourceNotFoundError) or status == 404:
+        return NotFoundError(f"{doing}: not found", code="NotFound")
+    return ProviderError(f"{doing}: HTTP {status} {label}: {detail}", code=label)
+
+
+@contextlib.contextmanager
+def azure_call(operation: str, subject: str = "", *, value: str | None = None) -> Iterator[None]:
+    """Run SDK calls of ``operation``; SDK exceptions leave as ProviderError (``value`` scrubbed)."""
+    try:
+        yield
+    except AzureError as exc:
+        error = translate(exc, operation, subject)
+        if value and value in error.message:
+            error = type(error)(error.message.replace(value, "(sensitive)"), code=error.code,
+                                transient=error.transient, retry_after=error.retry_after, hint=error.hint)
+        raise error from None

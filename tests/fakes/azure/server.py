@@ -1,0 +1,346 @@
+"""The fake's HTTPS server: Key Vault secrets REST, ARM role assignments, token endpoints.
+
+One ``ThreadingHTTPServer`` on 127.0.0.1, HTTP/1.1 keep-alive over TLS, routes by path:
+
+============================================  =============================================
+``/secrets…``, ``/deletedsecrets…``           Key Vault data plane (api-version 2026-04-01)
+``…/providers/Microsoft.Authorization/…``     ARM role assignments (api-version 2022-04-01)
+``/msi/token``                                App Service managed identity (IDENTITY_ENDPOINT)
+``/<tenant>/v2.0/.well-known/…``, ``/oauth2``  a minimal Entra authority (client credentials)
+============================================  =============================================
+
+Data-plane and ARM requests need a bearer token for their audience; a request without one
+gets the 401 challenge the real vault sends. Faults (429 with Retry-After, 503, dropped
+connections) can be injected for the next N API calls, and every call is counted by
+operation in :attr:`AzureFake.calls`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.azure import arm_routes, identity, keyvault_routes
+from tests.fakes.azure.rbac import PROVIDER_SEGMENT, RoleAssignments, normalize_scope
+from tests.fakes.azure.tls import TlsFiles
+from tests.fakes.azure.vault import ApiError, Vault
+
+KEYVAULT_API_VERSION = "2026-04-01"
+ARM_API_VERSION = arm_routes.API_VERSION
+VAULT_AUDIENCE = "https://vault.azure.net"
+ARM_AUDIENCE = "https://management.azure.com"
+SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
+
+
+@dataclass
+class Fault:
+    status: int  # 0 = drop the connection without an answer
+    remaining: int
+    retry_after: str | None
+    operations: frozenset[str] | None  # None: any API call
+
+
+@dataclass(frozen=True)
+class Token:
+    audience: str
+    object_id: str
+    expires_on: int
+
+
+class Response:
+    """What a route answers."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+class AzureFake:
+    """The running fake: one vault, the role assignments around it, the identity endpoints."""
+
+    def __init__(self, tls: TlsFiles, *, tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                 subscription_id: str = "00000000-1111-2222-3333-444444444444",
+                 resource_group: str = "rg-cloudsync", vault_name: str = "fakevault",
+                 identity_object_id: str = "99999999-0000-4000-8000-000000000001") -> None:
+        self.tls = tls
+        self.tenant_id = tenant_id
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.vault_name = vault_name
+        self.identity_object_id = identity_object_id
+        self.identity_header = secrets.token_hex(8)
+        self.client_id = "11111111-2222-4333-8444-555555555555"
+        self.client_secret = secrets.token_hex(12)
+        self.arm_page_size = 100
+        self.calls: Counter[str] = Counter()
+        self.hosts: Counter[str] = Counter()  # Host header per API family, to check endpoint routing
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._denied: set[str] = set()
+        self._tokens: dict[str, Token] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        self.vault = Vault("")
+        self.rbac = RoleAssignments()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> AzureFake:
+        server = _Server(("127.0.0.1", 0), _Handler, self.tls.server_context(), self)
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self.vault = Vault(self.url)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="azure-fake", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def reset(self) -> None:
+        """Forget every secret, assignment, fault, denial and count (between tests)."""
+        self.vault.reset()
+        self.vault.pending_polls, self.vault.pending_seconds, self.vault.purge_protection = 1, 2.0, False
+        self.rbac.reset()
+        self.arm_page_size = 100
+        with self._lock:
+            self.calls.clear()
+            self.hosts.clear()
+            self._faults.clear()
+            self._denied.clear()
+
+    # -- what tests use -------------------------------------------------------------------
+
+    @property
+    def vault_scope(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.KeyVault/vaults/{self.vault_name}")
+
+    def secret_scope(self, name: str) -> str:
+        return f"{self.vault_scope}/secrets/{name}"
+
+    @property
+    def role_definition_id(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
+                f"{SECRETS_USER_ROLE}")
+
+    @property
+    def arm_audiences(self) -> tuple[str, ...]:
+        """Tokens ARM accepts: the public cloud's, or this fake's own URL under either loopback name
+        (a target's ``arm_endpoint`` doubles as the token audience)."""
+        return ARM_AUDIENCE, self.url, self.url.replace("127.0.0.1", "localhost")
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for the real clients: managed identity via this fake, TLS trust of its CA."""
+        return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.identity_header,
+                "REQUESTS_CA_BUNDLE": str(self.tls.ca_pem), "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential"}
+
+    def inject(self, status: int, count: int = 1, *, retry_after: str | None = None,
+               operations: Iterable[str] | None = None) -> None:
+        """Answer the next ``count`` API calls (of ``operations``, when given) with ``status``.
+
+        ``status`` 0 drops the connection without an answer (a connection error)."""
+        with self._lock:
+            self._faults.append(Fault(status, count, retry_after, frozenset(operations) if operations else None))
+
+    def deny(self, *actions: str) -> None:
+        """Refuse (403) every call needing one of these RBAC (data) actions."""
+        with self._lock:
+            self._denied.update(a.lower() for a in actions)
+
+    def api_calls(self, prefix: str = "") -> int:
+        with self._lock:
+            return sum(n for op, n in self.calls.items() if op.startswith(prefix))
+
+    # -- request handling -------------------------------------------------------------
+
+    def count(self, operation: str, host: str | None = None) -> None:
+        with self._lock:
+            self.calls[operation] += 1
+            if host is not None:
+                self.hosts[f"{operation.split('.', 1)[0]} {host}"] += 1
+
+    def take_fault(self, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.operations is None or operation in fault.operations):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def denied(self, action: str) -> bool:
+        with self._lock:
+            return action.lower() in self._denied
+
+    def issue_token(self, audience: str) -> tuple[str, int]:
+        token = secrets.token_urlsafe(24)
+        expires_on = int(time.time()) + 3600
+        with self._lock:
+            self._tokens[token] = Token(audience.rstrip("/"), self.identity_object_id, expires_on)
+        return token, expires_on
+
+    def token_for(self, authorization: str | None) -> Token | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        with self._lock:
+            token = self._tokens.get(authorization[len("Bearer "):].strip())
+        if token is None or token.expires_on < time.time():
+            return None
+        return token
+
+    def challenge(self) -> Response:
+        header = (f'Bearer authorization="https://login.microsoftonline.com/{self.tenant_id}", '
+                  f'resource="{VAULT_AUDIENCE}"')
+        return Response(401, {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer "
+                                        "or PoP token."}}, {"WWW-Authenticate": header})
+
+    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response | None:
+        """Route one request; None means: drop the connection."""
+        parts = urlsplit(target)
+        path = parts.path  # not normalised: "/secrets/name/" (latest version) differs from "/secrets/name"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        try:
+            body = json.loads(raw) if raw.strip() and headers.get("content-type", "").startswith("application/json") \
+                else None
+        except ValueError:
+            return Response(400, {"error": {"code": "BadParameter", "message": "The request body is not JSON."}})
+        try:
+            if path == "/msi/token":
+                return identity.managed_identity(self, method, query, headers)
+            if path.endswith("/v2.0/.well-known/openid-configuration") or path.endswith("/oauth2/v2.0/token"):
+                return identity.authority(self, method, path, raw)
+            if path.lower().startswith(("/secrets", "/deletedsecrets")):
+                return self._api("kv", method, path, query, headers, body)
+            if PROVIDER_SEGMENT in path.lower():
+                return self._api("arm", method, normalize_scope(path), query, headers, body)
+            return Response(404, {"error": {"code": "NotFound", "message": f"no route for {method} {path}"}})
+        except ApiError as exc:
+            return Response(exc.status, exc.body(), exc.headers)
+
+    def _api(self, family: str, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+             body: Any) -> Response | None:
+        routes = keyvault_routes if family == "kv" else arm_routes
+        route = routes.route(method, path)
+        if route is None:
+            return Response(405 if family == "kv" else 404,
+                            {"error": {"code": "BadRequest", "message": f"{method} {path} is not supported"}})
+        operation, action = route
+        token = self.token_for(headers.get("authorization"))
+        if family == "kv" and (token is None or token.audience != VAULT_AUDIENCE):
+            self.count("kv.challenge")
+            return self.challenge()
+        if family == "arm" and (token is None or token.audience not in self.arm_audiences):
+            self.count("arm.unauthorized")
+            return Response(401, {"error": {"code": "InvalidAuthenticationToken",
+                                            "message": "The access token is missing or invalid."}})
+        self.count(operation, headers.get("host"))
+        fault = self.take_fault(operation)
+        if fault is not None:
+            self.count(f"fault.{fault.status or 'drop'}")
+            if fault.status == 0:
+                return None
+            return _fault_response(family, fault)
+        expected = KEYVAULT_API_VERSION if family == "kv" else ARM_API_VERSION
+        if query.get("api-version") != expected:
+            raise ApiError(400, "BadParameter", f"The specified version ({query.get('api-version')}) is not "
+                           f"recognized. This fake speaks {expected}.")
+        if self.denied(action):
+            raise _forbidden(family, action, token, path)
+        return routes.dispatch(self, operation, path, query, body)
+
+
+def _fault_response(family: str, fault: Fault) -> Response:
+    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+    if fault.status == 429:
+        code = "Throttled" if family == "kv" else "TooManyRequests"
+        message = ("Request was not processed because too many requests were received. "
+                   "Reason: VaultRequestTypeLimitReached")
+    else:
+        code, message = "ServiceUnavailable", "The service is temporarily unavailable."
+    return Response(fault.status, {"error": {"code": code, "message": message}}, headers)
+
+
+def _forbidden(family: str, action: str, token: Token, path: str) -> ApiError:
+    if family == "kv":
+        return ApiError(403, "Forbidden",
+                        f"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny "
+                        f"assignments or role definitions were changed recently, please observe propagation time."
+                        f"\r\nCaller: oid={token.object_id}\r\nAction: '{action}'\r\nResource: "
+                        f"'{path.lower()}'\r\nAssignment: (not found)", inner="ForbiddenByRbac")
+    return ApiError(403, "AuthorizationFailed",
+                    f"The client '{token.object_id}' with object id '{token.object_id}' does not have "
+                    f"authorization to perform action '{action}' over scope '{path}' or the scope is invalid.")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext,
+                 fake: AzureFake) -> None:
+        super().__init__(address, handler)
+        self.context = context
+        self.fake = fake
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, not in the accept loop.
+        request.settimeout(30)
+        try:
+            connection = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    disable_nagle_algorithm = True  # or every small response waits ~40 ms for a delayed ACK
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.server.fake.handle(self.command, self.path, headers, raw)
+        if response is None:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        data = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        if response.status != 204:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-keyvault-service-version", "1.9.0.0")
+        self.end_headers()
+        if response.status != 204:
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request log lines."""
