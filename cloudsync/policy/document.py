@@ -9,9 +9,10 @@ validated with it. The document never holds a secret value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
@@ -35,8 +36,8 @@ Schema = dict[str, Any]
 # --- schema helpers ------------------------------------------------------------------------
 
 
-def _obj(description: str, **props: Schema) -> Schema:
-    return {"type": "object", "description": description, "properties": props,
+def _obj(doc: str, /, **props: Schema) -> Schema:
+    return {"type": "object", "description": doc, "properties": props,
             "required": sorted(props), "additionalProperties": False}
 
 
@@ -129,7 +130,7 @@ def input_schema(params: Schema | None = None) -> Schema:
         "$id": f"urn:cloudsync:policy-input:{INPUT_VERSION}",
         "title": f"cloudsync policy input document, version {INPUT_VERSION}",
         **_obj(
-            "what a policy's match and rule expressions see, per secret × target",
+            "what a policy's match and rule expressions see, for one secret in one target",
             secret=SECRET_SCHEMA,
             target=TARGET_SCHEMA,
             principals=_map(PRINCIPAL_SCHEMA, "every declared principal, by name"),
@@ -145,8 +146,12 @@ def input_schema(params: Schema | None = None) -> Schema:
 
 def params_schema(defaults: Mapping[str, Any]) -> Schema:
     """A closed object schema for one policy's parameters, typed by their defaults."""
-    return _obj("the policy's parameters after stack overrides",
-                **{name: _scalar(json_type(value), "parameter") for name, value in defaults.items()})
+    props: dict[str, Schema] = {}
+    for name, value in defaults.items():
+        props[name] = _scalar(json_type(value), "parameter")
+        if isinstance(value, list):
+            props[name]["items"] = _scalar(json_type(value[0]), "item") if value else {}
+    return _obj("the policy's parameters after stack overrides", **props)
 
 
 def json_type(value: Any) -> str:
@@ -192,7 +197,10 @@ def environment_of(name: str, labels: Mapping[str, str] | None = None) -> str:
 # --- builders ------------------------------------------------------------------------------
 
 
-def _days(delta: timedelta | None) -> float | None:
+@functools.lru_cache(maxsize=256)
+def _days(duration: str | None) -> float | None:
+    """``30d`` → 30.0, ``12h`` → 0.5; cached because a stack repeats a handful of durations."""
+    delta = as_timedelta(duration)
     return delta.total_seconds() / 86400 if delta is not None else None
 
 
@@ -218,19 +226,26 @@ def target_document(name: str, config: Any) -> dict[str, Any]:
     return {"name": name, "provider": config.provider, "env": environment_of(name, labels), "labels": labels}
 
 
-def secret_document(stack: Stack, decl: Declaration) -> dict[str, Any]:
+def resolved_ids(config: StackFile) -> dict[str, dict[str, str | None]]:
+    """Every declared principal's id per provider (computed once per run, not per secret)."""
+    return {name: principal_ids(principal, name) for name, principal in config.principals.items()}
+
+
+def secret_document(stack: Stack, decl: Declaration,
+                    ids: Mapping[str, Mapping[str, str | None]] | None = None) -> dict[str, Any]:
     """The declared secret with stack defaults applied (no value, ever)."""
     config = stack.config
     defaults = config.defaults
     d = decl.decl
     labels = {**defaults.labels, **d.labels}
     readers = effective_readers(stack, decl)
+    ids = ids if ids is not None else resolved_ids(config)
     resolved: dict[str, list[str]] = {p: [] for p in PROVIDERS}
     for reader in readers:
-        principal = config.principals.get(reader)
-        if principal is None:
+        reader_ids = ids.get(reader)
+        if reader_ids is None:
             continue  # the loader reports unknown principals; CS002 covers input documents
-        for provider, ident in principal_ids(principal, reader).items():
+        for provider, ident in reader_ids.items():
             if ident is not None:
                 resolved[provider].append(ident)
     spec = d.value
@@ -246,8 +261,8 @@ def secret_document(stack: Stack, decl: Declaration) -> dict[str, Any]:
         "readers": readers,
         "readers_resolved": resolved,
         "value": {"kind": spec.kind if spec is not None else "none", "generate": generate},
-        "rotation_days": _days(as_timedelta(d.rotation or defaults.rotation)),
-        "expires_days": _days(as_timedelta(d.expires or defaults.expires)),
+        "rotation_days": _days(d.rotation or defaults.rotation),
+        "expires_days": _days(d.expires or defaults.expires),
         "deletion_protection": protected,
         "purge_on_delete": d.purge_on_delete,
         "certificate": None,  # certificate values arrive with a later issue
@@ -296,7 +311,7 @@ def sample(schema: Schema) -> Any:
             return {name: sample(sub) for name, sub in schema["properties"].items()}
         return {"sample": sample(schema.get("additionalProperties") or {})}
     if kind == "array":
-        return [sample(schema["items"])]
+        return [sample(schema.get("items") or {})]
     return {"string": "sample", "integer": 1, "number": 1.0, "boolean": True}.get(kind or "", "sample")
 
 
@@ -317,12 +332,12 @@ def validate(data: Any, schema: Schema, path: tuple[str | int, ...] = ()) -> lis
         for key, value in data.items():
             if props is not None:
                 if key not in props:
-                    problems.append((path + (key,), f"unknown key {key!r}"))
+                    problems.append(((*path, key), f"unknown key {key!r}"))
                     continue
-                problems += validate(value, props[key], path + (key,))
+                problems += validate(value, props[key], (*path, key))
             else:
-                problems += validate(value, schema.get("additionalProperties") or {}, path + (key,))
+                problems += validate(value, schema.get("additionalProperties") or {}, (*path, key))
     elif isinstance(data, list):
         for i, item in enumerate(data):
-            problems += validate(item, schema.get("items") or {}, path + (i,))
+            problems += validate(item, schema.get("items") or {}, (*path, i))
     return problems

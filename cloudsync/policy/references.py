@@ -172,15 +172,26 @@ def _element(schema: Schema) -> Schema:
     return ANY
 
 
+RESERVED_PREFIX = "cs__"  # names the engine binds when it batches documents (see engine.py)
+
+
 def check_references(source: str, roots: Mapping[str, Schema]) -> list[Problem]:
     """Every reference in ``source`` the document described by ``roots`` does not have."""
     tokens = tokenize(source)
     bound = bound_names(tokens)
     scopes: dict[str, Schema] = {}
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(f"names starting with {RESERVED_PREFIX!r} are reserved", t.offset, "rename it")
+        for t in tokens if t.kind == "ident" and t.text.startswith(RESERVED_PREFIX)]
+    for name in sorted(bound & set(roots)):
+        offset = next(t.offset for t in tokens if t.text == name)
+        problems.append(Problem(f"the comprehension variable {name!r} hides the input variable of that name",
+                                offset, "choose another name, e.g. x"))
     for chain in chains(tokens):
         root = chain.parts[0]
         assert root is not None
+        if root.startswith(RESERVED_PREFIX):
+            continue  # reported above
         if root in roots:
             schema: Schema = roots[root]
         elif root in scopes:
@@ -195,9 +206,9 @@ def check_references(source: str, roots: Mapping[str, Schema]) -> list[Problem]:
         shown = root
         failed = False
         for part in chain.parts[1:]:
-            schema, problem, hint = _step(schema, part, shown)
+            schema, problem, step_hint = _step(schema, part, shown)
             if problem is not None:
-                problems.append(Problem(problem.message, chain.offset, hint))
+                problems.append(Problem(problem.message, chain.offset, step_hint))
                 failed = True
                 break
             shown += f".{part}" if part is not None else "[...]"
@@ -212,3 +223,26 @@ def references_roots(source: str, roots: Mapping[str, Any]) -> frozenset[str]:
     """The document roots ``source`` reads (used to share results across targets)."""
     tokens = tokenize(source)
     return frozenset(c.parts[0] for c in chains(tokens) if c.parts[0] in roots)  # type: ignore[misc]
+
+
+def rewrite(source: str, names: Mapping[str, str]) -> str:
+    """``source`` with each root variable in ``names`` replaced by an expression.
+
+    Only identifiers that start a reference are replaced: not fields (``x.secret``), not
+    functions, not text inside string literals. Load-time checks forbid comprehension
+    variables that shadow a root, so every replaced name is the input variable.
+    """
+    tokens = tokenize(source)
+    out: list[str] = []
+    last = 0
+    for i, tok in enumerate(tokens):
+        if tok.kind != "ident" or tok.text not in names:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1].text == "(":
+            continue
+        out += [source[last:tok.offset], names[tok.text]]
+        last = tok.offset + len(tok.text)
+    out.append(source[last:])
+    return "".join(out)

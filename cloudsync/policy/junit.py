@@ -1,0 +1,79 @@
+"""JUnit XML: for `policy check`, one test case per enabled policy; for `policy test`, per case.
+
+CI systems show a JUnit failure per policy with every violating address in its text,
+which stays readable for large estates where a case per address would not.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from cloudsync.policy.model import PolicyReport, Violation
+from cloudsync.policy.testing import CaseResult, PolicyTestRun
+
+
+def _suite(name: str, tests: int, failures: int, skipped: int = 0, seconds: float = 0.0) -> ET.Element:
+    return ET.Element("testsuite", {"name": name, "tests": str(tests), "failures": str(failures),
+                                    "errors": "0", "skipped": str(skipped), "time": f"{seconds:.3f}"})
+
+
+def _line(v: Violation) -> str:
+    where = f"{v.file}:{v.line}" if v.file else "-"
+    return f"{where}: {v.severity}: {v.address}: {v.message}"
+
+
+def render_report_junit(report: PolicyReport) -> str:
+    by_policy: dict[str, list[Violation]] = defaultdict(list)
+    waived: dict[str, list[Violation]] = defaultdict(list)
+    for v in report.violations:
+        by_policy[v.policy].append(v)
+    for v in report.waived:
+        waived[v.policy].append(v)
+    failing = [p for p in report.policies if p.id in by_policy]
+    suite = _suite("cloudsync policy check", len(report.policies), len(failing))
+    for policy in report.policies:
+        case = ET.SubElement(suite, "testcase", {"classname": f"cloudsync.policy.{policy.id}",
+                                                 "name": f"{policy.id} {policy.title}"})
+        found = by_policy.get(policy.id, [])
+        if found:
+            failure = ET.SubElement(case, "failure", {
+                "type": policy.severity,
+                "message": f"{len(found)} violation{'s' * (len(found) != 1)} of {policy.id}"})
+            failure.text = "\n".join(_line(v) for v in found)
+        if waived.get(policy.id):
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(f"waived until {v.waiver.expires.isoformat() if v.waiver else '?'}: {_line(v)}"
+                                 for v in waived[policy.id])
+    root = ET.Element("testsuites", {"name": "cloudsync", "tests": suite.get("tests", "0"),
+                                     "failures": suite.get("failures", "0")})
+    root.append(suite)
+    return _dump(root)
+
+
+def render_tests_junit(run: PolicyTestRun) -> str:
+    by_file: dict[str, list[CaseResult]] = defaultdict(list)
+    for result in run.results:
+        by_file[result.file].append(result)
+    root = ET.Element("testsuites", {"name": "cloudsync policy test", "tests": str(len(run.results)),
+                                     "failures": str(run.failed)})
+    for file, results in by_file.items():
+        suite = _suite(file, len(results), sum(not r.passed for r in results), seconds=sum(r.seconds for r in results))
+        for r in results:
+            case = ET.SubElement(suite, "testcase", {"classname": file, "name": r.name, "time": f"{r.seconds:.3f}",
+                                                     "file": r.file, "line": str(r.line)})
+            if not r.passed:
+                failure = ET.SubElement(case, "failure", {"message": "unexpected policy results"})
+                lines = [f"missing violation {p} {a}" for p, a in r.missing]
+                lines += [f"unexpected violation {p} {a}" for p, a in r.unexpected]
+                lines += [f"missing waived {p} {a}" for p, a in r.waived_missing]
+                lines += [f"unexpected waived {p} {a}" for p, a in r.waived_unexpected]
+                lines += [r.error] if r.error else []
+                failure.text = "\n".join(lines)
+        root.append(suite)
+    return _dump(root)
+
+
+def _dump(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
