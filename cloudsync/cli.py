@@ -159,15 +159,39 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")
     out.print(json.dumps(data, indent=2), markup=False)
 
 
-def _render_plan(plan: Any, fmt: PlanFormat) -> None:
+PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
+
+
+def _render_plan(plan: Any, fmt: PlanFormat, policy: Any = None) -> None:
     from cloudsync.plan.render import render_json, render_markdown, render_text
 
+    violations = [v.as_dict() for v in policy.violations] if policy is not None else []
+    waived = [v.as_dict() for v in policy.waived] if policy is not None else []
     if fmt is PlanFormat.json:
-        out.print(render_json(plan), markup=False)
+        out.print(render_json(plan, violations, waived), markup=False)
     elif fmt is PlanFormat.markdown:
-        out.print(render_markdown(plan), markup=False)
+        out.print(render_markdown(plan, violations), markup=False)
     else:
         out.print(render_text(plan))
+        if policy is not None and (policy.violations or policy.waived):
+            from cloudsync.policy.render import render_text as render_policy
+
+            out.print(render_policy(policy), markup=False)
+
+
+def _policy(stack: Any, run: Any, dirs: list[Path] | None) -> Any:
+    from cloudsync.policy import evaluate
+
+    return evaluate(stack, run, extra_dirs=dirs or ())
+
+
+def _refuse_blocking(policy: Any) -> None:
+    if policy.blocking:
+        diags = [Diagnostic(f"policy {v.policy} ({v.title}): {v.message}", file=v.file, line=v.line,
+                            hint="fix the declaration, or add a waiver with a reason and an expiry")
+                 for v in policy.errors]
+        diags.append(Diagnostic(f"{len(policy.errors)} policy violations of severity error; nothing was applied"))
+        raise CloudsyncError(diags)
 
 
 @app.command()
@@ -181,8 +205,9 @@ def plan(
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="save the signed plan to FILE")] = None,
     metadata_only: Annotated[bool, typer.Option("--metadata-only",
                                                 help="load no plaintext value; value changes show as unknown")] = False,
+    policy_dir: PolicyDirs = None,
 ) -> None:
-    """Show what apply would change (never a value)."""
+    """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import write_plan
 
@@ -190,10 +215,10 @@ def plan(
     targets = select_targets(stack, target)
     with open_session(stack) as session:
         run = build_plan(session, targets, metadata_only=metadata_only)
-    _render_plan(run.plan, fmt)
-    if run.plan.diagnostics:
-        _print_diagnostics(run.plan.diagnostics)
-    if run.plan.has_errors:
+    policy = _policy(stack, run, policy_dir)
+    _render_plan(run.plan, fmt, policy)
+    _print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
+    if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:
         write_plan(run, out_file, stack.root)
@@ -211,6 +236,7 @@ def apply(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64,
                                              help="changes applied at once")] = 10,
+    policy_dir: PolicyDirs = None,
 ) -> None:
     """Make the targets match the desired state (or apply exactly a saved plan)."""
     from cloudsync.plan.build import build_plan, open_session, select_targets
@@ -234,11 +260,14 @@ def apply(
             if stale:
                 shown = "; ".join(stale[:5]) + (f"; and {len(stale) - 5} more" if len(stale) > 5 else "")
                 raise CloudsyncError(Diagnostic(f"{plan_file} is stale: {shown}", hint="make a new plan"))
+            _refuse_blocking(_policy(stack, fresh, policy_dir))  # the policy files may have changed since
             run = bind(body, fresh)
         else:
             run = build_plan(session, select_targets(stack, target))
-            _render_plan(run.plan, PlanFormat.text)
-            _print_diagnostics(run.plan.diagnostics)
+            policy = _policy(stack, run, policy_dir)
+            _render_plan(run.plan, PlanFormat.text, policy)
+            _print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
+            _refuse_blocking(policy)
         if run.plan.has_errors:
             raise CloudsyncError(Diagnostic("the plan has errors; nothing was applied"))
         changes = run.plan.real_changes
@@ -419,6 +448,15 @@ def permissions(
         return
     data = {op.value: list(actions) for op, actions in cls.permissions().items()}
     out.print(json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2), markup=False)
+
+
+def _mount_policy() -> None:
+    from cloudsync.policy.commands import policy_app
+
+    app.add_typer(policy_app, name="policy", help="Check, test and describe the policies (no cloud contact).")
+
+
+_mount_policy()
 
 
 def run() -> None:

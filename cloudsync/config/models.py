@@ -11,7 +11,7 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from cloudsync.config.durations import DURATION_RE, parse_duration
 
@@ -85,6 +85,7 @@ class LocalTarget(Strict):
     """The embedded store: a SQLite file, values encrypted at rest."""
 
     provider: Literal["local"]
+    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
     path: str = Field(".cloudsync/local.db", description="store file, relative to the stack folder")
 
 
@@ -92,6 +93,7 @@ class AwsTarget(Strict):
     """An AWS account and region (Secrets Manager)."""
 
     provider: Literal["aws"]
+    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     profile: str | None = None
     role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
@@ -105,6 +107,7 @@ class GcpTarget(Strict):
     """A GCP project (Secret Manager)."""
 
     provider: Literal["gcp"]
+    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     location: str | None = Field(None, description="regional secrets in this location")
     endpoint: str | None = Field(None, description="host:port; insecure gRPC only for loopback")
@@ -118,6 +121,7 @@ class AzureTarget(Strict):
     """An Azure Key Vault, with RBAC scope fields for per-secret readers."""
 
     provider: Literal["azure"]
+    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
     vault_url: str = Field(pattern=r"^https?://[^/]+/?$")
     subscription_id: str | None = None
     resource_group: str | None = None
@@ -140,20 +144,91 @@ class Principal(Strict):
 
     aws: str | None = Field(None, description="IAM role or user ARN")
     gcp: str | None = Field(None, description="IAM member, e.g. serviceAccount:x@p.iam.gserviceaccount.com")
-    azure: str | None = Field(None, description="Entra object id")
+    azure: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                              description="Entra object id (lowercase)")
     local: str | None = Field(None, description="id in the local store; defaults to the principal's name")
+    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
 
 
 # --- values --------------------------------------------------------------------------
 
 CHARSETS = ("alphanumeric", "hex", "base64url", "printable")
+CHARACTER_CLASSES = ("upper", "lower", "digit", "symbol")
+_FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
+    "password": frozenset({"length", "charset", "require", "exclude"}),
+    "ed25519": frozenset({"format"}),
+    "rsa": frozenset({"bits", "format"}),
+    "ecdsa": frozenset({"curve", "format"}),
+    "ca": frozenset({"key_type", "bits", "curve", "common_name", "days", "format"}),
+    "certificate": frozenset({"key_type", "bits", "curve", "common_name", "days", "format", "ca", "dns_names",
+                              "usage"}),
+}
+_KEY_FORMATS = {"ed25519": ("pem", "openssh"), "rsa": ("pem", "openssh"), "ecdsa": ("pem", "openssh"),
+                "ca": ("pem", "json"), "certificate": ("pem", "json")}
 
 
 class GenerateSpec(Strict):
-    """A random value cloudsync generates; regenerated when ``rotation`` is due."""
+    """A value cloudsync generates: a password, a private key or a certificate.
 
-    length: int = Field(32, ge=8, le=4096)
-    charset: Literal["alphanumeric", "hex", "base64url", "printable"] = "alphanumeric"
+    Regenerated when ``rotation`` is due or a setting changes; certificates also once
+    two thirds of their lifetime have passed. Which keys apply depends on ``type``.
+    """
+
+    type: Literal["password", "ed25519", "rsa", "ecdsa", "ca", "certificate"] = Field(
+        "password", description="password (default), a private key (ed25519, rsa, ecdsa), a CA, or a certificate")
+    length: int = Field(32, ge=8, le=4096, description="password: number of characters")
+    charset: Literal["alphanumeric", "hex", "base64url", "printable"] = Field(
+        "alphanumeric", description="password: the characters drawn from")
+    require: list[Literal["upper", "lower", "digit", "symbol"]] = Field(
+        default_factory=list, description="password: character classes that must each appear at least once")
+    exclude: str = Field("", max_length=256, description="password: characters never used (e.g. ambiguous ones)")
+    bits: Literal[2048, 3072, 4096] | None = Field(None, description="rsa keys: modulus size (default 3072)")
+    curve: Literal["p256", "p384"] | None = Field(None, description="ecdsa keys: curve (default p256)")
+    key_type: Literal["ed25519", "rsa", "ecdsa"] | None = Field(
+        None, description="ca / certificate: the key type (default ecdsa, curve p256)")
+    common_name: str | None = Field(None, min_length=1, max_length=64, description="ca / certificate: subject CN")
+    days: int | None = Field(None, ge=1, le=36500, description="ca / certificate: validity (default 3650 / 90)")
+    ca: SecretName | None = Field(None, description="certificate: the declared secret (type ca) that signs it; "
+                                  "omitted: self-signed")
+    dns_names: list[str] = Field(default_factory=list, description="certificate: subject alternative DNS names")
+    usage: Literal["client", "server", "both"] | None = Field(
+        None, description="certificate: extended key usage (default client, for mTLS)")
+    format: Literal["pem", "openssh", "json"] | None = Field(
+        None, description="keys: pem (PKCS#8, default) or openssh; ca / certificate: pem (default) or json")
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> GenerateSpec:
+        allowed = _FIELDS_BY_TYPE[self.type]
+        stray = sorted(n for n in self.model_fields_set - {"type"} if n not in allowed)
+        if stray:
+            raise ValueError(f"{', '.join(repr(n) for n in stray)} cannot be used with type {self.type}; "
+                             f"type {self.type} takes {', '.join(sorted(allowed))}")
+        if self.format is not None and self.format not in _KEY_FORMATS.get(self.type, ()):
+            raise ValueError(f"format {self.format} does not apply to type {self.type}; "
+                             f"use one of {', '.join(_KEY_FORMATS[self.type])}")
+        key_type = self.key_type or ("ecdsa" if self.type in ("ca", "certificate") else self.type)
+        if self.bits is not None and key_type != "rsa":
+            raise ValueError("'bits' goes with rsa keys")
+        if self.curve is not None and key_type != "ecdsa":
+            raise ValueError("'curve' goes with ecdsa keys")
+        if self.type in ("ca", "certificate") and self.common_name is None:
+            raise ValueError(f"a {self.type} needs common_name")
+        if self.type == "password":
+            self._check_password()
+        return self
+
+    def _check_password(self) -> None:
+        from cloudsync.values.passwords import alphabet, class_members
+
+        chars = alphabet(self.charset, self.exclude)
+        if len(chars) < 2:
+            raise ValueError(f"charset {self.charset} without the excluded characters leaves fewer than 2 characters")
+        missing = [c for c in self.require if not class_members(c, chars)]
+        if missing:
+            raise ValueError(f"charset {self.charset} (minus excluded characters) has no {', '.join(missing)} "
+                             "characters, so 'require' cannot be met")
+        if len(set(self.require)) > self.length:
+            raise ValueError("'require' names more classes than the password has characters")
 
 
 class FromSpec(Strict):
@@ -163,36 +238,81 @@ class FromSpec(Strict):
     name: SecretName
 
 
+def _or_secret_name(schema: dict[str, Any]) -> None:
+    """In the JSON Schema, ``public_key_of`` also takes the secret's name alone."""
+    full = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string", "pattern": SECRET_NAME_RE.pattern}, full]
+
+
+class PublicKeySpec(Strict):
+    """The public half of another declared secret (a generated key, CA or certificate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, json_schema_extra=_or_secret_name)
+
+    secret: SecretName = Field(description="the declared secret holding the private half")
+    target: str | None = Field(None, description="the target to read it from (default: its first target)")
+    format: Literal["pem", "openssh", "certificate"] | None = Field(
+        None, description="pem: SubjectPublicKeyInfo; openssh: authorized_keys line; certificate: the certificate "
+        "chain. Default: certificate for a ca / certificate secret, pem for a key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"secret": data} if isinstance(data, str) else data
+
+
 class ValueSpec(Strict):
     """Where the desired value comes from: exactly one source."""
 
     generate: GenerateSpec | None = None
     env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    sops: str | None = None
-    key: str | None = Field(None, description="dotted path inside the sops file")
+    sops: str | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
+    key: str | None = Field(None, description="dotted path inside the sops file (or sops --extract syntax)")
     from_: FromSpec | None = Field(None, alias="from")
     file: str | None = None
+    public_key_of: PublicKeySpec | None = Field(
+        None, description="the public half of another declared secret: `other/secret` or {secret, target, format}")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ValueSpec:
-        chosen = [n for n in ("generate", "env", "sops", "from_", "file") if getattr(self, n) is not None]
+        chosen = [n for n in VALUE_SOURCES if getattr(self, n) is not None]
         if len(chosen) != 1:
             names = ", ".join(n.rstrip("_") for n in chosen) or "none"
             raise ValueError(
-                f"a value needs exactly one source of generate, sops, env, from, file (got {names})"
+                f"a value needs exactly one source of generate, sops, env, from, file, public_key_of (got {names})"
             )
         if self.key is not None and self.sops is None:
             raise ValueError("'key' goes with 'sops'")
-        if self.sops is not None and self.key is None:
+        if self.sops is not None and not self.key:
             raise ValueError("a sops value needs 'key', the dotted path of the value in the file")
         return self
 
     @property
     def kind(self) -> str:
-        for name in ("generate", "env", "sops", "from_", "file"):
+        for name in VALUE_SOURCES:
             if getattr(self, name) is not None:
                 return name.rstrip("_")
         raise AssertionError("validated ValueSpec has a source")
+
+
+VALUE_SOURCES = ("generate", "env", "sops", "from_", "file", "public_key_of")
+
+
+class Rotation(Strict):
+    """How often the value changes, and who changes it."""
+
+    every: Duration = Field(description="a new value is due this long after the last one")
+    by: Literal["cloudsync", "external"] = Field(
+        "cloudsync", description="cloudsync regenerates it; external: another system rotates it (a rotation "
+        "Lambda, a database operator) and cloudsync only reports an overdue rotation")
+
+
+# One error per mistake: a mapping is checked as Rotation, anything else as a duration.
+RotationSetting = Annotated[
+    Annotated[Duration, Tag("duration")] | Annotated[Rotation, Tag("rotation")],
+    Discriminator(lambda v: "rotation" if isinstance(v, dict | Rotation) else "duration"),
+]
 
 
 # --- secrets -------------------------------------------------------------------------
@@ -206,7 +326,8 @@ class SecretDecl(Strict):
     targets: list[str] = Field(min_length=1)
     labels: Labels = Field(default_factory=dict)
     value: ValueSpec | None = Field(None, description="omitted: a metadata-only secret whose value is set elsewhere")
-    rotation: Duration | None = None
+    rotation: RotationSetting | None = Field(
+        None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external}")
     expires: Duration | None = None
     readers: list[str] | None = None
     deletion_protection: bool | None = None
@@ -292,8 +413,16 @@ class SecretsFile(Strict):
     secrets: list[dict[str, Any]] = Field(default_factory=list)
 
 
-def as_timedelta(duration: str | None) -> timedelta | None:
+def as_timedelta(duration: str | Rotation | None) -> timedelta | None:
+    """A duration (or a rotation's period) as a timedelta."""
+    if isinstance(duration, Rotation):
+        duration = duration.every
     return parse_duration(duration) if duration is not None else None
+
+
+def rotation_owner(rotation: str | Rotation | None) -> Literal["cloudsync", "external"]:
+    """Who changes the value when rotation is due (``30d`` alone means cloudsync)."""
+    return rotation.by if isinstance(rotation, Rotation) else "cloudsync"
 
 
 def stack_json_schema() -> dict[str, Any]:

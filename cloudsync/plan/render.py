@@ -75,7 +75,8 @@ def render_text(plan: Plan) -> Text:
     return out
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
+def plan_to_dict(plan: Plan, violations: Sequence[Mapping[str, Any]] = (),
+                 waived: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The plan JSON contract (format_version 1); more keys may be added, none removed."""
     return {
         "format_version": FORMAT_VERSION,
@@ -84,7 +85,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "targets": plan.targets,
         "changes": [change_to_dict(c) for c in plan.real_changes],
         "summary": plan.summary(),
-        "policy": {"violations": []},
+        "policy": {"violations": list(violations), "waived": list(waived)},
         "diagnostics": [d.as_dict() for d in plan.diagnostics],
     }
 
@@ -110,8 +111,9 @@ def change_to_dict(change: Change) -> dict[str, Any]:
     return data
 
 
-def render_json(plan: Plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2)
+def render_json(plan: Plan, violations: Sequence[Mapping[str, Any]] = (),
+                waived: Sequence[Mapping[str, Any]] = ()) -> str:
+    return json.dumps(plan_to_dict(plan, violations, waived), indent=2)
 
 
 def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), budget: int = DEFAULT_BUDGET) -> str:

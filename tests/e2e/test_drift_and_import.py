@@ -26,6 +26,9 @@ targets:
   local: {provider: local}
 principals:
   api: {}
+defaults:
+  labels: {owner: team-shop}
+  rotation: 60d
 secrets:
   - name: shop/a
     targets: [local]
@@ -34,13 +37,13 @@ secrets:
   - name: shop/b
     targets: [local]
     labels: {env: dev}
-    value: {generate: {length: 20}}
+    value: {generate: {length: 32}}
   - name: shop/c
     targets: [local]
-    value: {generate: {length: 20}}
+    value: {generate: {length: 32}}
   - name: shop/d
     targets: [local]
-    value: {generate: {length: 20}}
+    value: {generate: {length: 32}}
 """
 
 
@@ -140,7 +143,7 @@ def test_import_and_adopt_leave_values_and_versions_untouched(cli: Callable[...,
 
     plan = cli("plan", "-C", str(applied), "--format", "json", env={"SHOP_A": canary})
     changes = [(c["address"], c["action"], c["reasons"]) for c in json.loads(plan.stdout)["changes"]]
-    assert changes == [("local:legacy/api-key", "update", ["ownership"])]
+    assert changes == [("local:legacy/api-key", "update", ["labels", "ownership"])]  # + the default owner label
     assert cli("apply", "-C", str(applied), "--auto-approve", env={"SHOP_A": canary}).code == 0
 
     after = {r["name"]: dict(r) for r in store.rows()}["legacy/api-key"]

@@ -24,6 +24,7 @@ principals:
   worker: {}
 defaults:
   labels: {owner: team-shop}
+  rotation: 90d
 secrets:
   - name: shop/db-password
     description: database password
@@ -140,7 +141,7 @@ def test_unowned_secret_is_never_touched(cli: Callable[..., CliResult], stack: P
     store.put_value("shop/db-password", SecretValue("someone-elses"), labels={"team": "other"})
     result = run_all(cli, stack, canary, "plan")
     assert result.code == 1
-    assert "not managed by cloudsync" in result.stderr and "cloudsync.yaml:11" in result.stderr
+    assert "not managed by cloudsync" in result.stderr and "cloudsync.yaml:12" in result.stderr
     applied = run_all(cli, stack, canary, "apply", "--auto-approve")
     assert applied.code == 1 and "nothing was applied" in applied.stderr
     assert store.get_value("shop/db-password").reveal_text() == "someone-elses"
@@ -199,7 +200,7 @@ def test_invalid_files_exit_1_with_file_and_line(cli: Callable[..., CliResult],
         result = cli(command, "-C", str(folder))
         assert result.code == 1
         assert result.stderr.strip().splitlines()[0].endswith(
-            "cloudsync.yaml:16:15: error: unknown principal 'apii' (hint: did you mean 'api'?)")
+            "cloudsync.yaml:17:15: error: unknown principal 'apii' (hint: did you mean 'api'?)")
         assert "Traceback" not in result.output
 
 

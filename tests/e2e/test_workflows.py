@@ -33,6 +33,9 @@ targets:
   local: {provider: local}
 principals:
   api: {}
+defaults:
+  labels: {owner: team-wf}
+  rotation: 30d
 secrets:
   - name: wf/token
     targets: [local]
