@@ -23,7 +23,7 @@ class Scope(StrEnum):
     """Which resources an action needs, for the rendered IAM policy."""
 
     ACCOUNT = "account"  # no resource-level permissions exist (ListSecrets)
-    ANY_SECRET = "any-secret"  # read metadata of any secret (conflicts, eventual-consistency checks)
+    ANY = "any"  # read metadata of any secret (conflicts, eventual-consistency checks)
     OWNED = "owned"  # only secrets tagged as owned by the stack
     NEW = "new"  # creating a secret: the request must carry the stack's ownership tags
 
@@ -77,12 +77,12 @@ _APPLY = frozenset({Operation.APPLY})
 
 ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("ListSecrets", Bucket.LIST, _READ, Scope.ACCOUNT, "bulk read of names, tags, versions"),
-    ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY_SECRET,
+    ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY,
               "confirm creates and deletes that the eventually consistent list suggests"),
-    ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY_SECRET, "read the readers of a secret"),
+    ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY, "read the readers of a secret"),
     ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
               "the stack's fingerprint key and values copied between targets"),
-    ApiAction("CreateSecret", Bucket.CREATE, _APPLY, Scope.NEW, "create a declared secret"),
+    ApiAction("CreateSecret", Bucket.CREATE, _APPLY, Scope.NEW, "create a declared secret, and the apply lock"),
     ApiAction("TagResource", Bucket.TAG, _APPLY, Scope.NEW, "labels and cloudsync's metadata (also on create)"),
     ApiAction("UntagResource", Bucket.TAG, _APPLY, Scope.OWNED, "remove labels no longer declared"),
     ApiAction("PutSecretValue", Bucket.WRITE, _APPLY, Scope.OWNED, "write a new version"),
@@ -92,7 +92,8 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("RemoveRegionsFromReplication", Bucket.WRITE, _APPLY, Scope.OWNED, "remove replica regions"),
     ApiAction("PutResourcePolicy", Bucket.POLICY, _APPLY, Scope.OWNED, "grant read to the declared readers"),
     ApiAction("DeleteResourcePolicy", Bucket.POLICY, _APPLY, Scope.OWNED, "no readers left"),
-    ApiAction("DeleteSecret", Bucket.DELETE, _APPLY, Scope.OWNED, "delete a secret no longer declared"),
+    ApiAction("DeleteSecret", Bucket.DELETE, _APPLY, Scope.OWNED,
+              "delete a secret no longer declared, and release the apply lock"),
 )}
 
 
@@ -120,8 +121,8 @@ def policy_document(operation: Operation, *, stack: str, region: str, replica_re
     if Scope.ACCOUNT in by_scope:
         statements.append({"Sid": "ListSecrets", "Effect": "Allow", "Action": by_scope[Scope.ACCOUNT],
                            "Resource": "*"})
-    if Scope.ANY_SECRET in by_scope:
-        statements.append({"Sid": "ReadMetadata", "Effect": "Allow", "Action": by_scope[Scope.ANY_SECRET],
+    if Scope.ANY in by_scope:
+        statements.append({"Sid": "ReadMetadata", "Effect": "Allow", "Action": by_scope[Scope.ANY],
                            "Resource": resources})
     if Scope.OWNED in by_scope or Scope.NEW in by_scope:
         # Actions on existing secrets are limited to the ones carrying the stack's ownership tags.
@@ -146,7 +147,7 @@ def policy_document(operation: Operation, *, stack: str, region: str, replica_re
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def render_policy(target: str, config: Any, stack: str) -> str:
+def render_policy(config: Any, stack: str) -> str:
     """``cloudsync permissions`` output: one IAM policy per operation, plus notes."""
     kms = getattr(config, "kms_key_id", None)
     replicas = list(getattr(config, "replica_regions", []) or [])
@@ -161,8 +162,8 @@ def render_policy(target: str, config: Any, stack: str) -> str:
         notes.append(f"these policies belong to {config.role_arn}; the identity running cloudsync needs "
                      "sts:AssumeRole on it.")
     document = {
-        "target": target,
         "provider": "aws",
+        "stack": stack,
         "region": config.region,
         "policies": {op.value: policy_document(op, stack=stack, region=config.region, replica_regions=replicas,
                                                kms_key_id=kms) for op in Operation},

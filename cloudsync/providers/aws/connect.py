@@ -9,6 +9,7 @@ a long apply never runs out). A plain-http ``endpoint`` is accepted only for loo
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,20 @@ SESSION_NAME = "cloudsync"
 # exponential backoff; max_attempts still follows AWS_MAX_ATTEMPTS / the profile's setting.
 RETRIES = {"mode": "standard"}
 MAX_POOL = 32
+
+
+# botocore logs whole request and response bodies at DEBUG, and those carry SecretString.
+# Whatever logging configuration cloudsync is embedded in, those records never leave.
+WIRE_LOGGERS = ("botocore.endpoint", "botocore.parsers")
+
+
+class _NoWireBodies(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+for _name in WIRE_LOGGERS:
+    logging.getLogger(_name).addFilter(_NoWireBodies())
 
 
 def is_loopback(host: str) -> bool:

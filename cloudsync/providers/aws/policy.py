@@ -3,8 +3,9 @@
 cloudsync owns one kind of grant: ``Allow secretsmanager:GetSecretValue`` to principals.
 Reading a policy, every principal an ``Allow`` statement lets read the value (including
 wildcard actions such as ``secretsmanager:*``) is a reader, so an out-of-band grant shows
-as drift. Statements that grant no read (``Deny``, other actions) are reported as
-``other_access`` and are kept when cloudsync rewrites the policy.
+as drift, and rewriting the readers replaces every read-granting statement with cloudsync's
+own. Statements that grant no read (``Deny``, other actions) are reported as
+``other_access`` and are kept as they are when cloudsync rewrites the policy.
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def parse_policy(text: str | None) -> ParsedPolicy:
         if not isinstance(statement, dict):
             continue
         if statement.get("Effect") == "Allow" and _grants_read(statement):
+            # Any read grant is cloudsync's business: it shows as readers (drift when undeclared)
+            # and is replaced by cloudsync's own statement when the readers are rewritten.
             readers.update(_principals(statement))
-            if statement.get("Sid") != READERS_SID:
-                other.append(_describe(statement))  # a read grant outside cloudsync's own statement
             continue
         other.append(_describe(statement))
         kept.append(statement)

@@ -1,0 +1,123 @@
+"""Read a target's actual state in bulk.
+
+One paginated ``ListSecrets`` pass (100 per page, including secrets scheduled for deletion)
+answers almost everything. Per-secret calls are made only where it cannot:
+
+- ``DescribeSecret`` confirms what the eventually consistent list suggests would be a create
+  (a declared name missing from it) or a delete/restore (an owned secret that is not declared
+  or looks deleted), so a plan never acts on a stale listing;
+- ``GetResourcePolicy`` gives the readers of the stack's own live secrets and of the declared
+  names the engine asks about (``query.access``).
+
+No value is ever read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.providers.aws.policy import parse_policy
+from cloudsync.providers.aws.remote import is_lock_marker, owner_of, to_remote
+from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, is_reserved
+
+PAGE_SIZE = 100
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class StateReader:
+    """Bulk reads of one target."""
+
+    def __init__(self, api: SecretsManagerApi, region: str, replica_regions: list[str], parallel: int) -> None:
+        self.api = api
+        self.region = region
+        self.replica_regions = replica_regions
+        self.parallel = parallel
+
+    def read(self, query: ReadQuery) -> list[RemoteSecret]:
+        entries = self.list_all()
+        self._confirm(entries, query)
+        policies = self._policies(entries, query)
+        secrets = []
+        for name, entry in sorted(entries.items()):
+            if name in policies:
+                text = policies[name]
+                parsed = parse_policy(text)
+                secrets.append(to_remote(entry, region=self.region, replica_regions=self.replica_regions,
+                                         policy=text or "", readers=parsed.readers,
+                                         other_access=parsed.other_access))
+            else:
+                secrets.append(to_remote(entry, region=self.region, replica_regions=self.replica_regions))
+        return secrets
+
+    def list_all(self) -> dict[str, dict[str, Any]]:
+        entries: dict[str, dict[str, Any]] = {}
+        params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "IncludePlannedDeletion": True}
+        while True:
+            page = self.api.call("ListSecrets", idempotent=True, **params)
+            for entry in page.get("SecretList", []):
+                if not is_lock_marker(entry):
+                    entries[str(entry["Name"])] = entry
+            token = page.get("NextToken")
+            if not token:
+                return entries
+            params["NextToken"] = token
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """DescribeSecret, or None when the secret does not exist."""
+        try:
+            return self.api.call("DescribeSecret", name=name, idempotent=True, SecretId=name)
+        except ProviderError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def _confirm(self, entries: dict[str, dict[str, Any]], query: ReadQuery) -> None:
+        """Replace what the listing suggests about creates, deletes and restores with DescribeSecret."""
+        suspects = {name for name in query.declared if name not in entries}  # would be creates
+        for name, entry in entries.items():
+            if is_reserved(name) or owner_of(entry, self.region) != query.stack:
+                continue
+            deleted = entry.get("DeletedDate") is not None
+            if (name in query.declared) == deleted:  # a restore (declared, deleted) or a delete (neither)
+                suspects.add(name)
+        for name, found in zip(sorted(suspects), self._each(self.describe, sorted(suspects)), strict=True):
+            if found is None or is_lock_marker(found):
+                entries.pop(name, None)
+            else:
+                entries[name] = found
+
+    def _policies(self, entries: Mapping[str, dict[str, Any]], query: ReadQuery) -> dict[str, str | None]:
+        """Resource policies of the stack's live secrets and of the names in ``query.access``."""
+        wanted = []
+        for name, entry in entries.items():
+            if is_reserved(name) or entry.get("DeletedDate") is not None:
+                continue  # a restore rewrites the policy anyway; AWS refuses some calls on deleted secrets
+            owned = owner_of(entry, self.region) == query.stack
+            if owned or name in query.access:
+                wanted.append((name, owned))
+        results = self._each(lambda item: self._policy(*item), wanted)
+        return {name: text for (name, _), (known, text) in zip(wanted, results, strict=True) if known}
+
+    def _policy(self, name: str, owned: bool) -> tuple[bool, str | None]:
+        """Whether the policy could be read, and its text (None: the secret has no policy)."""
+        try:
+            response = self.api.call("GetResourcePolicy", name=name, idempotent=True, SecretId=name)
+        except ProviderError as exc:
+            if is_not_found(exc):
+                return False, None  # deleted since the listing
+            if not owned and not exc.transient:
+                return False, None  # not ours (denied, a replica, ...): the plan reports the conflict anyway
+            raise
+        text = response.get("ResourcePolicy")
+        return True, (str(text) if text else None)
+
+    def _each(self, func: Callable[[T], R], items: Sequence[T] | Iterable[T]) -> list[R]:
+        items = list(items)
+        if len(items) <= 1:
+            return [func(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(items))) as pool:
+            return list(pool.map(func, items))

@@ -1,0 +1,142 @@
+"""How a Secrets Manager secret maps to :class:`RemoteSecret`, and back to tags.
+
+- Ownership and the value record are tags (``encode_meta``); user labels are the other
+  tags, minus AWS's own ``aws:`` system tags.
+- The version cloudsync wrote carries the staging label :data:`STAGE`, moved atomically with
+  ``AWSCURRENT`` by ``PutSecretValue``; ``ListSecrets`` returns ``SecretVersionsToStages``, so
+  an out-of-band write is visible without reading any value.
+- AWS has no native expiry: cloudsync keeps it in the tag :data:`EXPIRES_TAG` (epoch seconds).
+- The replica regions cloudsync last set are the tag :data:`REPLICAS_TAG` (``ListSecrets``
+  does not return replication status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudsync.providers.base import RemoteSecret, SecretState, ValueRecord, decode_meta, encode_meta
+
+STAGE = "cloudsync"
+CURRENT = "AWSCURRENT"
+EXPIRES_TAG = "cloudsync-expires"
+REPLICAS_TAG = "cloudsync-replicas"
+SYSTEM_TAG_PREFIX = "aws:"
+# The apply lock's marker secret (see lock.py): never part of the state cloudsync plans.
+LOCK_PREFIX = "cloudsync-lock-"
+LOCK_TAG = "cloudsync-lock"
+# The record's version when cloudsync's tags say it wrote a value but no version carries its
+# staging label any more (removed out of band; moto also drops it on an out-of-band put).
+LABEL_MISSING = "(staging label missing)"
+
+
+def tag_map(entry: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in entry.get("Tags") or []}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def desired_tags(stack: str, state: SecretState, record: ValueRecord | None,
+                 replica_regions: list[str]) -> dict[str, str]:
+    """Every tag a managed secret should carry (the version lives in the staging label)."""
+    tags = {**state.labels, **encode_meta(stack, state, record, include_version=False)}
+    if state.expires_at is not None:
+        tags[EXPIRES_TAG] = str(int(state.expires_at.timestamp()))
+    if replica_regions:
+        tags[REPLICAS_TAG] = " ".join(sorted(replica_regions))
+    return tags
+
+
+def _stamp(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
+
+
+def _versions(entry: Mapping[str, Any]) -> dict[str, list[str]]:
+    # ListSecrets says SecretVersionsToStages, DescribeSecret says VersionIdsToStages.
+    raw = entry.get("SecretVersionsToStages") or entry.get("VersionIdsToStages") or {}
+    return {str(k): sorted(str(s) for s in v) for k, v in raw.items()}
+
+
+def revision(entry: Mapping[str, Any], policy: str | None) -> str:
+    """Changes whenever anything cloudsync compares changes (LastAccessedDate is left out)."""
+    facts = [_stamp(entry.get("LastChangedDate")), _stamp(entry.get("DeletedDate")), _versions(entry),
+             sorted(tag_map(entry).items()), entry.get("Description"), entry.get("KmsKeyId"), policy]
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _expires(tags: Mapping[str, str]) -> datetime | None:
+    raw = tags.get(EXPIRES_TAG, "")
+    return datetime.fromtimestamp(int(raw), UTC) if raw.isdigit() else None
+
+
+def _record(tags: Mapping[str, str], versions: Mapping[str, list[str]], current: str | None,
+            record: ValueRecord | None) -> ValueRecord | None:
+    if record is None:
+        return None
+    labelled = sorted(v for v, stages in versions.items() if STAGE in stages)
+    if current in labelled:
+        version: str | None = current
+    elif labelled:
+        version = labelled[0]  # not current: an out-of-band version is
+    else:
+        version = LABEL_MISSING if current is not None else None
+    return replace(record, version=version)
+
+
+def is_lock_marker(entry: Mapping[str, Any]) -> bool:
+    return str(entry.get("Name", "")).startswith(LOCK_PREFIX) and LOCK_TAG in tag_map(entry)
+
+
+def replica_of(entry: Mapping[str, Any], region: str) -> str | None:
+    """The primary region when this entry is a replica of a secret managed elsewhere."""
+    primary = entry.get("PrimaryRegion")
+    return str(primary) if primary and primary != region else None
+
+
+def owner_of(entry: Mapping[str, Any], region: str) -> str | None:
+    """The owning stack; a replica is managed from its primary region only, so it has none here."""
+    return None if replica_of(entry, region) else decode_meta(tag_map(entry)).owner
+
+
+def to_remote(entry: Mapping[str, Any], *, region: str, replica_regions: list[str],
+              policy: str | None = None, readers: frozenset[str] | None = None,
+              other_access: tuple[str, ...] = ()) -> RemoteSecret:
+    """A ListSecrets entry (or DescribeSecret response) as a :class:`RemoteSecret`."""
+    tags = tag_map(entry)
+    meta = decode_meta(tags)
+    versions = _versions(entry)
+    current = next((v for v, stages in versions.items() if CURRENT in stages), None)
+    primary = replica_of(entry, region)
+    recorded = tuple(sorted(tags.get(REPLICAS_TAG, "").split()))
+    owner = owner_of(entry, region)
+    return RemoteSecret(
+        name=str(entry["Name"]),
+        labels={k: v for k, v in meta.user_labels.items() if not k.startswith(SYSTEM_TAG_PREFIX)},
+        owner=owner,
+        managed=meta.managed and not primary,
+        description=entry.get("Description") or None,
+        expires_at=_expires(tags),
+        readers=readers,
+        current_version=current,
+        record=_record(tags, versions, current, meta.record),
+        deleted=entry.get("DeletedDate") is not None,
+        protected=meta.protected,
+        purge_on_delete=meta.purge_on_delete,
+        revision=revision(entry, policy),
+        other_access=other_access,
+        extra={
+            "arn": entry.get("ARN"),
+            "tags": tags,
+            "kms_key_id": entry.get("KmsKeyId"),
+            "replicas": recorded,
+            "replication_drift": owner is not None and recorded != tuple(sorted(replica_regions)),
+            "replica_of": primary,
+            "rotation_enabled": bool(entry.get("RotationEnabled")),
+        },
+    )

@@ -1,0 +1,243 @@
+"""Perform one planned change on a Secrets Manager target.
+
+Order matters because a failure can stop a change halfway, and the next plan must see
+what is left to do:
+
+1. ``CreateSecret`` carries the ownership tags, so a secret never exists unowned; its first
+   value is written by the following ``PutSecretValue`` (which is what sets the staging label).
+2. ``UpdateSecret`` (description, KMS key) before the value, so a new version uses the key.
+3. ``PutSecretValue`` with a deterministic ``ClientRequestToken`` (a retry is a no-op) and
+   ``VersionStages=[AWSCURRENT, cloudsync]``, which moves both labels atomically.
+4. Resource policy (readers), replica regions.
+5. Tags last: they hold the value's fingerprint, so a change that failed earlier still
+   shows the old fingerprint and the next plan rewrites the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.providers.aws.policy import parse_policy, render_policy
+from cloudsync.providers.aws.read import StateReader
+from cloudsync.providers.aws.remote import CURRENT, STAGE, desired_tags, tag_list, to_remote
+from cloudsync.providers.base import ProviderError, RemoteSecret, SecretState, ValueRecord, WriteRequest, now
+from cloudsync.values.secret import SecretValue
+
+SYSTEM_TAG_PREFIX = "aws:"
+
+
+def request_token(request: WriteRequest, purpose: str) -> str:
+    """A ClientRequestToken (32-64 chars; AWS uses it as the version id) unique to this change."""
+    digest = hashlib.sha256(f"{request.token}\n{request.name}\n{purpose}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16]))
+
+
+def value_payload(value: SecretValue) -> dict[str, Any]:
+    data = value.reveal()
+    try:
+        return {"SecretString": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"SecretBinary": data}
+
+
+def _same_kms_key(actual: str | None, wanted: str) -> bool:
+    # ListSecrets reports an ARN; the target may name the key by id, ARN or alias.
+    return actual is not None and (actual == wanted or actual.endswith(wanted) or wanted.endswith(actual))
+
+
+class Writer:
+    """Writes of one target."""
+
+    def __init__(self, api: SecretsManagerApi, reader: StateReader, config: Any) -> None:
+        self.api = api
+        self.reader = reader
+        self.config = config
+
+    # -- entry point ------------------------------------------------------------------
+
+    def apply(self, request: WriteRequest) -> ValueRecord | None:
+        before = request.before
+        if before is not None and before.owner != request.stack and not _adopting(request, before):
+            raise ProviderError(f"{request.name} is not owned by stack {request.stack}; nothing was changed",
+                                code="NotOwned")
+        if request.action == "delete":
+            self._delete(request)
+            return None
+        state = request.state
+        if state is None:
+            raise ProviderError(f"{request.action} of {request.name} has no desired state", code="InvalidRequest")
+        if request.value is not None:
+            # Fix the write time now: the tags written with CreateSecret must match the record returned.
+            base = request.record or ValueRecord()
+            request = replace(request, record=replace(base, written_at=base.written_at or now()))
+        full = False
+        created = False
+        if request.action == "create":
+            existing = self._create(request, state)
+            created = existing is None
+            if existing is not None:
+                before, full = existing, True  # a retried create, or one the listing had not shown yet
+        elif request.action == "restore":
+            self._restore(request.name)
+            full = True
+        elif request.action != "update":
+            raise ProviderError(f"unknown action {request.action!r}", code="InvalidRequest")
+        return self._sync(request, state, before, created=created, full=full)
+
+    # -- create, restore, delete -------------------------------------------------------
+
+    def _create(self, request: WriteRequest, state: SecretState) -> RemoteSecret | None:
+        """CreateSecret; when the name exists, the existing secret if this stack owns it."""
+        tags = desired_tags(request.stack, state, request.record, self.config.replica_regions)
+        params: dict[str, Any] = {"Name": request.name, "Tags": tag_list(tags),
+                                  "ClientRequestToken": request_token(request, "create")}
+        if state.description:
+            params["Description"] = state.description
+        if self.config.kms_key_id:
+            params["KmsKeyId"] = self.config.kms_key_id
+        if self.config.replica_regions:
+            params["AddReplicaRegions"] = [{"Region": r} for r in sorted(self.config.replica_regions)]
+        try:
+            self.api.call("CreateSecret", name=request.name, **params)
+            return None
+        except ProviderError as exc:
+            # AWS: InvalidRequestException when the name is scheduled for deletion;
+            # moto: ResourceExistsException for that case too.
+            if exc.code not in ("ResourceExistsException", "InvalidRequestException"):
+                raise
+            found = self.reader.describe(request.name)
+            if found is None:
+                raise
+        existing = self._remote(found)
+        if existing.owner != request.stack:
+            who = f"owned by stack {existing.owner}" if existing.owner else "not managed by this stack"
+            raise ProviderError(f"{request.name} already exists and is {who}; nothing was changed",
+                                code="ResourceExistsException",
+                                hint="rename the declaration or remove the existing secret")
+        if existing.deleted:
+            self._restore(request.name)
+        return existing
+
+    def _restore(self, name: str) -> None:
+        self.api.call("RestoreSecret", name=name, SecretId=name)
+
+    def _delete(self, request: WriteRequest) -> None:
+        name = request.name
+        before = request.before
+        force = before is not None and before.purge_on_delete
+        if before is not None and before.deleted and not force:
+            return  # already scheduled for deletion
+        if before is not None and before.extra.get("replicas"):
+            self._set_replicas(name, set())  # AWS refuses to delete a primary that still has replicas
+        params: dict[str, Any] = ({"ForceDeleteWithoutRecovery": True} if force
+                                  else {"RecoveryWindowInDays": self.config.recovery_window_days})
+        for attempt in (1, 2):
+            try:
+                self.api.call("DeleteSecret", name=name, SecretId=name, **params)
+                return
+            except ProviderError as exc:
+                if is_not_found(exc):
+                    return  # already gone: a retried delete converges
+                if attempt == 1 and "replica" in exc.message.lower():
+                    self._set_replicas(name, set())  # replicas added out of band
+                    continue
+                if exc.code == "InvalidRequestException" and "deleted" in exc.message.lower() and not force:
+                    return  # scheduled for deletion meanwhile
+                raise
+
+    # -- the update path ---------------------------------------------------------------
+
+    def _sync(self, request: WriteRequest, state: SecretState, before: RemoteSecret | None, *,
+              created: bool, full: bool) -> ValueRecord | None:
+        name = request.name
+        record = request.record
+        if not created:
+            self._update_secret(name, state, before, writing_value=request.value is not None)
+        written: ValueRecord | None = None
+        if request.value is not None and record is not None:
+            written = record = replace(record, version=self._put_value(request, request.value))
+        if state.readers is not None and (bool(state.readers) if created else full or "access" in request.reasons):
+            self._set_readers(name, state.readers, read_current=not created)
+        if not created:
+            recorded = set(before.extra.get("replicas", ())) if before is not None else set()
+            if full or before is None or recorded != set(self.config.replica_regions):
+                self._set_replicas(name, set(self.config.replica_regions))
+            current_tags = dict(before.extra.get("tags", {})) if before is not None else self._tags(name)
+            self._set_tags(name, desired_tags(request.stack, state, record, self.config.replica_regions),
+                           current_tags)
+        return written
+
+    def _update_secret(self, name: str, state: SecretState, before: RemoteSecret | None, *,
+                       writing_value: bool) -> None:
+        params: dict[str, Any] = {}
+        current = before.description if before is not None else None
+        if (current or None) != (state.description or None):
+            params["Description"] = state.description or ""
+        kms = self.config.kms_key_id
+        if kms and writing_value and not _same_kms_key(before.extra.get("kms_key_id") if before else None, kms):
+            params["KmsKeyId"] = kms  # new versions are encrypted under the target's key
+        if params:
+            self.api.call("UpdateSecret", name=name, SecretId=name, **params)
+
+    def _put_value(self, request: WriteRequest, value: SecretValue) -> str:
+        token = request_token(request, "value")
+        response = self.api.call("PutSecretValue", name=request.name, carries_value=True, SecretId=request.name,
+                                 ClientRequestToken=token, VersionStages=[CURRENT, STAGE], **value_payload(value))
+        return str(response.get("VersionId") or token)
+
+    def _set_readers(self, name: str, readers: frozenset[str], *, read_current: bool) -> None:
+        current: str | None = None
+        if read_current:
+            response = self.api.call("GetResourcePolicy", name=name, idempotent=True, SecretId=name)
+            current = response.get("ResourcePolicy") or None
+        wanted = render_policy(readers, parse_policy(current).kept)
+        if wanted is None:
+            if current is not None:
+                self.api.call("DeleteResourcePolicy", name=name, SecretId=name)
+            return
+        if current is not None and _normalised(current) == _normalised(wanted):
+            return
+        self.api.call("PutResourcePolicy", name=name, SecretId=name, ResourcePolicy=wanted, BlockPublicPolicy=True)
+
+    def _set_replicas(self, name: str, wanted: set[str]) -> None:
+        found = self.reader.describe(name)
+        actual = {str(r["Region"]) for r in (found or {}).get("ReplicationStatus") or []}
+        if wanted - actual:
+            self.api.call("ReplicateSecretToRegions", name=name, SecretId=name,
+                          AddReplicaRegions=[{"Region": r} for r in sorted(wanted - actual)])
+        if actual - wanted:
+            self.api.call("RemoveRegionsFromReplication", name=name, SecretId=name,
+                          RemoveReplicaRegions=sorted(actual - wanted))
+
+    def _set_tags(self, name: str, wanted: dict[str, str], current: dict[str, str]) -> None:
+        # Add before removing, so the ownership tags are never missing in between.
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        stale = sorted(k for k in current if k not in wanted and not k.startswith(SYSTEM_TAG_PREFIX))
+        if changed:
+            self.api.call("TagResource", name=name, SecretId=name, Tags=tag_list(changed))
+        if stale:
+            self.api.call("UntagResource", name=name, SecretId=name, TagKeys=stale)
+
+    def _tags(self, name: str) -> dict[str, str]:
+        found = self.reader.describe(name)
+        return self._remote(found).extra["tags"] if found else {}
+
+    def _remote(self, entry: dict[str, Any]) -> RemoteSecret:
+        return to_remote(entry, region=self.config.region, replica_regions=self.config.replica_regions)
+
+
+def _adopting(request: WriteRequest, before: RemoteSecret) -> bool:
+    """An update the planner made to take over a secret no cloudsync stack manages."""
+    return request.action == "update" and "ownership" in request.reasons and not before.managed
+
+
+def _normalised(policy: str) -> str:
+    try:
+        return json.dumps(json.loads(policy), sort_keys=True)
+    except ValueError:
+        return policy

@@ -1,0 +1,116 @@
+"""Each place moto differs from AWS, named: what moto does, and how the adapter handles AWS's behaviour.
+
+The AWS behaviours are reproduced with the fault proxy where moto cannot produce them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cloudsync.providers.aws import AwsProvider
+from cloudsync.providers.aws.actions import ACTIONS
+from cloudsync.providers.aws.remote import LABEL_MISSING
+from cloudsync.providers.base import ReadQuery, SecretState, ValueRecord, WriteRequest
+from cloudsync.values.secret import SecretValue
+from tests.fakes.moto_server import FaultProxy, MotoServer
+from tests.providers.aws.conftest import DB_PASSWORD, Engine, assert_applied, changes, provider_via, stack_yaml
+
+NAME = "payments/db-password"
+QUERY = ReadQuery(stack="payments", declared=frozenset({NAME}), access=frozenset({NAME}))
+SCHEDULED = "You can't create this secret because a secret with this name is already scheduled for deletion."
+
+
+def _create_request(value: SecretValue, token: str) -> WriteRequest:
+    state = SecretState(name=NAME, labels={"env": "prod"}, description="d", expires_at=None, readers=frozenset())
+    return WriteRequest(action="create", reasons=frozenset({"value"}), stack="payments", name=NAME, state=state,
+                        value=value, record=ValueRecord(fingerprint="a" * 32, key_id="k" * 12), before=None,
+                        token=token)
+
+
+def _scheduled_owned_secret(adapter: AwsProvider, sm: Any) -> None:
+    adapter.apply(_create_request(SecretValue("first"), "1" * 40))
+    sm.delete_secret(SecretId=NAME, RecoveryWindowInDays=7)
+
+
+def test_create_on_a_name_scheduled_for_deletion(provider: AwsProvider, proxy: FaultProxy, sm: Any,
+                                                 tmp_path: Path) -> None:
+    """moto raises ResourceExistsException; AWS raises InvalidRequestException. Both end in a restore."""
+    _scheduled_owned_secret(provider, sm)
+    with pytest.raises(ClientError) as raised:
+        sm.create_secret(Name=NAME)
+    assert raised.value.response["Error"]["Code"] == "ResourceExistsException"  # moto; AWS: InvalidRequestException
+
+    record = provider.apply(_create_request(SecretValue("second"), "2" * 40))  # moto's answer
+    assert record is not None and record.version is not None
+    assert sm.get_secret_value(SecretId=NAME)["SecretString"] == "second"
+
+    sm.delete_secret(SecretId=NAME, RecoveryWindowInDays=7)
+    proxy.fail("CreateSecret", "InvalidRequestException", message=SCHEDULED)  # AWS's answer
+    for adapter in provider_via(proxy, tmp_path):
+        adapter.apply(_create_request(SecretValue("third"), "3" * 40))
+    assert proxy.seen[:3] == ["CreateSecret", "DescribeSecret", "RestoreSecret"]
+    assert sm.describe_secret(SecretId=NAME).get("DeletedDate") is None
+    assert sm.get_secret_value(SecretId=NAME)["SecretString"] == "third"
+
+
+def test_put_value_on_a_scheduled_secret(engine: Engine, aws: MotoServer, proxy: FaultProxy, sm: Any,
+                                         canary: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto accepts PutSecretValue on a secret scheduled for deletion; AWS refuses it. Restore comes first."""
+    monkeypatch.setenv("DB_PASSWORD", canary)
+    engine.write(stack_yaml(aws.url, DB_PASSWORD))
+    assert_applied(engine.apply()[1])
+    sm.delete_secret(SecretId=NAME, RecoveryWindowInDays=7)
+    sm.put_secret_value(SecretId=NAME, SecretString="moto-accepts-this")  # AWS: InvalidRequestException
+
+    engine.write(stack_yaml(proxy.url, DB_PASSWORD))
+    run, report = engine.apply()
+    assert changes(run) == [("aws-prod:" + NAME, "restore", ("value",))]
+    assert_applied(report)
+    writes = [op for op in proxy.seen if op in ("RestoreSecret", "PutSecretValue")]
+    assert writes == ["RestoreSecret", "PutSecretValue"]
+
+
+def test_out_of_band_put_drops_the_staging_label_in_moto(provider: AwsProvider, sm: Any) -> None:
+    """moto moves *every* label off the old current version on a put; AWS keeps custom labels there."""
+    provider.apply(_create_request(SecretValue("mine"), "1" * 40))
+    (mine,) = sm.describe_secret(SecretId=NAME)["VersionIdsToStages"]
+    sm.put_secret_value(SecretId=NAME, SecretString="theirs")
+    stages = sm.describe_secret(SecretId=NAME)["VersionIdsToStages"]
+    assert stages[mine] == ["AWSPREVIOUS"]  # AWS: ["AWSPREVIOUS", "cloudsync"]
+    (remote,) = provider.read(QUERY)
+    assert remote.record is not None and remote.record.version == LABEL_MISSING and remote.value_drifted
+
+    # AWS's state: the label still on the version cloudsync wrote.
+    sm.update_secret_version_stage(SecretId=NAME, VersionStage="cloudsync", MoveToVersionId=mine)
+    (remote,) = provider.read(QUERY)
+    assert remote.record is not None and remote.record.version == mine and remote.value_drifted
+
+
+def test_update_secret_cannot_clear_a_description_in_moto(provider: AwsProvider, sm: Any) -> None:
+    """moto ignores Description="" (keeps the old text); AWS clears it. The adapter sends ""."""
+    provider.apply(_create_request(SecretValue("v"), "1" * 40))
+    sm.update_secret(SecretId=NAME, Description="")
+    assert sm.describe_secret(SecretId=NAME)["Description"] == "d"  # AWS: no description
+
+
+def test_validate_resource_policy_is_not_implemented_in_moto(sm: Any) -> None:
+    """moto answers ValidateResourcePolicy with a 500; the adapter never calls it."""
+    sm.create_secret(Name=NAME, SecretString="x")
+    with pytest.raises(ClientError) as raised:
+        sm.validate_resource_policy(SecretId=NAME, ResourcePolicy="{}")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "ValidateResourcePolicy" not in ACTIONS
+
+
+def test_block_public_policy_is_not_enforced_by_moto(sm: Any) -> None:
+    """moto stores a public policy despite BlockPublicPolicy=True; AWS refuses it (so would an apply)."""
+    sm.create_secret(Name=NAME, SecretString="x")
+    public = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    sm.put_resource_policy(SecretId=NAME, ResourcePolicy=json.dumps(public), BlockPublicPolicy=True)
+    assert sm.get_resource_policy(SecretId=NAME)["ResourcePolicy"]
