@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from cloudsync.config.names import check_remote_name, collision_key, translate
 from cloudsync.diagnostics import Diagnostics
+from cloudsync.values.dependencies import dependencies, find_cycles
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration, Stack
@@ -105,3 +106,59 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
                     hint=f"rename one, or give one a names: {{{target}: ...}} override"))
             else:
                 remote_seen[key] = (decl, remote)
+
+    check_value_references(stack, seen, diags)
+    check_value_cycles(seen, diags)
+
+
+def check_value_references(stack: Stack, declared: dict[str, Declaration], diags: Diagnostics) -> None:
+    """A value derived from another declaration names one that exists and fits."""
+    names = list(declared)
+    for decl in declared.values():
+        spec = decl.decl.value
+        if spec is None:
+            continue
+        if spec.public_key_of is not None:
+            ref = spec.public_key_of
+            other = declared.get(ref.secret)
+            if other is None:
+                diags.add(decl.at("value", "public_key_of", message=f"public_key_of names {ref.secret!r}, "
+                                  "which is not declared in this stack", hint=_suggest(ref.secret, names)))
+            elif ref.target is not None and ref.target not in other.decl.targets:
+                diags.add(decl.at("value", "public_key_of", "target", message=(
+                    f"{ref.secret!r} does not live in target {ref.target!r}"),
+                    hint=f"its targets: {', '.join(other.decl.targets)}"))
+            elif other.decl.value is not None and other.decl.value.generate is not None \
+                    and other.decl.value.generate.type == "password":
+                diags.add(decl.at("value", "public_key_of", message=(
+                    f"{ref.secret!r} is a generated password, which has no public half"),
+                    hint="point it at a key, CA or certificate, e.g. one declared with generate: {type: ed25519}"))
+        generate = spec.generate
+        if generate is not None and generate.type == "certificate" and generate.ca is not None:
+            ca = declared.get(generate.ca)
+            if ca is None:
+                diags.add(decl.at("value", "generate", "ca", message=(
+                    f"CA {generate.ca!r} is not declared in this stack"), hint=_suggest(generate.ca, names)))
+            elif ca.decl.value is None or ca.decl.value.generate is None or ca.decl.value.generate.type != "ca":
+                diags.add(decl.at("value", "generate", "ca", message=(
+                    f"{generate.ca!r} is not a CA (declared at {ca.file}:{ca.line})"),
+                    hint="declare the CA with value: {generate: {type: ca, common_name: ...}}"))
+        if spec.from_ is not None and spec.from_.target in stack.config.targets:
+            other = declared.get(spec.from_.name)
+            if other is decl and spec.from_.target in decl.decl.targets:
+                diags.add(decl.at("value", "from", message=(
+                    f"secret {decl.decl.name!r} takes its value from itself in target {spec.from_.target!r}"),
+                    hint=f"remove {spec.from_.target!r} from its targets: that target is the source of truth"))
+
+
+def check_value_cycles(declared: dict[str, Declaration], diags: Diagnostics) -> None:
+    """Values derived from each other in a circle have no source: name every declaration on it."""
+    for cycle in find_cycles(declared):
+        if len(cycle) == 1:
+            continue  # a value from itself is reported by check_value_references
+        first = declared[cycle[0]]
+        where = next(at for name, at in dependencies(first, declared) if name == cycle[1 % len(cycle)])
+        chain = " -> ".join(f"{name} ({declared[name].file}:{declared[name].line})" for name in [*cycle, cycle[0]])
+        diags.add(first.at(*where, message=f"the values of these secrets are derived from each other in a cycle: {chain}",
+                           hint="one of them must take its value from a real source (generate, sops, env, file, "
+                                "or a target no declaration in the cycle writes)"))

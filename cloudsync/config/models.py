@@ -286,6 +286,13 @@ class ValueSpec(Strict):
             raise ValueError("'key' goes with 'sops'")
         if self.sops is not None and not self.key:
             raise ValueError("a sops value needs 'key', the dotted path of the value in the file")
+        if self.key:
+            from cloudsync.values.sopsfile import parse_key_path
+
+            try:
+                parse_key_path(self.key)
+            except ValueError as exc:
+                raise ValueError(f"bad sops key path {self.key!r}: {exc}") from None
         return self
 
     @property
@@ -364,6 +371,7 @@ class PolicyConfig(Strict):
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
     dirs: list[str] = Field(default_factory=list, description="extra policy folders, relative to the stack")
+    builtin: bool = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
 DriftKindName = Literal["value", "metadata", "access", "missing", "orphan", "unmanaged"]

@@ -17,13 +17,15 @@ from datetime import datetime
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
-from cloudsync.config.models import as_timedelta
+from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.model import Plan
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
 from cloudsync.providers.registry import provider_class
+from cloudsync.values.dependencies import dependencies
 from cloudsync.values.fingerprint import Fingerprinter, key_from_env
+from cloudsync.values.generate import issuer_of, renew_after
 from cloudsync.values.secret import SecretValue
 from cloudsync.values.sources import SOURCES, ResolveContext
 
@@ -129,10 +131,18 @@ class Values:
 
 
 def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Values, list[Diagnostic]]:
-    """Resolve every non-generated value once; collect every problem."""
+    """Resolve every non-generated value once; collect every problem.
+
+    One context serves the whole run, so each SOPS file is decrypted and each remote value
+    read at most once. A value derived from another secret of this stack (``from`` one of
+    its targets, ``public_key_of``) cannot be read before that secret is written: it stays
+    unresolved (the plan shows its value as unknown, nothing wrong is written) with a
+    warning, and the next apply writes it.
+    """
     values = Values()
     diags: list[Diagnostic] = []
-    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value)
+    declared = {d.decl.name: d for d in session.stack.secrets}
+    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared)
     for decl in decls:
         spec = decl.decl.value
         if spec is None or spec.kind == "generate":
@@ -140,7 +150,12 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
         try:
             values.resolved[decl.decl.name] = SOURCES[spec.kind].resolve(decl, ctx)
         except CloudsyncError as exc:
-            diags.extend(exc.diagnostics)
+            waits_for = [name for name, _ in dependencies(decl, declared)]
+            if not waits_for:
+                diags.extend(exc.diagnostics)
+                continue
+            log.warning("the value of %s stays unknown until %s is written: %s", decl.decl.name,
+                        " and ".join(waits_for), exc.diagnostics[0].message)
     return values, diags
 
 
@@ -175,16 +190,24 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
 
 
 def desired_state(session: Session, targets: list[str], values: Values | None,
-                  *, metadata_only: bool) -> list[DesiredSecret]:
+                  *, metadata_only: bool, actual: Mapping[str, Mapping[str, RemoteSecret]] | None = None,
+                  ) -> list[DesiredSecret]:
+    """The desired state of every declared secret in ``targets`` (fingerprints, never values).
+
+    With ``actual`` (the targets as read), a certificate also learns when its CA's current
+    value was written, so one signed by an older CA is renewed.
+    """
     stack = session.stack
     config = stack.config
     defaults = config.defaults
     chosen = set(targets)
+    declared = {d.decl.name: d for d in stack.secrets}
     desired: list[DesiredSecret] = []
     for decl in stack.secrets:
         d = decl.decl
         spec = d.value
         readers_names = effective_readers(stack, decl)
+        rotation = d.rotation or defaults.rotation
         for target in d.targets:
             if target not in chosen:
                 continue
@@ -192,7 +215,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
             if spec is None:
                 value = DesiredValue("none")
             elif spec.kind == "generate":
-                value = DesiredValue("generate", spec=SOURCES["generate"].spec_digest(decl))
+                value = _generated(session, decl, declared, actual)
             elif metadata_only or values is None or d.name not in values.resolved:
                 value = DesiredValue("unknown")
             else:
@@ -209,11 +232,29 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                 protected=d.deletion_protection if d.deletion_protection is not None else defaults.deletion_protection,
                 purge_on_delete=d.purge_on_delete,
                 adopt=d.adopt,
-                rotation=as_timedelta(d.rotation or defaults.rotation),
+                rotation=as_timedelta(rotation), rotation_by=rotation_owner(rotation),
                 expires=as_timedelta(d.expires or defaults.expires),
                 file=decl.file, line=decl.line,
             ))
     return desired
+
+
+def _generated(session: Session, decl: Declaration, declared: Mapping[str, Declaration],
+               actual: Mapping[str, Mapping[str, RemoteSecret]] | None) -> DesiredValue:
+    """A generated value's metadata: spec digest, renewal age, and its CA's last write."""
+    assert decl.decl.value is not None and decl.decl.value.generate is not None
+    spec = decl.decl.value.generate
+    issuer = issuer_of(spec)
+    issuer_written = None
+    if issuer is not None and actual is not None and issuer in declared:
+        # The CA's first target is where apply reads the CA from when it signs.
+        ca = declared[issuer]
+        ca_target = ca.decl.targets[0]
+        provider = session.stack.config.targets[ca_target].provider
+        remote = actual.get(ca_target, {}).get(remote_name(ca, ca_target, provider))
+        issuer_written = remote.record.written_at if remote is not None and remote.record is not None else None
+    return DesiredValue("generate", spec=SOURCES["generate"].spec_digest(decl, declared),
+                        renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
 
 
 def _principal_id(config: object, name: str, provider: str) -> str:
@@ -244,6 +285,7 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
     actual = read_actual(session, targets, shell, metadata_only)
-    desired = shell if metadata_only else desired_state(session, targets, values, metadata_only=False)
+    desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
+                            actual=actual)
     plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only)
     return PlanRun(plan=plan, values=values, actual=actual, desired=desired)

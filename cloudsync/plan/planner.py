@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cloudsync.config.durations import format_duration
-from cloudsync.diagnostics import Diagnostic
+from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
 from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
 from cloudsync.values.fingerprint import short
@@ -28,6 +28,9 @@ class DesiredValue:
     fingerprint: str | None = None
     key_id: str | None = None
     spec: str | None = None
+    renew_after: timedelta | None = None  # generated certificates: renewed once this old
+    issuer: str | None = None  # generated certificates: the declared CA that signs them
+    issuer_written_at: datetime | None = None  # when the CA's current value was written, when known
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class DesiredSecret:
     purge_on_delete: bool = False
     adopt: bool = False  # take ownership of an unowned secret of this name
     rotation: timedelta | None = None
+    rotation_by: Literal["cloudsync", "external"] = "cloudsync"  # external: another system changes the value
     expires: timedelta | None = None
     file: str | None = None
     line: int | None = None
@@ -142,7 +146,7 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
 
     reasons: list[Reason] = []
     details: list[str] = []
-    value_plan, value_reasons, value_details = _compare_value(want, have, now)
+    value_plan, value_reasons, value_details = _compare_value(want, have, now, diagnostics)
     reasons += value_reasons
     details += value_details
     if dict(have.labels) != dict(want.labels):
@@ -151,6 +155,9 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     if (have.description or None) != (want.description or None):
         reasons.append(Reason.DESCRIPTION)
         details.append("description changed")
+    if have.extra.get("replication_drift"):
+        reasons.append(Reason.REPLICATION)
+        details.append("replication: the replica regions differ from the target's")
     if want.readers is not None and have.readers is not None and have.readers != want.readers:
         reasons.append(Reason.ACCESS)
         details.append("readers: " + _set_diff(have.readers, want.readers))
@@ -161,7 +168,8 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
         details.append(f"expiry: {_when(have.expires_at)} -> {_when(current_want)}")
     if adopting:
         reasons.append(Reason.OWNERSHIP)
-        details.append(f"ownership: adopted by stack {stack} (the value is not rewritten)")
+        kept = "" if Reason.VALUE in value_reasons else " (the value is not rewritten)"
+        details.append(f"ownership: adopted by stack {stack}{kept}")
     elif have.protected != want.protected or have.purge_on_delete != want.purge_on_delete:
         reasons.append(Reason.OWNERSHIP)
         details.append(f"deletion protection: {_onoff(have.protected)} -> {_onoff(want.protected)}"
@@ -178,14 +186,20 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
                   before=have, after=_state(want, expires_at), value=value_plan, details=tuple(details))
 
 
-def _compare_value(want: DesiredSecret, have: RemoteSecret,
-                   now: datetime) -> tuple[ValuePlan | None, list[Reason], list[str]]:
+def _compare_value(want: DesiredSecret, have: RemoteSecret, now: datetime,
+                   diagnostics: list[Diagnostic] | None = None) -> tuple[ValuePlan | None, list[Reason], list[str]]:
     v = want.value
     record = have.record
     if v.kind == "none":
         return None, [], []
     if have.current_version is None or record is None:
         return _value_plan(want), [Reason.VALUE], ["value: none written by cloudsync yet"]
+    if want.rotation_by == "external":
+        # Another system owns the value once it exists: its new versions are expected, never
+        # undone; only a rotation that is late is worth telling.
+        if diagnostics is not None:
+            diagnostics.extend(_overdue(want, have, now))
+        return None, [], []
     if have.value_drifted:
         return _value_plan(want), [Reason.VALUE], [
             f"value: changed outside cloudsync (version {have.current_version} is current, cloudsync wrote {record.version})"]
@@ -199,12 +213,42 @@ def _compare_value(want: DesiredSecret, have: RemoteSecret,
                 f"value: changed at its source (fingerprint {short(record.fingerprint)} -> {short(v.fingerprint)})"]
         return None, [], []
     # generate
+    regenerate = replace(_value_plan(want), regenerate=True)
     if record.spec != v.spec:
-        return replace(_value_plan(want), regenerate=True), [Reason.VALUE], ["value: generator settings changed; a new value is generated"]
-    if want.rotation is not None and (record.written_at is None or now - record.written_at >= want.rotation):
-        return replace(_value_plan(want), regenerate=True), [Reason.ROTATION], [
-            f"value: rotation due (written {_when(record.written_at)}, every {format_duration(want.rotation)})"]
+        return regenerate, [Reason.VALUE], ["value: generator settings changed; a new value is generated"]
+    written = record.written_at
+    if v.issuer_written_at is not None and (written is None or written < v.issuer_written_at):
+        return regenerate, [Reason.ROTATION], [
+            f"value: its CA {v.issuer} was renewed ({_when(v.issuer_written_at)}) after it was issued; reissued"]
+    if v.renew_after is not None and (written is None or now - written >= v.renew_after):
+        lifetime = v.renew_after * 3 / 2
+        return regenerate, [Reason.ROTATION], [
+            f"value: certificate expires {_when(written + lifetime) if written else 'at an unknown time'}; "
+            f"renewed once two thirds of its {format_duration(lifetime)} lifetime have passed"]
+    if want.rotation is not None and (written is None or now - written >= want.rotation):
+        return regenerate, [Reason.ROTATION], [
+            f"value: rotation due (written {_when(written)}, every {format_duration(want.rotation)})"]
     return None, [], []
+
+
+def _overdue(want: DesiredSecret, have: RemoteSecret, now: datetime) -> list[Diagnostic]:
+    """A warning when an externally rotated value has not changed within its rotation period."""
+    record = have.record
+    if want.rotation is None or record is None:
+        return []
+    if have.value_drifted:
+        # Rotated at least once since cloudsync wrote it; when, only providers that report the
+        # current version's creation time can tell (RemoteSecret.current_version_at).
+        changed = have.current_version_at
+    else:
+        changed = record.written_at
+    if changed is None or now - changed < want.rotation:
+        return []
+    return [Diagnostic(
+        f"{want.address}: rotation is overdue: the value was last changed {_when(changed)}, and the external system "
+        f"that owns it rotates it every {format_duration(want.rotation)}",
+        severity=Severity.WARNING, file=want.file, line=want.line,
+        hint="check the rotation job (e.g. the rotation Lambda or database operator) for this secret")]
 
 
 def _coordinate_generated(changes: list[Change], specs: Mapping[tuple[str, str], str | None]) -> list[Change]:

@@ -37,7 +37,7 @@ def _value_line(change: Change) -> str | None:
     if v is None:
         return None
     if v.mode is ValueMode.UNKNOWN:
-        return "value: (sensitive, unknown: metadata-only plan)"
+        return "value: (sensitive, not known in this plan: metadata-only, or its source is written by this apply)"
     if v.mode is ValueMode.GENERATE:
         return "value: (sensitive) generated at apply"
     if v.mode is ValueMode.COPY:

@@ -73,7 +73,8 @@ SECRET_SCHEMA = _obj(
     value=_obj("where the value comes from (never the value)",
                kind=_scalar(STR, "generate, sops, env, from, file, or none (metadata-only secret)"),
                generate=_nullable(_obj("generator settings when kind is generate",
-                                       length=_scalar("integer", "characters"),
+                                       type=_scalar(STR, "password, ed25519, rsa, ecdsa, ca or certificate"),
+                                       length=_scalar("integer", "characters (passwords)"),
                                        charset=_scalar(STR, "alphanumeric, hex, base64url or printable")))),
     rotation_days=_nullable(_scalar("number", "rotation period in days (12h is 0.5)")),
     expires_days=_nullable(_scalar("number", "expiry period in days")),
@@ -251,7 +252,7 @@ def secret_document(stack: Stack, decl: Declaration,
     spec = d.value
     generate = None
     if spec is not None and spec.generate is not None:
-        generate = {"length": spec.generate.length, "charset": spec.generate.charset}
+        generate = {"type": spec.generate.type, "length": spec.generate.length, "charset": spec.generate.charset}
     protected = d.deletion_protection if d.deletion_protection is not None else defaults.deletion_protection
     return {
         "name": d.name,

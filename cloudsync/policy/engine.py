@@ -297,7 +297,7 @@ def evaluate(stack: Stack, run: PlanRun | None = None, *, extra_dirs: Sequence[P
                for i, d in enumerate(config.policy.dirs) if not (stack.root / d).is_dir()]
     if missing:
         raise CloudsyncError(missing)
-    policy_set = load_policies(policy_dirs(stack.root, config.policy.dirs, extra_dirs))
+    policy_set = load_policies(policy_dirs(stack.root, config.policy.dirs, extra_dirs, builtin=config.policy.builtin))
     enabled = enabled_policies(policy_set.policies, config.policy, stack.smap)
     day, now = moment(today)
     evaluator = Evaluator(enabled, principals=principals_document(config), stack=stack_document(stack),

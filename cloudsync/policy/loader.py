@@ -115,9 +115,10 @@ class PolicySet:
     waivers: list[Waiver] = field(default_factory=list)
 
 
-def policy_dirs(root: Path | None, configured: Sequence[str], extra: Sequence[Path]) -> list[Path]:
-    """Folders to load, built-in pack first, then the stack's, its configured ones, and extras."""
-    dirs = [builtin_dir()]
+def policy_dirs(root: Path | None, configured: Sequence[str], extra: Sequence[Path], *,
+                builtin: bool = True) -> list[Path]:
+    """Folders to load, built-in pack first (unless turned off), then the stack's, its configured ones, and extras."""
+    dirs = [builtin_dir()] if builtin else []
     if root is not None:
         if (root / "policies").is_dir():
             dirs.append(root / "policies")

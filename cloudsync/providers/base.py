@@ -86,6 +86,7 @@ class RemoteSecret:
     expires_at: datetime | None = None
     readers: frozenset[str] | None = None  # principal ids granted read; None = not read
     current_version: str | None = None
+    current_version_at: datetime | None = None  # when the current version was created, where the cloud says
     record: ValueRecord | None = None
     deleted: bool = False  # soft-deleted / scheduled for deletion, recoverable
     protected: bool = False

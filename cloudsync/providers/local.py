@@ -274,7 +274,9 @@ class LocalStore:
             conn = self.conn
             conn.row_factory = sqlite3.Row
             try:
-                return conn.execute("SELECT * FROM secrets ORDER BY name").fetchall()
+                return conn.execute(
+                    "SELECT s.*, (SELECT v.created_at FROM versions v WHERE v.name = s.name AND v.version = s.current_version)"
+                    " AS current_version_at FROM secrets s ORDER BY s.name").fetchall()
             finally:
                 conn.row_factory = None
 
@@ -319,6 +321,7 @@ class LocalProvider(Provider):
             description=row["description"], expires_at=_dt(row["expires_at"]),
             readers=frozenset(json.loads(readers)) if readers is not None else frozenset(),
             current_version=str(row["current_version"]) if row["current_version"] is not None else None,
+            current_version_at=_dt(row["current_version_at"]),
             record=meta.record, deleted=row["deleted_at"] is not None, protected=meta.protected,
             purge_on_delete=meta.purge_on_delete, revision=str(row["revision"]),
         )

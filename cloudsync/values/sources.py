@@ -3,35 +3,46 @@
 Each source turns a declaration's ``value:`` into a :class:`SecretValue`, or raises a
 :class:`CloudsyncError` that points at the declaration and never holds a value. Sources
 are registered explicitly in :data:`SOURCES`; new kinds plug in by adding an entry.
+
+Generated values (:mod:`cloudsync.values.generate`) are the exception: the planner
+decides from metadata when a new one is needed, and apply makes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
-import string
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from cloudsync.diagnostics import CloudsyncError
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.values.generate import IssuerError, generate_value, spec_digest
+from cloudsync.values.passwords import ALPHABETS
 from cloudsync.values.secret import SecretValue
+from cloudsync.values.sops import resolve_sops
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration
     from cloudsync.config.models import GenerateSpec
 
+__all__ = ["ALPHABETS", "SOURCES", "ResolveContext", "ValueSource", "generate_value"]
+
 
 @dataclass
 class ResolveContext:
-    """What sources may use: the stack folder, and a reader of other targets' values."""
+    """What sources may use: the stack folder, a reader of targets' values, and a per-run cache.
+
+    ``declarations`` (by secret name) lets a source find another declaration's targets.
+    ``cache`` lives as long as one run's resolution: each SOPS file is decrypted and each
+    remote value read at most once per run.
+    """
 
     root: Path
     read_remote: Callable[[str, str], SecretValue] | None = None
     cache: dict[str, object] = field(default_factory=dict)
+    declarations: Mapping[str, Declaration] = field(default_factory=dict)
 
 
 class ValueSource(ABC):
@@ -41,37 +52,36 @@ class ValueSource(ABC):
     def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
         """The plaintext value for ``decl``; raise CloudsyncError pointing at the declaration."""
 
-    def spec_digest(self, decl: Declaration) -> str | None:
+    def spec_digest(self, decl: Declaration, others: Mapping[str, Declaration] | None = None) -> str | None:
         """A digest of the source's non-secret parameters, when they determine the value."""
         return None
 
 
-ALPHABETS: dict[str, str] = {
-    "alphanumeric": string.ascii_letters + string.digits,
-    "hex": "0123456789abcdef",
-    "base64url": string.ascii_letters + string.digits + "-_",
-    "printable": string.ascii_letters + string.digits + string.punctuation,
-}
-
-
-def generate_value(spec: GenerateSpec) -> SecretValue:
-    alphabet = ALPHABETS[spec.charset]
-    return SecretValue("".join(secrets.choice(alphabet) for _ in range(spec.length)))
-
-
 class Generate(ValueSource):
-    """A random value; a new one only when none exists, the spec changes, or rotation is due."""
+    """A generated value; a new one only when none exists, the spec changes, or rotation is due."""
 
     kind = "generate"
 
     def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
         assert decl.decl.value is not None and decl.decl.value.generate is not None
-        return generate_value(decl.decl.value.generate)
-
-    def spec_digest(self, decl: Declaration) -> str | None:
-        assert decl.decl.value is not None and decl.decl.value.generate is not None
         spec = decl.decl.value.generate
-        return hashlib.sha256(f"generate:v1:{spec.length}:{spec.charset}".encode()).hexdigest()[:12]
+        issuer = None
+        if spec.type == "certificate" and spec.ca is not None:
+            issuer = _read_declared(decl, ctx, spec.ca, None, ("value", "generate", "ca"))
+        try:
+            return generate_value(spec, issuer=issuer)
+        except IssuerError as exc:
+            raise CloudsyncError(decl.at("value", "generate", "ca", message=(
+                f"cannot sign certificate {decl.decl.name!r}: {exc}"))) from None
+
+    def spec_digest(self, decl: Declaration, others: Mapping[str, Declaration] | None = None) -> str | None:
+        assert decl.decl.value is not None and decl.decl.value.generate is not None
+
+        def issuer_spec(name: str) -> GenerateSpec | None:
+            other = (others or {}).get(name)
+            return other.decl.value.generate if other is not None and other.decl.value is not None else None
+
+        return spec_digest(decl.decl.value.generate, issuer_spec)
 
 
 class Env(ValueSource):
@@ -121,10 +131,8 @@ class From(ValueSource):
     def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
         assert decl.decl.value is not None and decl.decl.value.from_ is not None
         spec = decl.decl.value.from_
-        if ctx.read_remote is None:
-            raise CloudsyncError(decl.at("value", "from", message="values from other targets are not available here"))
         try:
-            return ctx.read_remote(spec.target, spec.name)
+            return read_once(ctx, spec.target, spec.name)
         except CloudsyncError as exc:
             first = exc.diagnostics[0]
             raise CloudsyncError(decl.at("value", "from", message=(
@@ -132,12 +140,85 @@ class From(ValueSource):
                 hint=first.hint)) from None
 
 
+class PublicKeyOf(ValueSource):
+    """The public half of another declared secret: a public key, or a certificate chain."""
+
+    kind = "public_key_of"
+
+    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
+        assert decl.decl.value is not None and decl.decl.value.public_key_of is not None
+        spec = decl.decl.value.public_key_of
+        private = _read_declared(decl, ctx, spec.secret, spec.target, ("value", "public_key_of"))
+        try:
+            return SecretValue(public_half(private.reveal(), spec.format))
+        except ValueError as exc:
+            raise CloudsyncError(decl.at("value", "public_key_of", message=(
+                f"the value of {spec.secret!r} has no public half for secret {decl.decl.name!r}: {exc}"))) from None
+
+
+def public_half(data: bytes, fmt: str | None) -> bytes:
+    """The public part of a private key or certificate bundle; ValueError (no value) otherwise."""
+    from cloudsync.values import certs
+    from cloudsync.values.keys import load_private_key, public_text
+
+    if b"-----BEGIN CERTIFICATE-----" in data or data.lstrip().startswith(b"{"):
+        try:
+            bundle = certs.parse_bundle(data)
+        except certs.BundleError as exc:
+            raise ValueError(str(exc)) from None
+        if fmt in (None, "certificate"):
+            return certs.certificates_text(data)
+        return public_text(bundle.certificate.public_key(), fmt)
+    if fmt == "certificate":
+        raise ValueError("it is a key, not a certificate (use format pem or openssh)")
+    try:
+        key = load_private_key(data)
+    except (ValueError, TypeError):
+        raise ValueError("it is not a PEM or OpenSSH private key") from None
+    return public_text(key.public_key(), fmt or "pem")
+
+
+def read_once(ctx: ResolveContext, target: str, name: str) -> SecretValue:
+    """``target``'s value of ``name``, read at most once per run (failures too)."""
+    if ctx.read_remote is None:
+        raise CloudsyncError(Diagnostic("values of other targets are not available here"))
+    key = f"remote:{target}\0{name}"
+    cached = ctx.cache.get(key)
+    if isinstance(cached, SecretValue):
+        return cached
+    if isinstance(cached, CloudsyncError):
+        raise cached
+    try:
+        value = ctx.read_remote(target, name)
+    except CloudsyncError as exc:
+        ctx.cache[key] = exc
+        raise
+    ctx.cache[key] = value
+    return value
+
+
+def _read_declared(decl: Declaration, ctx: ResolveContext, name: str, target: str | None,
+                   at: tuple[str, ...]) -> SecretValue:
+    """The current value of another declared secret, from ``target`` or its first target."""
+    other = ctx.declarations.get(name)
+    chosen = target or (other.decl.targets[0] if other is not None else None)
+    if chosen is None:
+        raise CloudsyncError(decl.at(*at, message=f"secret {name!r} is not declared in this stack"))
+    try:
+        return read_once(ctx, chosen, name)
+    except CloudsyncError as exc:
+        first = exc.diagnostics[0]
+        raise CloudsyncError(decl.at(*at, message=(
+            f"cannot read {chosen}:{name} for secret {decl.decl.name!r}: {first.message}"), hint=first.hint)) from None
+
+
 class Sops(ValueSource):
+    """A value of a SOPS-encrypted file (age natively; KMS, PGP through the sops binary)."""
+
     kind = "sops"
 
     def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        raise CloudsyncError(decl.at("value", "sops", message="sops value sources are not supported by this build yet",
-                                     hint="use env or generate for now"))
+        return resolve_sops(decl, ctx)
 
 
-SOURCES: dict[str, ValueSource] = {s.kind: s for s in (Generate(), Env(), File(), From(), Sops())}
+SOURCES: dict[str, ValueSource] = {s.kind: s for s in (Generate(), Env(), File(), From(), PublicKeyOf(), Sops())}

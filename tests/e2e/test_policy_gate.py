@@ -73,3 +73,9 @@ def test_policy_check_needs_no_cloud_and_speaks_sarif(cli: Callable[..., CliResu
     sarif = json.loads(result.stdout)
     (res,) = sarif["runs"][0]["results"]
     assert res["ruleId"] == "CS006" and res["locations"][0]["physicalLocation"]["region"]["startLine"] == 8
+
+
+def test_the_built_in_pack_can_be_turned_off(cli: Callable[..., CliResult], write_stack: Callable[..., Path]) -> None:
+    stack = write_stack(STACK.replace("defaults:", "policy: {builtin: false}\ndefaults:"))
+    plan = cli("plan", "-C", str(stack), "--format", "json")
+    assert plan.code == 0 and json.loads(plan.stdout)["policy"]["violations"] == []

@@ -149,3 +149,18 @@ def test_summary_counts_every_action() -> None:
     actual = {"t": {"s/same": have(name="s/same"), "s/gone": have(name="s/gone")}}
     summary = plan_changes(STACK, desired, actual, NOW).summary()
     assert summary == {"create": 1, "update": 0, "delete": 1, "restore": 0, "unchanged": 1}
+
+
+def test_replication_drift_reported_by_a_provider_is_planned() -> None:
+    plan = plan_changes(STACK, [want()], {"t": {"app/x": have(extra={"replication_drift": True})}}, NOW)
+    assert [(c.action, c.reasons) for c in plan.changes] == [(Action.UPDATE, (Reason.REPLICATION,))]
+
+
+def test_adopting_an_unowned_secret_plans_an_ownership_update() -> None:
+    unowned = have(owner=None, managed=False, record=None)
+    plan = plan_changes(STACK, [want(value=DesiredValue("none"), adopt=True)], {"t": {"app/x": unowned}}, NOW)
+    (change,) = plan.changes
+    assert change.reasons == (Reason.OWNERSHIP,) and "not rewritten" in change.details[-1]
+    other_stack = have(owner="billing")
+    plan = plan_changes(STACK, [want(adopt=True)], {"t": {"app/x": other_stack}}, NOW)
+    assert plan.changes == [] and "a stack never takes another stack's secret" in (plan.diagnostics[0].hint or "")

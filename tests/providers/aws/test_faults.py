@@ -80,7 +80,8 @@ def test_throttled_reads_survive_cloudsync_retries(adapter: AwsProvider, proxy: 
     assert adapter.api_calls["ListSecrets"] == 4
 
 
-def test_server_errors_are_transient(adapter: AwsProvider, proxy: FaultProxy, no_sdk_retries: None) -> None:
+def test_server_errors_are_transient(no_sdk_retries: None, adapter: AwsProvider, proxy: FaultProxy) -> None:
+    # no_sdk_retries first: the adapter must be built with botocore's retries already off.
     proxy.fail("ListSecrets", "InternalServiceError", status=500, times=10)
     with pytest.raises(ProviderError) as raised:
         adapter.read(QUERY)

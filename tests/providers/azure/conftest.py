@@ -103,6 +103,8 @@ def azure_stack(azure: AzureFake, tmp_path: Path) -> Callable[..., Path]:
             "version: 1\nstack: payments\n"
             f"targets:\n  azure-prod: {target_yaml(azure, **target)}\n"
             f"principals:\n  api: {{azure: {API}}}\n  worker: {{azure: {WORKER}}}\n  auditor: {{azure: {AUDITOR}}}\n"
+            # These tests are about the provider; tests/policy covers the built-in pack.
+            + "policy: {builtin: false}\n"
             + ("secrets:\n" + textwrap.indent(body, "  ") + "\n" if body else ""))
         return folder
 

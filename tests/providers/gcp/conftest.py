@@ -63,6 +63,7 @@ principals:
   api: {{gcp: "serviceAccount:api@{PROJECT}.iam.gserviceaccount.com"}}
   worker: {{gcp: "serviceAccount:worker@{PROJECT}.iam.gserviceaccount.com"}}
 {textwrap.indent(textwrap.dedent(principals), "  ")}
+policy: {{builtin: false}}  # these tests are about the provider; tests/policy covers the pack
 secrets:
 {textwrap.indent(textwrap.dedent(secrets), "  ")}
 """
