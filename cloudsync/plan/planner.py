@@ -236,12 +236,9 @@ def _overdue(want: DesiredSecret, have: RemoteSecret, now: datetime) -> list[Dia
     record = have.record
     if want.rotation is None or record is None:
         return []
-    if have.value_drifted:
-        # Rotated at least once since cloudsync wrote it; when, only providers that report the
-        # current version's creation time can tell (RemoteSecret.current_version_at).
-        changed = have.current_version_at
-    else:
-        changed = record.written_at
+    # Rotated at least once since cloudsync wrote it? Then when, only providers that report the
+    # current version's creation time can tell (RemoteSecret.current_version_at).
+    changed = have.current_version_at if have.value_drifted else record.written_at
     if changed is None or now - changed < want.rotation:
         return []
     return [Diagnostic(
