@@ -22,6 +22,7 @@ from cloudsync.apply import apply_plan
 from cloudsync.config.loader import load_stack
 from cloudsync.plan.build import build_plan, open_session, select_targets
 from cloudsync.plan.render import render_json, render_markdown, render_text
+from cloudsync.policy import evaluate
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def write_stack(root: Path, count: int) -> None:
                 f"  - name: team{i % 50}/service{i}/password",
                 f"    description: benchmark secret {i}",
                 "    targets: [local]",
-                f"    labels: {{env: {'prod' if i % 3 == 0 else 'dev'}, tier: t{i % 5}}}",
+                f"    labels: {{env: {'staging' if i % 3 == 0 else 'dev'}, tier: t{i % 5}}}",
                 f"    value: {value}",
                 f"    readers: [{'api' if i % 2 else 'worker'}]",
             ]
@@ -69,6 +70,8 @@ def one_phase(root: Path, *, apply: bool) -> None:
     stack = timed("load + validate", lambda: load_stack(root))
     with open_session(stack) as session:
         planned = timed("read actual + plan", lambda: build_plan(session, select_targets(stack, None)))
+        policy = timed("policy evaluation (built-in pack)", lambda: evaluate(stack, planned))
+        print(f"  policy: {len(policy.violations)} violations over {policy.evaluated} addresses")
         timed("render text", lambda: render_text(planned.plan))
         timed("render json", lambda: render_json(planned.plan))
         timed("render markdown", lambda: render_markdown(planned.plan))
