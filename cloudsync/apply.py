@@ -27,6 +27,7 @@ from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.build import PlanRun, Session, provider_diagnostic
 from cloudsync.plan.model import Action, Change, Plan, ValueMode
 from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, WriteRequest, now
+from cloudsync.ratelimit import RateLimiter
 from cloudsync.values.generate import IssuerError, issuer_of
 from cloudsync.values.secret import SecretValue
 from cloudsync.values.sources import SOURCES, ResolveContext, generate_value
@@ -64,29 +65,6 @@ class ApplyReport:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
-
-
-class RateLimiter:
-    """A token bucket: ``rate`` requests per second, bursting to ``burst``."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                current = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
-                self.stamp = current
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            time.sleep(wait)
 
 
 def plan_digest(plan: Plan) -> str:

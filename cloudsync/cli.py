@@ -7,7 +7,6 @@ violation); with ``plan --detailed-exitcode``, 2 = success with changes.
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import logging
 import os
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from cloudsync import __version__
-from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.console import err, handles_errors, out, print_diagnostics
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +32,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class TextJson(enum.StrEnum):
@@ -55,37 +52,6 @@ class SchemaKind(enum.StrEnum):
 
 StackDir = Annotated[Path, typer.Option("-C", "--dir", help="stack folder (holds cloudsync.yaml)")]
 Targets = Annotated[list[str] | None, typer.Option("--target", "-t", help="only these targets (repeatable)")]
-
-
-def _print_diagnostics(diags: list[Diagnostic]) -> None:
-    for diag in diags:
-        style = "red" if diag.severity is Severity.ERROR else "yellow"
-        err.print(diag.render(), style=style, markup=False)
-
-
-def handles_errors(func: F) -> F:
-    """Turn CloudsyncError into diagnostics and exit 1; never show a traceback by default."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CloudsyncError as exc:
-            _print_diagnostics(exc.diagnostics)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:
-            logging.getLogger("cloudsync").debug("internal error", exc_info=True)
-            err.print(f"error: internal error ({exc.__class__.__name__}); this is a bug in cloudsync",
-                      style="red", markup=False)
-            err.print("hint: rerun with --verbose for details and report it", markup=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -110,7 +76,7 @@ def _load(directory: Path) -> Any:
     from cloudsync.config.loader import load_stack
 
     stack = load_stack(directory)
-    _print_diagnostics(stack.warnings)
+    print_diagnostics(stack.warnings)
     return stack
 
 
@@ -136,7 +102,7 @@ def validate(
                               "targets": list(stack.config.targets),
                               "diagnostics": [d.as_dict() for d in stack.warnings]}, indent=2), markup=False)
         return
-    _print_diagnostics(stack.warnings)
+    print_diagnostics(stack.warnings)
     out.print(f"{directory / 'cloudsync.yaml'}: valid: stack {stack.name}, {len(stack.secrets)} secrets, "
               f"{len(stack.config.targets)} targets", markup=False)
 
@@ -217,7 +183,7 @@ def plan(
         run = build_plan(session, targets, metadata_only=metadata_only)
     policy = _policy(stack, run, policy_dir)
     _render_plan(run.plan, fmt, policy)
-    _print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
+    print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:
@@ -266,7 +232,7 @@ def apply(
             run = build_plan(session, select_targets(stack, target))
             policy = _policy(stack, run, policy_dir)
             _render_plan(run.plan, PlanFormat.text, policy)
-            _print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
+            print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
             _refuse_blocking(policy)
         if run.plan.has_errors:
             raise CloudsyncError(Diagnostic("the plan has errors; nothing was applied"))
@@ -371,7 +337,7 @@ def drift(
         out.print(render_drift_markdown(report), markup=False)
     else:
         out.print(render_drift_text(report))
-    _print_diagnostics(report.diagnostics)
+    print_diagnostics(report.diagnostics)
     raise typer.Exit(2 if report.drifted else 0)
 
 

@@ -8,17 +8,15 @@ becomes diagnostics on stderr and exit 1; a traceback never reaches the user.
 from __future__ import annotations
 
 import enum
-import functools
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
-from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.console import handles_errors, print_diagnostics
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +29,6 @@ policy_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CheckFormat(enum.StrEnum):
@@ -50,36 +47,6 @@ StackDir = Annotated[Path, typer.Option("-C", "--dir", help="stack folder (holds
 PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
 
 
-def _print_diagnostics(diags: list[Diagnostic]) -> None:
-    for diag in diags:
-        style = "red" if diag.severity is Severity.ERROR else "yellow"
-        err.print(diag.render(), style=style, markup=False)
-
-
-def _handles_errors(func: F) -> F:
-    """CloudsyncError → diagnostics and exit 1; anything else is reported as a bug, briefly."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CloudsyncError as exc:
-            _print_diagnostics(exc.diagnostics)
-            raise typer.Exit(1) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
-        except Exception as exc:
-            logging.getLogger("cloudsync").debug("internal error", exc_info=True)
-            err.print(f"error: internal error ({exc.__class__.__name__}); this is a bug in cloudsync",
-                      style="red", markup=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _emit(text: str) -> None:
     # Plain echo, not rich: JSON, SARIF and XML must reach stdout byte for byte (rich would
     # turn ":name:" into emoji and could wrap lines).
@@ -87,7 +54,7 @@ def _emit(text: str) -> None:
 
 
 @policy_app.command()
-@_handles_errors
+@handles_errors
 def check(
     directory: StackDir = Path("."),
     policy_dir: PolicyDirs = None,
@@ -101,9 +68,9 @@ def check(
     from cloudsync.policy.sarif import render_sarif
 
     stack = load_stack(directory)
-    _print_diagnostics(stack.warnings)
+    print_diagnostics(stack.warnings)
     report = evaluate(stack, extra_dirs=policy_dir or [])
-    _print_diagnostics(report.diagnostics)
+    print_diagnostics(report.diagnostics)
     renderers: dict[CheckFormat, Callable[[Any], str]] = {
         CheckFormat.text: render_text, CheckFormat.json: render_json,
         CheckFormat.sarif: render_sarif, CheckFormat.junit: render_report_junit,
@@ -114,7 +81,7 @@ def check(
 
 
 @policy_app.command("test")
-@_handles_errors
+@handles_errors
 def test_(
     path: Annotated[Path | None, typer.Argument(help="a test file or folder (default: the built-in pack's "
                                                      "tests and the stack's policies/tests)")] = None,
@@ -158,7 +125,7 @@ def test_(
 
 
 @policy_app.command()
-@_handles_errors
+@handles_errors
 def schema() -> None:
     """Print the JSON Schema of the versioned policy input document."""
     from cloudsync.policy.document import input_schema

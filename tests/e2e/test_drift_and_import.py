@@ -185,3 +185,11 @@ def test_markdown_stays_under_the_comment_limit_for_10000_drifted_secrets(
 
 def test_drift_kinds_are_the_contract() -> None:
     assert [k.value for k in DriftKind] == ["value", "metadata", "access", "missing", "orphan", "unmanaged"]
+
+
+def test_output_is_written_as_is_without_emoji_or_markup(cli: Callable[..., CliResult], applied: Path) -> None:
+    store = LocalStore(applied / ".cloudsync" / "local.db")
+    store.put_value("legacy/x", SecretValue("x"))
+    store.update("legacy/x", description="rotate via :warning: [bold]runbook[/bold]")
+    result = cli("import", "-C", str(applied), "--target", "local")
+    assert "description: 'rotate via :warning: [bold]runbook[/bold]'" in result.stdout

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from cloudsync.apply import Outcome, RateLimiter, apply_plan
+from cloudsync.apply import Outcome, apply_plan
 from cloudsync.config.loader import Stack, load_stack
 from cloudsync.plan.build import build_plan, open_session
 from cloudsync.providers import registry
 from cloudsync.providers.base import ProviderError, ValueRecord, WriteRequest
 from cloudsync.providers.local import LocalProvider
+from cloudsync.ratelimit import RateLimiter
 from tests.conftest import files_containing
 
 STACK = """\
@@ -126,7 +127,7 @@ def test_rate_limiter_spaces_requests() -> None:
     limiter.stamp = 0.0
     limiter.tokens = 1.0
 
-    import cloudsync.apply as apply_module
+    import cloudsync.ratelimit as apply_module
 
     original = apply_module.time
     waits: list[float] = []

@@ -19,45 +19,23 @@ from botocore import xform_name
 from cloudsync.providers.aws.actions import ACTIONS, HEADROOM, QUOTAS, Bucket
 from cloudsync.providers.aws.errors import map_error
 from cloudsync.providers.base import ProviderError
+from cloudsync.ratelimit import RateLimiter
 
 READ_ATTEMPTS = 4  # on top of botocore's own standard-mode retries, for idempotent reads only
 READ_BACKOFF = 0.25
 MAX_BACKOFF = 10.0
 
 
-class TokenBucket:
-    """``rate`` requests per second, bursting to one second's worth."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                current = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
-                self.stamp = current
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            time.sleep(wait)
-
-
-_PACERS: dict[tuple[Any, ...], dict[Bucket, TokenBucket]] = {}
+_PACERS: dict[tuple[Any, ...], dict[Bucket, RateLimiter]] = {}
 _PACERS_LOCK = threading.Lock()
 
 
-def pacer(key: tuple[Any, ...], scale: float = HEADROOM) -> Mapping[Bucket, TokenBucket]:
+def pacer(key: tuple[Any, ...], scale: float = HEADROOM) -> Mapping[Bucket, RateLimiter]:
     """The quota buckets of one account-region (targets pointing at one place share them)."""
     with _PACERS_LOCK:
         found = _PACERS.get((*key, scale))
         if found is None:
-            found = {bucket: TokenBucket(rate * scale) for bucket, rate in QUOTAS.items()}
+            found = {bucket: RateLimiter(rate * scale) for bucket, rate in QUOTAS.items()}
             _PACERS[(*key, scale)] = found
         return found
 
@@ -65,7 +43,7 @@ def pacer(key: tuple[Any, ...], scale: float = HEADROOM) -> Mapping[Bucket, Toke
 class SecretsManagerApi:
     """The calls of one target."""
 
-    def __init__(self, target: str, client: Any, buckets: Mapping[Bucket, TokenBucket],
+    def __init__(self, target: str, client: Any, buckets: Mapping[Bucket, RateLimiter],
                  counter: Counter[str]) -> None:
         self.target = target
         self.client = client

@@ -24,6 +24,7 @@ from google.auth import exceptions as auth_exc
 
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.gcp.catalog import METHODS, Quota, permission_of
+from cloudsync.ratelimit import RateLimiter
 
 log = logging.getLogger("cloudsync")
 
@@ -54,29 +55,6 @@ class QuotaLimits:
         return per_minute * self.headroom / 60
 
 
-class TokenBucket:
-    """``rate`` tokens per second, bursting to ``burst``; ``acquire`` waits for one."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, burst)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                current = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
-                self.stamp = current
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            time.sleep(wait)
-
-
 class Caller:
     """Paces, counts, retries and translates the RPCs of one target."""
 
@@ -89,8 +67,8 @@ class Caller:
         self.sleep = sleep
         self._count_lock = threading.Lock()
         # A burst of a few seconds' worth keeps small runs instant; long runs settle at the rate.
-        self._buckets = {q: TokenBucket(limits.per_second(q), limits.per_second(q) * 2) for q in Quota}
-        self._per_secret: dict[str, TokenBucket] = {}
+        self._buckets = {q: RateLimiter(limits.per_second(q), limits.per_second(q) * 2) for q in Quota}
+        self._per_secret: dict[str, RateLimiter] = {}
         self._per_secret_lock = threading.Lock()
 
     def _pace(self, method: str, resource: str) -> None:
@@ -101,7 +79,7 @@ class Caller:
                 bucket = self._per_secret.get(resource)
                 if bucket is None:
                     rate = self.limits.writes_per_secret_per_second
-                    bucket = self._per_secret[resource] = TokenBucket(rate, rate)
+                    bucket = self._per_secret[resource] = RateLimiter(rate, rate)
             bucket.acquire()
 
     def __call__(self, method: str, fn: Callable[..., T], request: Any, *, resource: str,
