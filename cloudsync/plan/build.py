@@ -18,8 +18,9 @@ from datetime import datetime
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
-from cloudsync.diagnostics import CloudsyncError, Diagnostic
-from cloudsync.plan.model import Plan
+from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.plan.derived import follow_sources
+from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
 from cloudsync.providers.registry import provider_class
@@ -154,8 +155,9 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
             if not waits_for:
                 diags.extend(exc.diagnostics)
                 continue
-            log.warning("the value of %s stays unknown until %s is written: %s", decl.decl.name,
-                        " and ".join(waits_for), exc.diagnostics[0].message)
+            # Planned as derived when this apply writes its source (see plan/derived.py).
+            log.debug("the value of %s is not readable yet from %s: %s", decl.decl.name,
+                      " and ".join(waits_for), exc.diagnostics[0].message)
     return values, diags
 
 
@@ -288,4 +290,11 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
     plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only)
+    if not metadata_only:
+        follow_sources(plan, stack)
+        plan.diagnostics += [
+            Diagnostic(f"{c.address}: the value cannot be known: its source is neither readable nor written by this "
+                       "apply; apply will fail this change", severity=Severity.WARNING, file=c.file, line=c.line,
+                       hint="apply the secret it derives from first, or check that it is readable")
+            for c in plan.real_changes if c.value is not None and c.value.mode is ValueMode.UNKNOWN]
     return PlanRun(plan=plan, values=values, actual=actual, desired=desired)

@@ -39,6 +39,7 @@ class ValueMode(StrEnum):
     SOURCE = "source"  # resolve the declaration's source (env, sops, file, from)
     GENERATE = "generate"  # generate a new random value (once per secret per apply)
     COPY = "copy"  # copy the current value from a sibling target of the same secret
+    DERIVED = "derived"  # from / public_key_of a secret whose value this same apply writes
     UNKNOWN = "unknown"  # metadata-only plan: the value could not be compared
 
 

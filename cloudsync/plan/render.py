@@ -40,6 +40,8 @@ def _value_line(change: Change) -> str | None:
         return "value: (sensitive, not known in this plan: metadata-only, or its source is written by this apply)"
     if v.mode is ValueMode.GENERATE:
         return "value: (sensitive) generated at apply"
+    if v.mode is ValueMode.DERIVED:
+        return "value: (sensitive) derived at apply from the value it writes to its source"
     if v.mode is ValueMode.COPY:
         return f"value: (sensitive) copied from {v.copy_from} at apply"
     return f"value: (sensitive) fingerprint {short(v.fingerprint)}" if v.fingerprint else "value: (sensitive)"
@@ -64,10 +66,8 @@ def render_text(plan: Plan) -> Text:
         out.append("\n")
         lines = list(change.details)
         value_line = _value_line(change)
-        if (value_line and change.action in (Action.CREATE, Action.RESTORE)) or (
-            value_line and not any(d.startswith("value") for d in lines)
-        ):
-            lines.append(value_line)  # type: ignore[arg-type]
+        if value_line and not any(d.startswith("value") for d in lines):
+            lines.append(value_line)
         for line in lines:
             out.append(f"        {line}\n", style="dim")
     out.append("\n")

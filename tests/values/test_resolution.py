@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ secrets:
 def test_a_source_secret_is_read_once_per_run_and_a_missing_one_is_an_error(
         write_stack: Callable[..., Path], canary: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="cloudsync")
     root = write_stack(STACK)
     LocalStore(root / ".cloudsync" / "upstream.db").put_value("vendor/token", SecretValue(canary))
     reads: list[str] = []
@@ -45,7 +47,8 @@ def test_a_source_secret_is_read_once_per_run_and_a_missing_one_is_an_error(
     # An undeclared source that does not exist is an error at the declaration...
     [problem] = diags
     assert problem.line == 12 and "cannot read upstream:vendor/none for secret 'app/missing'" in problem.message
-    # ...while a public half whose key this stack has not written yet waits for it, with a warning.
+    # ...while a public half whose key this stack has not written yet is left to the plan, which
+    # derives it at apply from the key that apply writes (cloudsync/plan/derived.py).
     assert "app/key-pub" not in values.resolved
-    assert "the value of app/key-pub stays unknown until app/key is written" in caplog.text
+    assert "the value of app/key-pub is not readable yet from app/key" in caplog.text
     assert canary not in caplog.text + problem.render()
