@@ -164,3 +164,16 @@ def test_adopting_an_unowned_secret_plans_an_ownership_update() -> None:
     other_stack = have(owner="billing")
     plan = plan_changes(STACK, [want(adopt=True)], {"t": {"app/x": other_stack}}, NOW)
     assert plan.changes == [] and "a stack never takes another stack's secret" in (plan.diagnostics[0].hint or "")
+
+
+def test_an_external_rotation_is_expected_and_only_a_late_one_is_reported() -> None:
+    external = want(rotation=timedelta(days=30), rotation_by="external")
+    rotated_recently = have(current_version="2", current_version_at=NOW - timedelta(days=3))
+    plan = plan_changes(STACK, [external], {"t": {"app/x": rotated_recently}}, NOW)
+    assert [(c.action, c.reasons) for c in plan.changes] == [(Action.NOOP, ())] and plan.diagnostics == []
+
+    rotated_long_ago = have(current_version="2", current_version_at=NOW - timedelta(days=45))
+    plan = plan_changes(STACK, [external], {"t": {"app/x": rotated_long_ago}}, NOW)
+    assert [(c.action, c.reasons) for c in plan.changes] == [(Action.NOOP, ())]
+    (warning,) = plan.diagnostics
+    assert warning.severity.value == "warning" and "rotation is overdue" in warning.message

@@ -124,6 +124,9 @@ def to_remote(entry: Mapping[str, Any], *, region: str, replica_regions: list[st
         expires_at=_expires(tags),
         readers=readers,
         current_version=current,
+        # A rotation Lambda sets LastRotatedDate; other writes only move LastChangedDate (which
+        # tag edits move too): the best a list entry can say of when the value last changed.
+        current_version_at=entry.get("LastRotatedDate") or entry.get("LastChangedDate"),
         record=_record(tags, versions, current, meta.record),
         deleted=entry.get("DeletedDate") is not None,
         protected=meta.protected,

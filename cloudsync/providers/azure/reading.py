@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -155,10 +155,16 @@ def _remote(name: str, item: Listed, versions: list[Listed] | None,
         name=name, labels=meta.user_labels, owner=meta.owner, managed=meta.managed,
         description=owner_view.content_type or None, expires_at=item.expires,
         readers=frozenset(g.principal_id for g in readers) if grants is not None else None,
-        current_version=current, record=meta.record, deleted=item.deleted, protected=meta.protected,
+        current_version=current, current_version_at=_moment(item.created),
+        record=meta.record, deleted=item.deleted, protected=meta.protected,
         purge_on_delete=meta.purge_on_delete, revision=_revision(item, current, secret_grants),
         other_access=tuple(sorted(g.describe() for g in secret_grants if not g.is_reader)), extra=extra,
     )
+
+
+def _moment(stamp: str | None) -> datetime | None:
+    """The list's ``created`` of the current version, back from its epoch-seconds form."""
+    return datetime.fromtimestamp(int(stamp), UTC) if stamp and stamp.isdigit() else None
 
 
 def _revision(item: Listed, current: str | None, grants: Sequence[Grant]) -> str:

@@ -115,6 +115,7 @@ class Latest:
     number: int
     enabled: bool
     state: str
+    created: datetime | None = None
 
     @property
     def current(self) -> str:
@@ -158,6 +159,7 @@ def to_remote(snap: Snapshot) -> RemoteSecret:
         description=snap.annotations.get(DESCRIPTION_KEY) or None, expires_at=snap.expire_time,
         readers=policy.readers if policy else None,
         current_version=snap.latest.current if snap.latest else None,
+        current_version_at=snap.latest.created if snap.latest else None,
         record=meta.record, deleted=False, protected=meta.protected, purge_on_delete=meta.purge_on_delete,
         revision=revision, other_access=policy.other_access if policy else (),
         extra={EXTRA_KEY: snap},

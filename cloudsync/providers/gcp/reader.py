@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from google.cloud import secretmanager
@@ -71,8 +72,9 @@ def fetch_latest(client: Any, caller: Caller, name: str) -> Latest | None:
             return None  # no versions yet (or the secret just went: the planner rewrites either way)
         raise
     state = secretmanager.SecretVersion.State(version.state)
+    created = version.create_time  # a DatetimeWithNanoseconds (UTC) from the proto-plus wrapper
     return Latest(number=int(version.name.rsplit("/", 1)[-1]), enabled=state == secretmanager.SecretVersion.State.ENABLED,
-                  state=state.name)
+                  state=state.name, created=created if isinstance(created, datetime) and created.year > 1970 else None)
 
 
 def read_secrets(client: Any, caller: Caller, parent: str, query: ReadQuery, parallel: int) -> list[RemoteSecret]:
