@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
@@ -266,7 +266,7 @@ def secret_document(stack: Stack, decl: Declaration,
         "expires_days": _days(d.expires or defaults.expires),
         "deletion_protection": protected,
         "purge_on_delete": d.purge_on_delete,
-        "certificate": None,  # certificate values arrive with a later issue
+        "certificate": _certificate(spec.generate if spec is not None else None),
         "file": decl.file,
         "line": decl.line,
     }
@@ -283,6 +283,19 @@ def _rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _certificate(generate: Any) -> dict[str, Any] | None:
+    """Facts of a generated CA or certificate, as issued: its lifetime from now.
+
+    cloudsync renews a certificate once two thirds of its lifetime have passed, so the
+    declared lifetime bounds what any issued certificate has left.
+    """
+    if generate is None or generate.type not in ("ca", "certificate"):
+        return None
+    days = generate.days or (3650 if generate.type == "ca" else 90)
+    not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+    return {"not_after": _rfc3339(not_after), "days_left": days}
 
 
 def remote_document(remote: RemoteSecret | None) -> dict[str, Any] | None:
