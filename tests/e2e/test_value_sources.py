@@ -360,7 +360,7 @@ secrets:
     value: {public_key_of: shop/ca}
   - name: shop/worker-cert
     targets: [local]
-    value: {generate: {type: certificate, ca: shop/ca, common_name: worker, days: 30}}
+    value: {generate: {type: certificate, ca: shop/ca, common_name: worker, days: 60}}
   - name: shop/self-signed
     targets: [local]
     value: {generate: {type: certificate, common_name: legacy-client, days: 90}}
