@@ -42,6 +42,8 @@ META_PREFIXES = (OWNER_LABEL, "cloudsync-")
 # The per-stack fingerprint key secret that each target keeps for itself (a name valid in
 # every cloud). The planner never plans anything for it.
 FINGERPRINT_KEY_PREFIX = "cloudsync-fingerprint-key-"
+# The per-stack apply lock a cloud target may keep as a secret of its own.
+LOCK_PREFIX = "cloudsync-lock-"
 
 
 KEY_READ_ATTEMPTS = 5
@@ -52,7 +54,8 @@ def fingerprint_key_name(stack: str) -> str:
 
 
 def is_reserved(name: str) -> bool:
-    return name.startswith(FINGERPRINT_KEY_PREFIX)
+    """cloudsync's own secrets in a target (fingerprint key, apply lock): never planned or imported."""
+    return name.startswith((FINGERPRINT_KEY_PREFIX, LOCK_PREFIX))
 
 
 class Operation(StrEnum):

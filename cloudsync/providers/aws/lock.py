@@ -21,8 +21,8 @@ from typing import Any
 
 from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.read import StateReader
-from cloudsync.providers.aws.remote import LOCK_PREFIX, LOCK_TAG, tag_list, tag_map
-from cloudsync.providers.base import OWNER_LABEL, OWNER_VALUE, STACK_LABEL, LockedError, ProviderError
+from cloudsync.providers.aws.remote import LOCK_TAG, tag_list, tag_map
+from cloudsync.providers.base import LOCK_PREFIX, OWNER_LABEL, OWNER_VALUE, STACK_LABEL, LockedError, ProviderError
 
 log = logging.getLogger("cloudsync")
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudsync.providers.base import RemoteSecret, SecretState, ValueRecord, decode_meta, encode_meta
+from cloudsync.providers.base import LOCK_PREFIX, RemoteSecret, SecretState, ValueRecord, decode_meta, encode_meta
 
 STAGE = "cloudsync"
 CURRENT = "AWSCURRENT"
@@ -27,7 +27,6 @@ EXPIRES_TAG = "cloudsync-expires"
 REPLICAS_TAG = "cloudsync-replicas"
 SYSTEM_TAG_PREFIX = "aws:"
 # The apply lock's marker secret (see lock.py): never part of the state cloudsync plans.
-LOCK_PREFIX = "cloudsync-lock-"
 LOCK_TAG = "cloudsync-lock"
 # The record's version when cloudsync's tags say it wrote a value but no version carries its
 # staging label any more (removed out of band; moto also drops it on an out-of-band put).

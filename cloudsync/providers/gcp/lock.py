@@ -17,14 +17,13 @@ from typing import Any
 
 from google.cloud import secretmanager
 
-from cloudsync.providers.base import LockedError, ProviderError, now
+from cloudsync.providers.base import LOCK_PREFIX, LockedError, ProviderError, now
 from cloudsync.providers.gcp.calls import Caller
 from cloudsync.providers.gcp.mapping import LOCK_LABEL
 from cloudsync.providers.gcp.writes import replication_for
 
 log = logging.getLogger("cloudsync")
 
-LOCK_PREFIX = "cloudsync-lock-"
 LOCK_TTL = timedelta(hours=6)
 
 
