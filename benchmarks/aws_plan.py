@@ -67,11 +67,12 @@ def reset(url: str) -> None:
         response.read()
 
 
-def write_stack(root: Path, url: str, size: int) -> None:
+def write_stack(root: Path, url: str, size: int, access_drift: str = "all") -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "cloudsync.yaml").write_text(
         "version: 1\nstack: bench\n"
-        f"targets:\n  aws-bench: {{provider: aws, region: us-east-1, endpoint: \"{url}\"}}\n"
+        f"targets:\n  aws-bench: {{provider: aws, region: us-east-1, endpoint: \"{url}\", "
+        f"access_drift: {access_drift}}}\n"
         "principals:\n  app: {aws: \"arn:aws:iam::123456789012:role/app\"}\n"
         "defaults:\n  labels: {team: bench}\n")
     lines = ["secrets:"]
@@ -141,6 +142,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000", help="comma-separated stack sizes")
     parser.add_argument("--pace", choices=("both", "real", "none"), default="both",
                         help="plan paced to AWS quotas, unpaced, or both")
+    parser.add_argument("--access-drift", choices=("all", "declared"), default="all",
+                        help="the target's access_drift: read every owned policy, or only where readers are declared")
     args = parser.parse_args()
     os.environ.update(FAKE_ENV)
     for key in [k for k in os.environ if k.startswith("CLOUDSYNC_")]:
@@ -152,7 +155,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "stack"
             os.environ["CLOUDSYNC_AUDIT_LOG"] = str(Path(tmp) / "audit.jsonl")
-            write_stack(root, url, size)
+            write_stack(root, url, size, args.access_drift)
             seconds = seed(root)
             print(f"{size} secrets ({size // READERS_EVERY} with readers):")
             if args.pace in ("both", "none"):

@@ -101,6 +101,11 @@ class AwsTarget(Strict):
     kms_key_id: str | None = None
     recovery_window_days: int = Field(30, ge=7, le=30)
     replica_regions: list[str] = Field(default_factory=list)
+    access_drift: Literal["all", "declared"] = Field(
+        default="all",
+        description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "
+                    "per secret); declared: only of secrets that declare readers (a plan costs about N/100 list "
+                    "calls plus one per such secret; a grant added to a secret that declares none goes unseen)")
 
 
 class GcpTarget(Strict):

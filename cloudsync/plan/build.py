@@ -166,16 +166,20 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
     """Bulk-read every target (in parallel across targets)."""
     declared: dict[str, set[str]] = {t: set() for t in targets}
     access: dict[str, set[str]] = {t: set() for t in targets}
+    granted: dict[str, set[str]] = {t: set() for t in targets}
     for want in desired:
         if want.target in declared:
             declared[want.target].add(want.remote_name)
             if want.readers is not None:
                 access[want.target].add(want.remote_name)
+            if want.readers:
+                granted[want.target].add(want.remote_name)
 
     def read(target: str) -> tuple[str, dict[str, RemoteSecret]]:
         provider = session.provider(target)
         query = ReadQuery(stack=session.stack.name, declared=frozenset(declared[target]),
-                          access=frozenset(access[target]), metadata_only=metadata_only)
+                          access=frozenset(access[target]), metadata_only=metadata_only,
+                          granted=frozenset(granted[target]))
         try:
             secrets = provider.read(query)
         except ProviderError as exc:

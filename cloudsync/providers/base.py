@@ -167,6 +167,7 @@ class ReadQuery:
     declared: frozenset[str]  # remote names declared for this target
     access: frozenset[str]  # remote names whose readers are needed (besides owned secrets)
     metadata_only: bool = False
+    granted: frozenset[str] = frozenset()  # declared names whose declaration grants at least one reader
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ class AwsProvider(Provider):
         self.client = make_client(target, config)
         buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), self.quota_scale)
         self.api = SecretsManagerApi(target, self.client, buckets, self.api_calls)
-        self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel)
+        self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel,
+                                  config.access_drift)
         self.writer = Writer(self.api, self.reader, config)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:

@@ -31,8 +31,10 @@ R = TypeVar("R")
 class StateReader:
     """Bulk reads of one target."""
 
-    def __init__(self, api: SecretsManagerApi, region: str, replica_regions: list[str], parallel: int) -> None:
+    def __init__(self, api: SecretsManagerApi, region: str, replica_regions: list[str], parallel: int,
+                 access_drift: str = "all") -> None:
         self.api = api
+        self.access_drift = access_drift
         self.region = region
         self.replica_regions = replica_regions
         self.parallel = parallel
@@ -91,13 +93,18 @@ class StateReader:
                 entries[name] = found
 
     def _policies(self, entries: Mapping[str, dict[str, Any]], query: ReadQuery) -> dict[str, str | None]:
-        """Resource policies of the stack's live secrets and of the names in ``query.access``."""
+        """Resource policies of the stack's live secrets and of the names in ``query.access``.
+
+        With ``access_drift: declared``, only of the names whose declaration grants readers:
+        the rest are reported with readers unknown, which the planner does not compare.
+        """
+        asked = query.granted if self.access_drift == "declared" else None
         wanted = []
         for name, entry in entries.items():
             if is_reserved(name) or entry.get("DeletedDate") is not None:
                 continue  # a restore rewrites the policy anyway; AWS refuses some calls on deleted secrets
             owned = owner_of(entry, self.region) == query.stack
-            if owned or name in query.access:
+            if (name in asked) if asked is not None else (owned or name in query.access):
                 wanted.append((name, owned))
         results = self._each(lambda item: self._policy(*item), wanted)
         return {name: text for (name, _), (known, text) in zip(wanted, results, strict=True) if known}
