@@ -120,6 +120,10 @@ class GcpTarget(Strict):
         default_factory=list, description="user-managed replica locations; empty means automatic"
     )
     keep_versions: int = Field(5, ge=1, le=1000, description="enabled versions kept per secret")
+    reads_per_minute: int | None = Field(
+        default=None, ge=1, description="the project's Secret Manager read quota, when raised above 600/min")
+    writes_per_minute: int | None = Field(
+        default=None, ge=1, description="the project's Secret Manager write quota, when raised above 600/min")
 
 
 class AzureTarget(Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
 from google.cloud import secretmanager
@@ -56,7 +57,11 @@ class GcpProvider(Provider):
         super().__init__(target, config, context)
         self.client = open_client(config)
         self.parent = f"projects/{config.project}" + (f"/locations/{config.location}" if config.location else "")
-        self.caller = Caller(target, config.project, self.quota, self.api_calls)
+        quota = self.quota
+        if config.reads_per_minute or config.writes_per_minute:  # a project with raised quotas
+            quota = replace(quota, reads_per_minute=config.reads_per_minute or quota.reads_per_minute,
+                            writes_per_minute=config.writes_per_minute or quota.writes_per_minute)
+        self.caller = Caller(target, config.project, quota, self.api_calls)
         self.writer = Writer(self.client, self.caller, self.parent, config)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:

@@ -15,6 +15,7 @@ from cloudsync.diagnostics import CloudsyncError
 from cloudsync.providers.base import LockedError, Operation, ProviderContext, ProviderError, ReadQuery
 from cloudsync.providers.gcp import GcpProvider
 from cloudsync.providers.gcp.calls import QuotaLimits
+from cloudsync.providers.gcp.catalog import Quota
 from cloudsync.providers.gcp.connection import parse_endpoint
 from tests.conftest import assert_no_canary
 from tests.fakes.gcp import FakeSecretManager
@@ -173,3 +174,12 @@ def test_the_quota_pacing_holds_reads_to_the_published_rate(gcp: FakeSecretManag
         target.read(query)
     assert 0.5 < time.monotonic() - started < 2.5
     assert gcp.calls["ListSecrets"] == 12
+
+
+def test_a_raised_project_quota_is_taken_from_the_target(gcp: FakeSecretManager, tmp_path: Path) -> None:
+    default = provider(gcp, tmp_path)
+    raised = provider(gcp, tmp_path, reads_per_minute=6000, writes_per_minute=1200)
+    assert default.caller.limits.reads_per_minute == 600 and default.caller.limits.writes_per_minute == 600
+    assert raised.caller.limits.reads_per_minute == 6000 and raised.caller.limits.writes_per_minute == 1200
+    # 6,000 reads/min paced at 90%: 90 reads/s instead of 9.
+    assert raised.caller.limits.per_second(Quota.READ) == pytest.approx(90.0)
