@@ -11,17 +11,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from cloudsync import __version__
 from cloudsync.console import err, handles_errors, out, print_diagnostics
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="cloudsync",
@@ -31,7 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
 
 
 class TextJson(enum.StrEnum):

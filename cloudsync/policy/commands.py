@@ -11,14 +11,12 @@ import enum
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from cloudsync.console import handles_errors, print_diagnostics
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 policy_app = typer.Typer(
     name="policy",
@@ -28,7 +26,6 @@ policy_app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
 
 
 class CheckFormat(enum.StrEnum):
