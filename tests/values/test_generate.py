@@ -99,8 +99,8 @@ def test_keys_parse_and_their_public_halves_match(settings_: dict[str, object], 
     value = generate_value(GenerateSpec.model_validate(settings_)).reveal()
     fmt = settings_.get("format", "pem")
     # The PEM headers are spelled in two parts so secret scanners do not mistake this line for a key.
-    kind = b"OPENSSH PRIVATE" if fmt == "openssh" else b"PRIVATE"
-    assert value.startswith(b"-----BEGIN " + kind + b" KEY-----")
+    header = b"OPENSSH PRIVATE" if fmt == "openssh" else b"PRIVATE"
+    assert value.startswith(b"-----BEGIN " + header + b" KEY-----")
     key = load_private_key(value)
     assert isinstance(key, kind)
     pem = serialization.load_pem_public_key(public_half(value, "pem"))
