@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from cloudsync.config.checks import remote_name
 from cloudsync.config.loader import Stack
 from cloudsync.config.models import LABEL_KEY_RE, LABEL_VALUE_RE, RESERVED_LABEL_PREFIXES, SECRET_NAME_RE
 from cloudsync.config.names import translate
@@ -62,8 +63,7 @@ def _principal_names(stack: Stack, provider: str) -> dict[str, str]:
 def import_target(stack: Stack, session: Session, target: str, *, prefix: str | None, adopt: bool) -> Imported:
     provider = session.provider(target)
     kind = provider.kind
-    declared = {translate(d.decl.name, kind) if target not in d.decl.names else d.decl.names[target]
-                for d in stack.secrets if target in d.decl.targets}
+    declared = {remote_name(d, target, kind) for d in stack.secrets if target in d.decl.targets}
     try:
         listing = provider.read(ReadQuery(stack=stack.name, declared=frozenset(declared), access=frozenset(),
                                           metadata_only=True))

@@ -83,7 +83,7 @@ class ValueMaterializer:
         self._generated: dict[str, SecretValue] = {}
         self._copied: dict[str, SecretValue] = {}
         self._derived: dict[str, SecretValue] = {}
-        self._decls = {d.decl.name: d for d in session.stack.secrets}
+        self._decls = session.stack.by_name
 
     def value_for(self, change: Change) -> SecretValue:
         plan = change.value

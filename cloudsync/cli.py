@@ -35,7 +35,9 @@ class TextJson(enum.StrEnum):
     json = "json"
 
 
-class PlanFormat(enum.StrEnum):
+class ReportFormat(enum.StrEnum):
+    """Formats of plan, show and drift reports."""
+
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -124,14 +126,14 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")
 PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
 
 
-def _render_plan(plan: Any, fmt: PlanFormat, policy: Any = None) -> None:
+def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None) -> None:
     from cloudsync.plan.render import render_json, render_markdown, render_text
 
     violations = [v.as_dict() for v in policy.violations] if policy is not None else []
     waived = [v.as_dict() for v in policy.waived] if policy is not None else []
-    if fmt is PlanFormat.json:
+    if fmt is ReportFormat.json:
         out.print(render_json(plan, violations, waived), markup=False)
-    elif fmt is PlanFormat.markdown:
+    elif fmt is ReportFormat.markdown:
         out.print(render_markdown(plan, violations), markup=False)
     else:
         out.print(render_text(plan))
@@ -161,7 +163,7 @@ def _refuse_blocking(policy: Any) -> None:
 def plan(
     directory: StackDir = Path("."),
     target: Targets = None,
-    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode",
                                                     help="exit 2 when there are changes")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="save the signed plan to FILE")] = None,
@@ -227,7 +229,7 @@ def apply(
         else:
             run = build_plan(session, select_targets(stack, target))
             policy = _policy(stack, run, policy_dir)
-            _render_plan(run.plan, PlanFormat.text, policy)
+            _render_plan(run.plan, ReportFormat.text, policy)
             print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
             _refuse_blocking(policy)
         if run.plan.has_errors:
@@ -293,7 +295,7 @@ def _run_apply(session: Any, run: Any, parallelism: int) -> None:
 def show(
     plan_file: Annotated[Path, typer.Argument(help="a plan saved with plan --out")],
     directory: StackDir = Path("."),
-    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Render a saved plan file (after checking its signature)."""
     from cloudsync.plan.planfile import plan_from_body, read_plan
@@ -302,18 +304,12 @@ def show(
     _render_plan(plan_from_body(body), fmt)
 
 
-class DriftFormat(enum.StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-
-
 @app.command()
 @handles_errors
 def drift(
     directory: StackDir = Path("."),
     target: Targets = None,
-    fmt: Annotated[DriftFormat, typer.Option("--format", "-f")] = DriftFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Report drift, read-only and without values: exit 0 none, 2 drift, 1 error."""
     from datetime import UTC, datetime
@@ -327,9 +323,9 @@ def drift(
         run = build_plan(session, select_targets(stack, target), metadata_only=True)
     declared = {(w.target, w.remote_name) for w in run.desired}
     report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date())
-    if fmt is DriftFormat.json:
+    if fmt is ReportFormat.json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
-    elif fmt is DriftFormat.markdown:
+    elif fmt is ReportFormat.markdown:
         out.print(render_drift_markdown(report), markup=False)
     else:
         out.print(render_drift_text(report))

@@ -7,6 +7,7 @@ in one run (each secret is validated on its own, so one bad declaration hides no
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ class Stack:
     @property
     def name(self) -> str:
         return self.config.stack
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, Declaration]:
+        """The declarations by secret name (names are unique once the stack is loaded)."""
+        return {d.decl.name: d for d in self.secrets}
 
 
 def _display(path: Path) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
+from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
@@ -81,8 +82,8 @@ class Session:
         if target not in self.stack.config.targets:
             raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
         provider = self.provider(target)
-        decl = next((d for d in self.stack.secrets if d.decl.name == name), None)
-        remote = remote_name(decl, target, provider.kind) if decl else _translate(name, provider.kind)
+        decl = self.stack.by_name.get(name)
+        remote = remote_name(decl, target, provider.kind) if decl else translate(name, provider.kind)
         try:
             return provider.read_value(remote)
         except ProviderError as exc:
@@ -96,11 +97,6 @@ class Session:
         for provider in self._providers.values():
             provider.close()
 
-
-def _translate(name: str, kind: str) -> str:
-    from cloudsync.config.names import translate
-
-    return translate(name, kind)
 
 
 @contextmanager
@@ -142,7 +138,7 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
     """
     values = Values()
     diags: list[Diagnostic] = []
-    declared = {d.decl.name: d for d in session.stack.secrets}
+    declared = session.stack.by_name
     ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared)
     for decl in decls:
         spec = decl.decl.value
@@ -207,7 +203,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
     config = stack.config
     defaults = config.defaults
     chosen = set(targets)
-    declared = {d.decl.name: d for d in stack.secrets}
+    declared = stack.by_name
     desired: list[DesiredSecret] = []
     for decl in stack.secrets:
         d = decl.decl

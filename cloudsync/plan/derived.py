@@ -17,7 +17,7 @@ from cloudsync.values.dependencies import dependencies
 
 def follow_sources(plan: Plan, stack: Stack) -> None:
     """Turn the changes of dependents of written values into ``derived`` value writes, in place."""
-    declared = {d.decl.name: d for d in stack.secrets}
+    declared = stack.by_name
     sourced = {name: [dep for dep, _ in dependencies(decl, declared)]
                for name, decl in declared.items()
                if decl.decl.value is not None and decl.decl.value.kind in ("from", "public_key_of")}

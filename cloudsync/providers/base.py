@@ -13,6 +13,7 @@ Ownership and what cloudsync remembers about a value live in the secret's own me
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import secrets as _random
 import time
 from abc import ABC, abstractmethod
@@ -270,6 +271,16 @@ class Provider(ABC):
             value=value, record=ValueRecord(written_at=now()), before=None,
             token=f"fpkey-{self.context.stack}"))
         return value.reveal()
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback host (127.0.0.0/8, ::1, localhost): the only place plain-text transports are allowed."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def now() -> datetime:

@@ -8,7 +8,6 @@ a long apply never runs out). A plain-http ``endpoint`` is accepted only for loo
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from botocore.session import get_session
 
 from cloudsync import __version__
 from cloudsync.providers.aws.errors import credentials_error
-from cloudsync.providers.base import ProviderError
+from cloudsync.providers.base import ProviderError, is_loopback
 
 SESSION_NAME = "cloudsync"
 # botocore's ``standard`` mode retries throttling and transient errors with jittered
@@ -49,14 +48,6 @@ class _NoWireBodies(logging.Filter):
 for _name in WIRE_LOGGERS:
     logging.getLogger(_name).addFilter(_NoWireBodies())
 
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_endpoint(target: str, endpoint: str | None) -> str | None:

@@ -7,7 +7,6 @@ trust for a private CA comes from the standard ``REQUESTS_CA_BUNDLE``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections import Counter
@@ -26,6 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from cloudsync.config.models import AzureTarget
 from cloudsync.providers.base import ProviderError
+from cloudsync.providers.base import is_loopback as is_loopback_host
 
 PUBLIC_ARM = "https://management.azure.com"
 POOL_SIZE = 32  # above the apply engine's parallelism, so connections are reused, not dropped
@@ -38,13 +38,7 @@ WRITE_RETRIES: dict[str, Any] = {"retry_total": 2, "retry_status": 2}
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _https(url: str, field: str) -> str:
