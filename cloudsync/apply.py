@@ -84,6 +84,10 @@ class ValueMaterializer:
         self._copied: dict[str, SecretValue] = {}
         self._derived: dict[str, SecretValue] = {}
         self._decls = session.stack.by_name
+        self._writes: dict[str, list[Change]] = {}  # secret -> the changes of this plan that write its value
+        for change in run.plan.real_changes:
+            if change.writes_value:
+                self._writes.setdefault(change.secret, []).append(change)
 
     def value_for(self, change: Change) -> SecretValue:
         plan = change.value
@@ -143,7 +147,7 @@ class ValueMaterializer:
         with self._lock:
             decl = self._decls.get(secret)
             target = target or (decl.decl.targets[0] if decl else None)
-            writes = [c for c in self.run.plan.real_changes if c.secret == secret and c.writes_value]
+            writes = self._writes.get(secret, [])
             chosen = next((c for c in writes if c.target == target), writes[0] if writes else None)
             if chosen is not None:
                 return self.value_for(chosen)
