@@ -289,7 +289,8 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     actual = read_actual(session, targets, shell, metadata_only)
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
-    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only)
+    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
+                        providers={t: stack.config.targets[t].provider for t in targets})
     if not metadata_only:
         follow_sources(plan, stack)
         plan.diagnostics += [

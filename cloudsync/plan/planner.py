@@ -66,8 +66,15 @@ def plan_changes(
     now: datetime,
     *,
     metadata_only: bool = False,
+    providers: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Compare ``desired`` with ``actual`` (per target, by remote name) and list the changes."""
+    """Compare ``desired`` with ``actual`` (per target, by remote name) and list the changes.
+
+    ``providers`` names each target's provider; it is needed where a target has deletes and
+    nothing declared any more (otherwise it is taken from the declarations).
+    """
+    kinds = {d.target: d.provider for d in desired}
+    kinds.update(providers or {})
     changes: list[Change] = []
     diagnostics: list[Diagnostic] = []
     declared: dict[str, set[str]] = defaultdict(set)
@@ -91,8 +98,7 @@ def plan_changes(
                     f"{address} is no longer declared but has deletion protection; it is kept",
                     hint="declare it again with deletion_protection: false and apply, then remove the declaration"))
                 continue
-            provider = next((d.provider for d in desired if d.target == target), "")
-            changes.append(Change(address=address, target=target, provider=provider, secret=name,
+            changes.append(Change(address=address, target=target, provider=kinds.get(target, ""), secret=name,
                                   remote_name=name, action=Action.DELETE, before=have,
                                   details=("no longer declared",)))
     changes.sort(key=lambda c: (c.target, c.secret))

@@ -177,3 +177,8 @@ def test_an_external_rotation_is_expected_and_only_a_late_one_is_reported() -> N
     assert [(c.action, c.reasons) for c in plan.changes] == [(Action.NOOP, ())]
     (warning,) = plan.diagnostics
     assert warning.severity.value == "warning" and "rotation is overdue" in warning.message
+
+
+def test_a_delete_names_its_provider_even_when_nothing_is_declared_in_the_target() -> None:
+    plan = plan_changes(STACK, [], {"t": {"app/x": have()}}, NOW, providers={"t": "aws"})
+    assert [(c.action, c.provider) for c in plan.changes] == [(Action.DELETE, "aws")]
