@@ -84,6 +84,7 @@ class Plan:
     metadata_only: bool = False
     targets: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    unchanged: int | None = None  # a saved plan keeps only real changes, and this count of the rest
 
     @property
     def real_changes(self) -> list[Change]:
@@ -100,5 +101,5 @@ class Plan:
             "update": counts[Action.UPDATE],
             "delete": counts[Action.DELETE],
             "restore": counts[Action.RESTORE],
-            "unchanged": counts[Action.NOOP],
+            "unchanged": counts[Action.NOOP] if self.unchanged is None else self.unchanged,
         }

@@ -101,9 +101,6 @@ def _value_check(key: bytes, value: SecretValue) -> str:
 def write_plan(run: PlanRun, path: Path, root: Path) -> None:
     plan = run.plan
     key = _plan_key(root)
-    declared: dict[str, set[str]] = {}
-    for want in run.desired:
-        declared.setdefault(want.target, set()).add(want.remote_name)
     changes = []
     for change in plan.real_changes:
         entry = change_to_dict(change)
@@ -125,7 +122,7 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> None:
         "targets": plan.targets,
         "changes": changes,
         "unchanged": plan.summary()["unchanged"],
-        "revisions": relevant_revisions(plan.stack, run.actual, declared),
+        "revisions": relevant_revisions(plan.stack, run),
     }
     signed = {"body": body, "signature": {"alg": "hmac-sha256", "key_id": _key_id(key),
                                           "value": hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()}}
@@ -172,17 +169,18 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
             if value else None,
             details=tuple(entry.get("details", ())), file=entry.get("file"), line=entry.get("line"),
         ))
-    noops = [Change(address="", target="", provider="", secret="", remote_name="", action=Action.NOOP)
-             for _ in range(int(body.get("unchanged", 0)))]
-    return Plan(stack=body["stack"], changes=changes + noops, created_at=datetime.fromisoformat(body["created_at"]),
+    return Plan(stack=body["stack"], changes=changes, unchanged=int(body.get("unchanged", 0)),
+                created_at=datetime.fromisoformat(body["created_at"]),
                 metadata_only=body["metadata_only"], targets=list(body["targets"]))
 
 
-def relevant_revisions(stack: str, actual: dict[str, dict[str, RemoteSecret]],
-                       declared: dict[str, set[str]]) -> dict[str, dict[str, str | None]]:
+def relevant_revisions(stack: str, run: PlanRun) -> dict[str, dict[str, str | None]]:
     """Revisions of the secrets a plan depends on: declared names and the stack's own."""
+    declared: dict[str, set[str]] = {}
+    for want in run.desired:
+        declared.setdefault(want.target, set()).add(want.remote_name)
     result: dict[str, dict[str, str | None]] = {}
-    for target, secrets in sorted(actual.items()):
+    for target, secrets in sorted(run.actual.items()):
         names = declared.get(target, set()) | {n for n, s in secrets.items() if s.owner == stack and not is_reserved(n)}
         result[target] = {name: revision_of(secrets.get(name)) for name in sorted(names)}
     return result
@@ -191,10 +189,7 @@ def relevant_revisions(stack: str, actual: dict[str, dict[str, RemoteSecret]],
 def stale_reasons(body: dict[str, Any], fresh: PlanRun, root: Path) -> list[str]:
     """Why a saved plan no longer describes the world (empty when it still does)."""
     reasons: list[str] = []
-    declared: dict[str, set[str]] = {}
-    for want in fresh.desired:
-        declared.setdefault(want.target, set()).add(want.remote_name)
-    now_revisions = relevant_revisions(body["stack"], fresh.actual, declared)
+    now_revisions = relevant_revisions(body["stack"], fresh)
     for target, saved in body["revisions"].items():
         current = now_revisions.get(target, {})
         for name in sorted(set(saved) | set(current)):
@@ -213,11 +208,7 @@ def stale_reasons(body: dict[str, Any], fresh: PlanRun, root: Path) -> list[str]
 def bind(body: dict[str, Any], fresh: PlanRun) -> PlanRun:
     """The saved plan's changes, attached to the freshly read remote state."""
     saved = plan_from_body(body)
-    changes = [
-        replace(c, before=fresh.actual.get(c.target, {}).get(c.remote_name)) if c.action is not Action.NOOP else c
-        for c in saved.changes
-    ]
-    saved.changes = changes
+    saved.changes = [replace(c, before=fresh.actual.get(c.target, {}).get(c.remote_name)) for c in saved.changes]
     from cloudsync.plan.build import PlanRun
 
     return PlanRun(plan=saved, values=fresh.values, actual=fresh.actual, desired=fresh.desired)
