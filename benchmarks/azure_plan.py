@@ -125,7 +125,7 @@ def per_secret_refresh(info: dict[str, Any], names: list[str]) -> tuple[float, C
     from azure.keyvault.secrets import SecretClient
     from azure.mgmt.authorization import AuthorizationManagementClient
 
-    from cloudsync.providers.azure.connection import CallCounter
+    from cloudsync.providers.azure.client import CallCounter
 
     calls: Counter[str] = Counter()
     counter = CallCounter(calls)

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found, pacer
-from cloudsync.providers.aws.connect import make_client
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
+from cloudsync.providers.aws.client import make_client
 from cloudsync.providers.aws.lock import target_lock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.write import Writer

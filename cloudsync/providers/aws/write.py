@@ -21,7 +21,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.policy import parse_policy, render_policy
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import CURRENT, STAGE, desired_tags, tag_list, to_remote

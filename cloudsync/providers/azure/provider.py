@@ -1,7 +1,7 @@
 """The ``azure`` provider: Azure Key Vault secrets, readers as per-secret RBAC role assignments.
 
-Thin by design: :mod:`.connection` builds the SDK clients, :mod:`.reading` reads a vault in
-bulk, :mod:`.writing` applies one change, :mod:`.rbac` manages readers, :mod:`.tags` maps
+Thin by design: :mod:`.client` builds the SDK clients, :mod:`.read` reads a vault in
+bulk, :mod:`.write` applies one change, :mod:`.rbac` manages readers, :mod:`.tags` maps
 cloudsync's metadata onto Key Vault tags, :mod:`.permissions` declares what each operation
 needs, and :mod:`.errors` turns SDK exceptions into one-line :class:`ProviderError`\\ s.
 """
@@ -14,12 +14,12 @@ from typing import Any
 
 from cloudsync.config.models import AzureTarget
 from cloudsync.providers.azure import permissions as _permissions
-from cloudsync.providers.azure.connection import AzureClients, rbac_scope
+from cloudsync.providers.azure.client import AzureClients, rbac_scope
 from cloudsync.providers.azure.errors import azure_call
 from cloudsync.providers.azure.lock import vault_lock
 from cloudsync.providers.azure.rbac import Readers
-from cloudsync.providers.azure.reading import StateReader
-from cloudsync.providers.azure.writing import SecretWriter
+from cloudsync.providers.azure.read import StateReader
+from cloudsync.providers.azure.write import SecretWriter
 from cloudsync.providers.base import (
     NotFoundError,
     Operation,

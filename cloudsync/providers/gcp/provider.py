@@ -1,6 +1,6 @@
 """The ``gcp`` target kind: GCP Secret Manager through ``google-cloud-secret-manager``.
 
-Reads in bulk (:mod:`.reader`), writes one change at a time (:mod:`.writes`), paces and
+Reads in bulk (:mod:`.read`), writes one change at a time (:mod:`.write`), paces and
 retries every RPC (:mod:`.calls`), holds an apply lock in the project (:mod:`.lock`) and
 declares its permissions from one table (:mod:`.catalog`). See docs/providers/gcp.md.
 """
@@ -31,12 +31,12 @@ from cloudsync.providers.base import (
 )
 from cloudsync.providers.gcp.calls import Caller, QuotaLimits, backoff
 from cloudsync.providers.gcp.catalog import permissions_for
-from cloudsync.providers.gcp.connection import open_client
+from cloudsync.providers.gcp.client import open_client
 from cloudsync.providers.gcp.lock import target_lock
 from cloudsync.providers.gcp.payload import crc32c
 from cloudsync.providers.gcp.permissions import render_permissions
-from cloudsync.providers.gcp.reader import read_secrets
-from cloudsync.providers.gcp.writes import Writer
+from cloudsync.providers.gcp.read import read_secrets
+from cloudsync.providers.gcp.write import Writer
 from cloudsync.values.secret import SecretValue
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import pytest
 
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.actions import ACTIONS, policy_document
-from cloudsync.providers.aws.connect import check_endpoint
+from cloudsync.providers.aws.client import check_endpoint
 from cloudsync.providers.aws.policy import parse_policy, render_policy
 from cloudsync.providers.aws.write import request_token
 from cloudsync.providers.base import Operation, ProviderError, WriteRequest

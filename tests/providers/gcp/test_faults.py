@@ -16,7 +16,7 @@ from cloudsync.providers.base import LockedError, Operation, ProviderContext, Pr
 from cloudsync.providers.gcp import GcpProvider
 from cloudsync.providers.gcp.calls import QuotaLimits
 from cloudsync.providers.gcp.catalog import Quota
-from cloudsync.providers.gcp.connection import parse_endpoint
+from cloudsync.providers.gcp.client import parse_endpoint
 from tests.conftest import assert_no_canary
 from tests.fakes.gcp import FakeSecretManager
 from tests.providers.gcp import engine

@@ -45,7 +45,7 @@ from cloudsync.providers.gcp.mapping import (
     version_number,
 )
 from cloudsync.providers.gcp.payload import crc32c
-from cloudsync.providers.gcp.reader import Gone, fetch_policy
+from cloudsync.providers.gcp.read import Gone, fetch_policy
 from cloudsync.values.secret import SecretValue
 
 log = logging.getLogger("cloudsync")

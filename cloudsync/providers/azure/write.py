@@ -16,10 +16,10 @@ from dataclasses import replace
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
-from cloudsync.providers.azure.connection import WRITE_RETRIES
+from cloudsync.providers.azure.client import WRITE_RETRIES
 from cloudsync.providers.azure.errors import azure_call, service_code
 from cloudsync.providers.azure.rbac import Grant, Readers, check_principal
-from cloudsync.providers.azure.reading import UNKNOWN_VERSION, StateReader, cloudsync_version
+from cloudsync.providers.azure.read import UNKNOWN_VERSION, StateReader, cloudsync_version
 from cloudsync.providers.azure.tags import check, created_stamp, tags_for
 from cloudsync.providers.base import (
     NotFoundError,
