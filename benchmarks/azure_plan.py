@@ -93,7 +93,7 @@ def seed(root: Path) -> tuple[float, int]:
     from cloudsync.providers.azure import AzureProvider
     from cloudsync.providers.base import RateLimits
 
-    AzureProvider.limits = RateLimits(reads_per_second=1e6, writes_per_second=1e6, max_parallel=32)
+    AzureProvider.limits = RateLimits(writes_per_second=1e6, max_parallel=32)
     stack = load_stack(root)
     started = time.perf_counter()
     with open_session(stack) as session:

@@ -1,6 +1,6 @@
 """Translation of logical secret names to each cloud's remote names.
 
-The rules are deterministic and documented in docs/names.md:
+The rules are deterministic and documented in docs/configuration.md ("Names across clouds"):
 
 ===========  ==============================  ===========================================
 provider     allowed remote name             translation of a logical name

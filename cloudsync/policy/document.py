@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 INPUT_VERSION = 1
 PROVIDERS = ("aws", "gcp", "azure", "local")
-ROOTS = ("secret", "target", "principals", "stack", "change", "remote", "params", "now")
 # Variables that depend on the target: a policy that reads none of them has one result per
 # secret, shared by all of its targets (see engine.PER_TARGET_ROOTS).
 TARGET_ROOTS = frozenset({"target", "change", "remote"})

@@ -37,7 +37,6 @@ WRITTEN_LABEL = "cloudsync-written"
 VERSION_LABEL = "cloudsync-version"
 PROTECT_LABEL = "cloudsync-protect"
 PURGE_LABEL = "cloudsync-purge"
-ROLE_LABEL = "cloudsync-role"
 META_PREFIXES = (OWNER_LABEL, "cloudsync-")
 
 # The per-stack fingerprint key secret that each target keeps for itself (a name valid in
@@ -173,9 +172,11 @@ class ReadQuery:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Requests per second a target accepts (the published quotas, with headroom)."""
+    """How fast apply sends changes to a target: changes per second, and how many at once.
 
-    reads_per_second: float = 50.0
+    Reads are the adapter's business: it paces its own API calls where the cloud publishes quotas.
+    """
+
     writes_per_second: float = 20.0
     max_parallel: int = 8
 

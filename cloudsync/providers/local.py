@@ -285,7 +285,7 @@ class LocalProvider(Provider):
     """The ``local`` target kind."""
 
     kind = "local"
-    limits = RateLimits(reads_per_second=10_000, writes_per_second=10_000, max_parallel=1)
+    limits = RateLimits(writes_per_second=10_000, max_parallel=1)
 
     def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
         super().__init__(target, config, context)

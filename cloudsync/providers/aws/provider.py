@@ -34,7 +34,7 @@ class AwsProvider(Provider):
     # Changes per second: a change makes about one call in each of the 50-TPS write buckets
     # (create / value+metadata / policy / tags), and the calls themselves are paced per
     # bucket in SecretsManagerApi, so this only keeps the engine from queueing far ahead.
-    limits = RateLimits(reads_per_second=80.0, writes_per_second=40.0, max_parallel=16)
+    limits = RateLimits(writes_per_second=40.0, max_parallel=16)
     quota_scale: ClassVar[float] = HEADROOM  # share of each published quota this process uses
 
     def __init__(self, target: str, config: Any, context: ProviderContext) -> None:

@@ -41,7 +41,7 @@ class AzureProvider(Provider):
     kind = "azure"
     # Key Vault allows 4,000 operations and 300 creates per 10 s per vault. A change costs
     # 2-5 calls and at most one create, so 25 changes/s stays under both with headroom.
-    limits = RateLimits(reads_per_second=300.0, writes_per_second=25.0, max_parallel=16)
+    limits = RateLimits(writes_per_second=25.0, max_parallel=16)
 
     def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
         super().__init__(target, config, context)

@@ -48,7 +48,7 @@ class GcpProvider(Provider):
 
     kind = "gcp"
     # The engine's per-change limiter; every RPC is additionally paced to ``quota`` by the Caller.
-    limits = RateLimits(reads_per_second=9.0, writes_per_second=9.0, max_parallel=8)
+    limits = RateLimits(writes_per_second=9.0, max_parallel=8)
     # Secret Manager's published per-project quotas. A project with raised quotas (or the
     # benchmark against the fake) may replace this on the class.
     quota: ClassVar[QuotaLimits] = QuotaLimits()
