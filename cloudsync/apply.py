@@ -26,7 +26,7 @@ from pathlib import Path
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.build import PlanRun, Session, provider_diagnostic
 from cloudsync.plan.model import Action, Change, Plan, ValueMode
-from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, WriteRequest, now
+from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, now, write_request
 from cloudsync.ratelimit import RateLimiter
 from cloudsync.values.generate import IssuerError, issuer_of
 from cloudsync.values.secret import SecretValue
@@ -235,10 +235,12 @@ def _apply_one(session: Session, change: Change, digest: str, materializer: Valu
         assert fp is not None
         spec = change.value.spec if change.value else None
         record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=now())
-    after = change.after
-    request = WriteRequest(action=change.action.value, reasons=frozenset(r.value for r in change.reasons),
-                           stack=session.stack.name, name=change.remote_name, state=after, value=value,
-                           record=record, before=change.before, token=_token(digest, change))
+    try:
+        request = write_request(change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
+                                name=change.remote_name, state=change.after, value=value, record=record,
+                                before=change.before, token=_token(digest, change))
+    except ProviderError as exc:
+        return ChangeResult(change, Outcome.FAILED, exc.message, 0)
     attempt = 0
     while True:
         attempt += 1

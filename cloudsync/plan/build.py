@@ -44,11 +44,11 @@ class Session:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[str, Provider[object]] = {}
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
 
-    def provider(self, target: str) -> Provider:
+    def provider(self, target: str) -> Provider[object]:
         with self._lock:
             if target not in self._providers:
                 config = self.stack.config.targets[target]
@@ -90,7 +90,7 @@ class Session:
             raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
 
     @property
-    def providers(self) -> Mapping[str, Provider]:
+    def providers(self) -> Mapping[str, Provider[object]]:
         return self._providers
 
     def close(self) -> None:

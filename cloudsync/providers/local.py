@@ -27,7 +27,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     LockedError,
     NotFoundError,
     Operation,
@@ -37,10 +40,13 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    RestoreRequest,
+    StateRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
     decode_meta,
     encode_meta,
+    not_owned,
     now,
 )
 from cloudsync.values.secret import SecretValue
@@ -281,13 +287,13 @@ class LocalStore:
                 conn.row_factory = None
 
 
-class LocalProvider(Provider):
+class LocalProvider(Provider[LocalTarget]):
     """The ``local`` target kind."""
 
     kind = "local"
     limits = RateLimits(writes_per_second=10_000, max_parallel=1)
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: LocalTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
         path = Path(config.path)
         self.store = LocalStore(path if path.is_absolute() else context.root / path)
@@ -330,31 +336,42 @@ class LocalProvider(Provider):
         self.api_calls["get_value"] += 1
         return self.store.get_value(name)
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        self.api_calls[request.action] += 1
+    def _create(self, request: CreateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def _update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
+        return self._write(request)  # writing the state clears deleted_at
+
+    def _delete(self, request: DeleteRequest) -> None:
+        self.api_calls["delete"] += 1
         name = request.name
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT deleted_at FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return  # already gone: a retried delete converges
+            if request.before is not None and request.before.purge_on_delete:
+                conn.execute("DELETE FROM versions WHERE name = ?", (name,))
+                conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
+            elif row[0] is None:
+                self.store._update(conn, name, {"deleted_at": now()})
+
+    def _write(self, request: StateRequest) -> ValueRecord | None:
+        """Create, update or restore: the secret ends in ``request.state``, with the value if one is given."""
+        self.api_calls[request.action] += 1
+        name, state = request.name, request.state
         if request.value is not None:
             self.store.aead  # noqa: B018 - unlock the key before the write transaction starts
         with self.store.transaction() as conn:
-            row = conn.execute("SELECT labels, deleted_at FROM secrets WHERE name = ?", (name,)).fetchone()
-            if request.action == "delete":
-                if row is None:
-                    return None  # already gone: a retried delete converges
-                before = request.before
-                if before is not None and before.purge_on_delete:
-                    conn.execute("DELETE FROM versions WHERE name = ?", (name,))
-                    conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
-                elif row[1] is None:
-                    self.store._update(conn, name, {"deleted_at": now()})
-                return None
-            if request.action == "create" and row is not None:
-                owner = decode_meta(json.loads(row[0])).owner
-                if row[1] is not None or owner != request.stack:
-                    raise LocalStoreError(f"secret {name} already exists", code="AlreadyExists")
-            if request.action in ("update", "restore") and row is None:
+            row = conn.execute("SELECT labels FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is None and not isinstance(request, CreateRequest):
                 raise LocalNotFound(f"secret {name} not found", code="NotFound")
-            state = request.state
-            assert state is not None
+            if row is not None and isinstance(request, CreateRequest):
+                meta = decode_meta(json.loads(row[0]))  # a retried create may go on; nothing else may
+                if meta.owner != request.stack:
+                    raise not_owned(request, meta.owner, managed=meta.managed)
             record = request.record
             if request.value is not None:
                 version = self.store._put_value(conn, name, request.value, None)

@@ -23,7 +23,7 @@ ADAPTERS: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def provider_class(kind: str) -> type[Provider]:
+def provider_class(kind: str) -> type[Provider[object]]:
     """The adapter class for ``kind``; a missing SDK is a diagnostic naming the extra."""
     try:
         module_name, class_name, extra = ADAPTERS[kind]
@@ -38,5 +38,5 @@ def provider_class(kind: str) -> type[Provider]:
         raise CloudsyncError(Diagnostic(
             f"the {kind} provider needs {exc.name}, which is not installed",
             hint=f"pip install 'cloudsync[{extra}]'")) from None
-    cls: type[Provider] = getattr(module, class_name)
+    cls: type[Provider[object]] = getattr(module, class_name)
     return cls

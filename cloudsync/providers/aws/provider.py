@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from cloudsync.config.models import AwsTarget
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.client import make_client
@@ -13,6 +14,8 @@ from cloudsync.providers.aws.lock import target_lock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     NotFoundError,
     Operation,
     Provider,
@@ -21,13 +24,14 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    RestoreRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
 )
 from cloudsync.values.secret import SecretValue
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider[AwsTarget]):
     """One AWS account and region."""
 
     kind = "aws"
@@ -37,7 +41,7 @@ class AwsProvider(Provider):
     limits = RateLimits(writes_per_second=40.0, max_parallel=16)
     quota_scale: ClassVar[float] = HEADROOM  # share of each published quota this process uses
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: AwsTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
         self.client = make_client(target, config)
         buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), self.quota_scale)
@@ -49,8 +53,17 @@ class AwsProvider(Provider):
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        return self.writer.apply(request)
+    def _create(self, request: CreateRequest) -> ValueRecord | None:
+        return self.writer.create(request)
+
+    def _update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self.writer.update(request)
+
+    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
+        return self.writer.restore(request)
+
+    def _delete(self, request: DeleteRequest) -> None:
+        self.writer.delete(request)
 
     def read_value(self, name: str) -> SecretValue:
         try:

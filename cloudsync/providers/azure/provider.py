@@ -21,21 +21,23 @@ from cloudsync.providers.azure.rbac import Readers
 from cloudsync.providers.azure.read import StateReader
 from cloudsync.providers.azure.write import SecretWriter
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     NotFoundError,
     Operation,
     Provider,
     ProviderContext,
-    ProviderError,
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    RestoreRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
 )
 from cloudsync.values.secret import SecretValue
 
 
-class AzureProvider(Provider):
+class AzureProvider(Provider[AzureTarget]):
     """One Azure Key Vault (RBAC permission model)."""
 
     kind = "azure"
@@ -43,10 +45,8 @@ class AzureProvider(Provider):
     # 2-5 calls and at most one create, so 25 changes/s stays under both with headroom.
     limits = RateLimits(writes_per_second=25.0, max_parallel=16)
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: AzureTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
-        if not isinstance(config, AzureTarget):
-            raise ProviderError(f"target {target} is not an Azure Key Vault target", code="BadConfig")
         self.clients = AzureClients(config, self.api_calls)
         authorization, scope = self.clients.authorization, self.clients.scope
         readers = Readers(authorization, scope) if authorization is not None and scope is not None else None
@@ -62,8 +62,17 @@ class AzureProvider(Provider):
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        return self.writer.apply(request)
+    def _create(self, request: CreateRequest) -> ValueRecord | None:
+        return self.writer.create(request)
+
+    def _update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self.writer.update(request)
+
+    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
+        return self.writer.restore(request)
+
+    def _delete(self, request: DeleteRequest) -> None:
+        self.writer.delete(request)
 
     def read_value(self, name: str) -> SecretValue:
         with azure_call("get_secret", name):
