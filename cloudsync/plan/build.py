@@ -27,9 +27,10 @@ from cloudsync.providers.base import Provider, ProviderContext, ProviderError, R
 from cloudsync.providers.registry import provider_class
 from cloudsync.values.dependencies import dependencies
 from cloudsync.values.fingerprint import Fingerprinter, key_from_env
-from cloudsync.values.generate import issuer_of, renew_after
+from cloudsync.values.generate import issuer_of, renew_after, spec_digest
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sources import SOURCES, ResolveContext
+from cloudsync.values.sources import ResolveContext, resolve
+from cloudsync.values.spec import generate_spec, generated
 
 log = logging.getLogger("cloudsync")
 
@@ -145,7 +146,7 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
         if spec is None or spec.kind == "generate":
             continue
         try:
-            values.resolved[decl.decl.name] = SOURCES[spec.kind].resolve(decl, ctx)
+            values.resolved[decl.decl.name] = resolve(decl, ctx)
         except CloudsyncError as exc:
             waits_for = [name for name, _ in dependencies(decl, declared)]
             if not waits_for:
@@ -244,8 +245,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
 def _generated(session: Session, decl: Declaration, declared: Mapping[str, Declaration],
                actual: Mapping[str, Mapping[str, RemoteSecret]] | None) -> DesiredValue:
     """A generated value's metadata: spec digest, renewal age, and its CA's last write."""
-    assert decl.decl.value is not None and decl.decl.value.generate is not None
-    spec = decl.decl.value.generate
+    spec = generated(decl)
     issuer = issuer_of(spec)
     issuer_written = None
     if issuer is not None and actual is not None and issuer in declared:
@@ -255,7 +255,7 @@ def _generated(session: Session, decl: Declaration, declared: Mapping[str, Decla
         provider = session.stack.config.targets[ca_target].provider
         remote = actual.get(ca_target, {}).get(remote_name(ca, ca_target, provider))
         issuer_written = remote.record.written_at if remote is not None and remote.record is not None else None
-    return DesiredValue("generate", spec=SOURCES["generate"].spec_digest(decl, declared),
+    return DesiredValue("generate", spec=spec_digest(spec, lambda name: generate_spec(declared.get(name))),
                         renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
 
 
