@@ -9,8 +9,8 @@ needs. The engine never knows which cloud it talks to.
 A change crosses the boundary as one of four typed requests (:data:`WriteRequest`):
 create, update and restore carry the desired state, delete does not. :meth:`Provider.apply`
 is written once, here: it refuses to touch a secret this stack does not own (unless the
-change adopts an unmanaged one) and hands the request to the adapter's method for its
-action (``_create``, ``_update``, ``_restore``, ``_delete``).
+change adopts an unmanaged one) and hands the request to the adapter's :class:`Writes`,
+whose four methods (``create``, ``update``, ``restore``, ``delete``) only it calls.
 
 Ownership and what cloudsync remembers about a value live in the secret's own metadata
 (labels or tags), encoded by :func:`encode_meta` and read back by :func:`decode_meta`.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, Generic, TypeVar, assert_never
+from typing import ClassVar, Generic, Protocol, TypeVar, assert_never
 
 from cloudsync.plan.actions import Action, Reason
 from cloudsync.values.secret import SecretValue
@@ -328,6 +328,26 @@ class ProviderContext:
     root: Path
 
 
+class Writes(Protocol):
+    """One adapter's four writes (see :class:`Request` for what each must do).
+
+    Only :meth:`Provider.apply` calls them, after the ownership check; and
+    :meth:`Provider.fingerprint_key` calls ``create`` for cloudsync's own key.
+    """
+
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        """Create the secret; the record of the value written, if one was."""
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        """Change what ``request.reasons`` names of a secret this stack owns (or adopts)."""
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        """Bring a soft-deleted secret back, then bring it to ``request.state``."""
+
+    def delete(self, request: DeleteRequest) -> None:
+        """Delete a secret this stack owns (``request.before`` is set); gone already is success."""
+
+
 # A provider reads its own target model (AwsTarget, GcpTarget, ...); covariant, so the
 # engine holds any adapter as a Provider[object] without knowing its cloud.
 ConfigT = TypeVar("ConfigT", covariant=True)
@@ -337,13 +357,14 @@ class Provider(ABC, Generic[ConfigT]):
     """One target of one cloud, configured by its own target model ``ConfigT``.
 
     The engine calls :meth:`read`, :meth:`apply`, :meth:`read_value`, :meth:`lock` and
-    :meth:`fingerprint_key`; an adapter implements :meth:`read`, :meth:`read_value`,
-    :meth:`permissions` and the four writes :meth:`_create`, :meth:`_update`,
-    :meth:`_restore`, :meth:`_delete`, which only :meth:`apply` calls.
+    :meth:`fingerprint_key`; an adapter implements :meth:`read`, :meth:`read_value` and
+    :meth:`permissions`, and sets :attr:`writer` to its :class:`Writes`, which only
+    :meth:`apply` calls.
     """
 
     kind: ClassVar[str]
     limits: ClassVar[RateLimits] = RateLimits()
+    writer: Writes  # the adapter's four writes, set by its __init__
 
     def __init__(self, target: str, config: ConfigT, context: ProviderContext) -> None:
         self.target = target
@@ -366,33 +387,17 @@ class Provider(ABC, Generic[ConfigT]):
         check_ownership(request)
         match request:
             case CreateRequest():
-                return self._create(request)
+                return self.writer.create(request)
             case UpdateRequest():
-                return self._update(request)
+                return self.writer.update(request)
             case RestoreRequest():
-                return self._restore(request)
+                return self.writer.restore(request)
             case DeleteRequest():
                 if request.before is not None:  # else this run saw nothing to delete: already gone
-                    self._delete(request)
+                    self.writer.delete(request)
                 return None
             case _:
                 assert_never(request)
-
-    @abstractmethod
-    def _create(self, request: CreateRequest) -> ValueRecord | None:
-        """Create the secret (see :class:`Request`); the record of the value written, if one was."""
-
-    @abstractmethod
-    def _update(self, request: UpdateRequest) -> ValueRecord | None:
-        """Change what ``request.reasons`` names of a secret this stack owns (or adopts)."""
-
-    @abstractmethod
-    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
-        """Bring a soft-deleted secret back, then bring it to ``request.state``."""
-
-    @abstractmethod
-    def _delete(self, request: DeleteRequest) -> None:
-        """Delete a secret this stack owns (``request.before`` is set); gone already is success."""
 
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:
@@ -434,7 +439,7 @@ class Provider(ABC, Generic[ConfigT]):
             value=value, record=ValueRecord(written_at=now()),
             # One token per key value: a retry resumes this write, never another value's.
             token=f"fpkey-{self.context.stack}-{_random.token_hex(8)}")
-        self._retrying(lambda: self._create(request))  # not apply(): no plan may write this name
+        self._retrying(lambda: self.writer.create(request))  # not apply(): no plan may write this name
         return value.reveal()
 
     def _retrying(self, call: Callable[[], T]) -> T:

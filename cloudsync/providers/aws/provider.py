@@ -14,8 +14,6 @@ from cloudsync.providers.aws.lock import target_lock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
-    CreateRequest,
-    DeleteRequest,
     NotFoundError,
     Operation,
     Provider,
@@ -24,9 +22,6 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
-    RestoreRequest,
-    UpdateRequest,
-    ValueRecord,
 )
 from cloudsync.values.secret import SecretValue
 
@@ -52,18 +47,6 @@ class AwsProvider(Provider[AwsTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
-
-    def _create(self, request: CreateRequest) -> ValueRecord | None:
-        return self.writer.create(request)
-
-    def _update(self, request: UpdateRequest) -> ValueRecord | None:
-        return self.writer.update(request)
-
-    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
-        return self.writer.restore(request)
-
-    def _delete(self, request: DeleteRequest) -> None:
-        self.writer.delete(request)
 
     def read_value(self, name: str) -> SecretValue:
         try:

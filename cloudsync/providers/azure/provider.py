@@ -21,8 +21,6 @@ from cloudsync.providers.azure.rbac import Readers
 from cloudsync.providers.azure.read import StateReader
 from cloudsync.providers.azure.write import SecretWriter
 from cloudsync.providers.base import (
-    CreateRequest,
-    DeleteRequest,
     NotFoundError,
     Operation,
     Provider,
@@ -30,9 +28,6 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
-    RestoreRequest,
-    UpdateRequest,
-    ValueRecord,
 )
 from cloudsync.values.secret import SecretValue
 
@@ -61,18 +56,6 @@ class AzureProvider(Provider[AzureTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
-
-    def _create(self, request: CreateRequest) -> ValueRecord | None:
-        return self.writer.create(request)
-
-    def _update(self, request: UpdateRequest) -> ValueRecord | None:
-        return self.writer.update(request)
-
-    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
-        return self.writer.restore(request)
-
-    def _delete(self, request: DeleteRequest) -> None:
-        self.writer.delete(request)
 
     def read_value(self, name: str) -> SecretValue:
         with azure_call("get_secret", name):

@@ -16,8 +16,6 @@ from google.cloud import secretmanager
 
 from cloudsync.config.models import GcpTarget
 from cloudsync.providers.base import (
-    CreateRequest,
-    DeleteRequest,
     NotFoundError,
     Operation,
     Provider,
@@ -26,9 +24,6 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
-    RestoreRequest,
-    UpdateRequest,
-    ValueRecord,
 )
 from cloudsync.providers.gcp.calls import Caller, QuotaLimits
 from cloudsync.providers.gcp.catalog import permissions_for
@@ -50,6 +45,7 @@ class GcpProvider(Provider[GcpTarget]):
     # Secret Manager's published per-project quotas. A project with raised quotas (or the
     # benchmark against the fake) may replace this on the class.
     quota: ClassVar[QuotaLimits] = QuotaLimits()
+    writer: Writer
 
     def __init__(self, target: str, config: GcpTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
@@ -64,18 +60,6 @@ class GcpProvider(Provider[GcpTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return read_secrets(self.client, self.caller, self.parent, query, self.limits.max_parallel)
-
-    def _create(self, request: CreateRequest) -> ValueRecord | None:
-        return self.writer.create(request)
-
-    def _update(self, request: UpdateRequest) -> ValueRecord | None:
-        return self.writer.update(request)
-
-    def _restore(self, request: RestoreRequest) -> ValueRecord | None:
-        return self.writer.restore(request)
-
-    def _delete(self, request: DeleteRequest) -> None:
-        self.writer.delete(request)
 
     def read_value(self, name: str) -> SecretValue:
         """The value of ``versions/latest``; NotFoundError when absent, ProviderError when disabled or corrupted."""
