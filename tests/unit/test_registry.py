@@ -17,7 +17,7 @@ HEAVY = ("boto3", "botocore", "google.cloud.secretmanager", "grpc", "azure.keyva
 def test_a_missing_sdk_is_a_diagnostic_naming_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "adapter_without_sdk.py").write_text("import sdk_that_is_not_installed_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry.ADAPTERS, "aws", ("adapter_without_sdk", "AwsProvider", "aws"))
+    monkeypatch.setitem(registry.ADAPTERS, "aws", registry.ADAPTERS["aws"]._replace(module="adapter_without_sdk"))
     with pytest.raises(CloudsyncError) as info:
         registry.provider_class("aws")
     (diag,) = info.value.diagnostics
