@@ -54,8 +54,8 @@ class AzureRules(ProviderRules):
     def check_description(self, description: str) -> str | None:
         if len(description) <= CONTENT_TYPE_MAX:
             return None
-        return (f"the description has {len(description)} characters; Key Vault keeps at most {CONTENT_TYPE_MAX} "
-                "(cloudsync stores it as the secret's contentType)")
+        return (f"the description has {len(description)} characters, but Key Vault keeps at most {CONTENT_TYPE_MAX} "
+                "in a secret's contentType, where cloudsync stores it")
 
 
 RULES = AzureRules()
