@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import secrets as _random
 import time
 from abc import ABC, abstractmethod
@@ -237,6 +238,15 @@ class Provider(ABC):
     @abstractmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
         """The cloud permissions each operation needs, least privilege."""
+
+    @classmethod
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
+        """What ``cloudsync permissions --target T`` prints: by default, :meth:`permissions` as JSON.
+
+        A cloud overrides it to print what its operators paste (an IAM policy, custom roles).
+        """
+        data = {op.value: list(actions) for op, actions in cls.permissions().items()}
+        return json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2)
 
     def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
         """Exclusive write access to the target for one apply; raise LockedError if held."""

@@ -74,7 +74,7 @@ class AwsProvider(Provider):
         return permissions_by_operation()
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         """The least-privilege IAM policy JSON per operation, for ``cloudsync permissions``."""
         return render_policy(target_config, stack_name)
 

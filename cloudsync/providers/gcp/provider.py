@@ -127,7 +127,7 @@ class GcpProvider(Provider):
         return {operation: permissions_for(operation) for operation in Operation}
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         return render_permissions(target_config, stack_name)
 
     def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from cloudsync.config.models import AwsTarget
 from cloudsync.providers.aws import AwsProvider
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import (
     NotFoundError,
     ProviderContext,
