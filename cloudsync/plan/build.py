@@ -24,7 +24,8 @@ from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
-from cloudsync.providers.registry import provider_class
+from cloudsync.providers.registry import provider_class, rules_for
+from cloudsync.providers.rules import ProviderRules
 from cloudsync.values.dependencies import dependencies
 from cloudsync.values.fingerprint import Fingerprinter, key_from_env
 from cloudsync.values.generate import issuer_of, renew_after, spec_digest
@@ -215,6 +216,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
             if target not in chosen:
                 continue
             provider = config.targets[target].provider
+            rules = rules_for(provider)
             if spec is None:
                 value = DesiredValue("none")
             elif spec.kind == "generate":
@@ -227,7 +229,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                     value = DesiredValue("source")
                 else:
                     value = DesiredValue("source", fingerprint=fp.of(values.resolved[d.name]), key_id=fp.key_id)
-            readers = frozenset(_principal_id(config, name, provider) for name in readers_names)
+            readers = frozenset(_principal_id(stack, name, rules) for name in readers_names)
             desired.append(DesiredSecret(
                 target=target, provider=provider, secret=d.name, remote_name=remote_name(decl, target, provider),
                 value=value, labels={**defaults.labels, **d.labels}, description=d.description,
@@ -259,11 +261,11 @@ def _generated(session: Session, decl: Declaration, declared: Mapping[str, Decla
                         renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
 
 
-def _principal_id(config: object, name: str, provider: str) -> str:
-    principal = config.principals[name]  # type: ignore[attr-defined]
-    if provider == "local":
-        return str(principal.local or name)
-    return str(getattr(principal, provider))
+def _principal_id(stack: Stack, name: str, rules: ProviderRules) -> str:
+    ident = rules.principal_id(stack.config.principals[name], name)
+    if ident is None:  # the loader refuses a reader without an id in the cloud of one of its targets
+        raise CloudsyncError(Diagnostic(f"principal {name!r} has no {rules.kind} id"))
+    return ident
 
 
 @dataclass

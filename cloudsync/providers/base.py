@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import secrets as _random
 import time
 from abc import ABC, abstractmethod
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, Generic, Protocol, TypeVar, assert_never
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, assert_never
 
 from cloudsync.plan.actions import Action, Reason
 from cloudsync.values.secret import SecretValue
@@ -407,6 +408,15 @@ class Provider(ABC, Generic[ConfigT]):
     @abstractmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
         """The cloud permissions each operation needs, least privilege."""
+
+    @classmethod
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
+        """What ``cloudsync permissions --target T`` prints: by default, :meth:`permissions` as JSON.
+
+        A cloud overrides it to print what its operators paste (an IAM policy, custom roles).
+        """
+        data = {op.value: list(actions) for op, actions in cls.permissions().items()}
+        return json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2)
 
     def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
         """Exclusive write access to the target for one apply; raise LockedError if held."""

@@ -28,7 +28,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import (
     CreateRequest,
     DeleteRequest,
@@ -50,6 +49,7 @@ from cloudsync.providers.base import (
     not_owned,
     now,
 )
+from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 
 ENV_KEY = "CLOUDSYNC_LOCAL_KEY"

@@ -25,8 +25,8 @@ from botocore.exceptions import BotoCoreError
 from botocore.session import get_session
 
 from cloudsync import __version__
-from cloudsync.config.models import AwsTarget
 from cloudsync.providers.aws.errors import credentials_error
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderError, is_loopback
 
 SESSION_NAME = "cloudsync"

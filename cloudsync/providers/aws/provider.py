@@ -6,12 +6,12 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from cloudsync.config.models import AwsTarget
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.client import make_client
 from cloudsync.providers.aws.lock import target_lock
 from cloudsync.providers.aws.read import StateReader
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
     NotFoundError,
@@ -70,7 +70,7 @@ class AwsProvider(Provider[AwsTarget]):
         return permissions_by_operation()
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         """The least-privilege IAM policy JSON per operation, for ``cloudsync permissions``."""
         return render_policy(target_config, stack_name)
 

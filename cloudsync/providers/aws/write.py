@@ -21,7 +21,6 @@ import uuid
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from cloudsync.config.models import AwsTarget
 from cloudsync.plan.actions import Reason
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.policy import parse_policy, render_policy
@@ -35,6 +34,7 @@ from cloudsync.providers.aws.remote import (
     tag_list,
     to_remote,
 )
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import (
     CreateRequest,
     DeleteRequest,

@@ -12,13 +12,13 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cloudsync.config.models import AzureTarget
 from cloudsync.providers.azure import permissions as _permissions
 from cloudsync.providers.azure.client import AzureClients, rbac_scope
 from cloudsync.providers.azure.errors import azure_call
 from cloudsync.providers.azure.lock import vault_lock
 from cloudsync.providers.azure.rbac import Readers
 from cloudsync.providers.azure.read import StateReader
+from cloudsync.providers.azure.rules import AzureTarget
 from cloudsync.providers.azure.write import SecretWriter
 from cloudsync.providers.base import (
     NotFoundError,
@@ -69,7 +69,7 @@ class AzureProvider(Provider[AzureTarget]):
         return _permissions.permissions()
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         scope = rbac_scope(target_config) if isinstance(target_config, AzureTarget) else None
         return _permissions.render(getattr(target_config, "vault_url", "?"),
                                    scope.vault_scope if scope else None, stack_name)

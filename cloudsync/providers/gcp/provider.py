@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from google.cloud import secretmanager
 
-from cloudsync.config.models import GcpTarget
 from cloudsync.providers.base import (
     NotFoundError,
     Operation,
@@ -32,6 +31,7 @@ from cloudsync.providers.gcp.lock import target_lock
 from cloudsync.providers.gcp.payload import crc32c
 from cloudsync.providers.gcp.permissions import render_permissions
 from cloudsync.providers.gcp.read import read_secrets
+from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.providers.gcp.write import Writer
 from cloudsync.values.secret import SecretValue
 
@@ -83,7 +83,7 @@ class GcpProvider(Provider[GcpTarget]):
         return {operation: permissions_for(operation) for operation in Operation}
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         return render_permissions(target_config, stack_name)
 
     def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:

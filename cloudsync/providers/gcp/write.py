@@ -25,7 +25,6 @@ from google.cloud import secretmanager
 from google.iam.v1 import iam_policy_pb2
 from google.protobuf import field_mask_pb2
 
-from cloudsync.config.models import GcpTarget
 from cloudsync.plan.actions import Reason
 from cloudsync.providers.base import (
     CreateRequest,
@@ -53,6 +52,7 @@ from cloudsync.providers.gcp.mapping import (
 )
 from cloudsync.providers.gcp.payload import crc32c
 from cloudsync.providers.gcp.read import Gone, fetch_policy
+from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.values.secret import SecretValue
 
 log = logging.getLogger("cloudsync")

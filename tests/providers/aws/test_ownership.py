@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cloudsync.config.models import AwsTarget
 from cloudsync.providers.aws import AwsProvider
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderContext
 from tests.fakes.moto_server import MotoServer
 from tests.providers.aws.conftest import REGION

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from cloudsync.config.models import AwsTarget
 from cloudsync.plan.actions import Action, Reason
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.remote import AwsFacts
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import (
     NotFoundError,
     ProviderContext,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudsync.config.models import AzureTarget
 from cloudsync.providers.azure import AzureProvider
+from cloudsync.providers.azure.rules import AzureTarget
 from cloudsync.providers.base import ProviderContext
 from tests.fakes.azure import AzureFake
 from tests.providers.azure.conftest import OutOfBand

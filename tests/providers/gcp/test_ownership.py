@@ -6,9 +6,9 @@ from pathlib import Path
 
 from google.cloud import secretmanager
 
-from cloudsync.config.models import GcpTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.gcp import GcpProvider
+from cloudsync.providers.gcp.rules import GcpTarget
 from tests.fakes.gcp import FakeSecretManager
 from tests.providers.gcp.conftest import PROJECT
 from tests.providers.gcp.test_lifecycle import versions

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.local import LocalProvider, LocalStore
+from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 from tests.providers.ownership import (
     UNOWNED,
