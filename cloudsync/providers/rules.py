@@ -62,6 +62,9 @@ class ProviderRules:
     config_model: ClassVar[type[TargetModel]]
     principal_field: ClassVar[FieldInfo]  # the principals.<name>.<kind> key, made with id_field()
     remote_names: ClassVar[RemoteNames]
+    # The cloud records when a secret was last read (AWS LastAccessedDate): an access report
+    # can then name declared readers that never use their grant.
+    tracks_last_access: ClassVar[bool] = False
 
     def remote_name(self, logical: str) -> str:
         """The remote name of a logical name (before any per-target override)."""

@@ -35,6 +35,7 @@ class AwsRules(ProviderRules):
     """Secrets Manager takes logical names as they are (``/`` is a valid name character)."""
 
     kind = "aws"
+    tracks_last_access = True
     config_model = AwsTarget
     principal_field = id_field("IAM role or user ARN")
     remote_names = RemoteNames(re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "letters, digits and /_+=.@- (at most 512)")
