@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, assert_never
 
 from cloudsync.plan.actions import Action, Reason
+from cloudsync.providers.access import AccessScan, EffectiveReader, Via
 from cloudsync.values.secret import SecretValue
 
 OWNER_LABEL = "managed-by"
@@ -399,6 +400,18 @@ class Provider(ABC, Generic[ConfigT]):
                 return None
             case _:
                 assert_never(request)
+
+    def scan_access(self, query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+        """Everyone who can read each of ``secrets`` (as :meth:`read` returned them), in bulk.
+
+        The default knows only the per-secret grants :meth:`read` filled in; a cloud with
+        broader scopes (accounts, projects, vaults, resource groups...) overrides it and adds
+        the grants found there, in a few calls per target. A secret whose readers were not
+        read is reported as not scanned, so the report says "unknown", never "none".
+        """
+        readers = {s.name: tuple(EffectiveReader(p, Via.SECRET, s.name, "per-secret grant") for p in sorted(s.readers))
+                   for s in secrets if s.readers is not None and not s.deleted}
+        return AccessScan(readers=readers)
 
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:
