@@ -3,6 +3,7 @@
 Semantics follow the REST reference of *Role Assignments - List For Scope / Create / Delete*:
 
 - listing at a scope without ``$filter`` returns assignments at, above and below the scope;
+  "above" includes the management groups the subscription sits in (:attr:`RoleAssignments.ancestors`);
   ``$filter=atScope()`` only those at or above it; ``$filter=principalId eq '{id}'`` (or
   ``assignedTo('{id}')``) those of one principal at, above or below it;
 - scopes compare case-insensitively; an assignment's name must be a GUID;
@@ -76,6 +77,8 @@ class RoleAssignments:
         self.lock = threading.Lock()
         self.by_id: dict[str, Assignment] = {}  # lowercased id -> assignment
         self.known_principals: set[str] | None = None  # None: any GUID is a principal
+        # Management-group scopes above the subscriptions (root first): inherited, though no prefix.
+        self.ancestors: tuple[str, ...] = ()
 
     def reset(self) -> None:
         with self.lock:
@@ -148,7 +151,8 @@ class RoleAssignments:
             found = []
             for assignment in sorted(self.by_id.values(), key=lambda a: a.id.lower()):
                 other = assignment.scope.lower()
-                above_or_at = scope_l == other or scope_l.startswith(other.rstrip("/") + "/") or other == "/"
+                above_or_at = scope_l == other or scope_l.startswith(other.rstrip("/") + "/") or other == "/" or (
+                    scope_l.startswith("/subscriptions/") and other in (a.lower() for a in self.ancestors))
                 below = other.startswith(scope_l + "/")
                 if not (above_or_at or (below and not at_scope)):
                     continue

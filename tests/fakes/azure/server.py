@@ -4,7 +4,8 @@ One ``ThreadingHTTPServer`` on 127.0.0.1, HTTP/1.1 keep-alive over TLS, routes b
 
 ============================================  =============================================
 ``/secrets…``, ``/deletedsecrets…``           Key Vault data plane (api-version 2026-04-01)
-``…/providers/Microsoft.Authorization/…``     ARM role assignments (api-version 2022-04-01)
+``…/providers/Microsoft.Authorization/…``     ARM role assignments and role definitions (2022-04-01)
+``…/providers/Microsoft.KeyVault/vaults/…``    the vault as an ARM resource (api-version 2026-05-15)
 ``/msi/token``                                App Service managed identity (IDENTITY_ENDPOINT)
 ``/<tenant>/v2.0/.well-known/…``, ``/oauth2``  a minimal Entra authority (client credentials)
 ============================================  =============================================
@@ -30,10 +31,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.azure import arm_routes, identity, keyvault_routes
+from tests.fakes.azure import arm_routes, identity, keyvault_routes, role_routes, vault_routes
 from tests.fakes.azure.rbac import PROVIDER_SEGMENT, RoleAssignments, normalize_scope
+from tests.fakes.azure.roles import SEGMENT as ROLE_SEGMENT
+from tests.fakes.azure.roles import RoleDefinitions
 from tests.fakes.azure.tls import TlsFiles
 from tests.fakes.azure.vault import ApiError, Vault
+from tests.fakes.azure.vault_resource import SEGMENT as VAULT_SEGMENT
+from tests.fakes.azure.vault_resource import VaultResource
 
 KEYVAULT_API_VERSION = "2026-04-01"
 ARM_API_VERSION = arm_routes.API_VERSION
@@ -94,6 +99,11 @@ class AzureFake:
         self.url = ""
         self.vault = Vault("")
         self.rbac = RoleAssignments()
+        # The tenant root group (named after the tenant, as in Azure) holds the subscription's group.
+        self.management_groups = (tenant_id, "mg-workloads")
+        self.rbac.ancestors = tuple(self.management_group_scope(g) for g in self.management_groups)
+        self.roles = RoleDefinitions()
+        self.vault_resource = VaultResource(subscription_id, resource_group, vault_name, tenant_id)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -102,6 +112,7 @@ class AzureFake:
         self._server = server
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
         self.vault = Vault(self.url)
+        self.vault_resource.reset(self.url)
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="azure-fake", daemon=True)
         self._thread.start()
@@ -118,6 +129,8 @@ class AzureFake:
         self.vault.reset()
         self.vault.pending_polls, self.vault.pending_seconds, self.vault.purge_protection = 1, 2.0, False
         self.rbac.reset()
+        self.roles.reset()
+        self.vault_resource.reset(self.url)
         self.arm_page_size = 100
         with self._lock:
             self.calls.clear()
@@ -134,6 +147,18 @@ class AzureFake:
 
     def secret_scope(self, name: str) -> str:
         return f"{self.vault_scope}/secrets/{name}"
+
+    @property
+    def resource_group_scope(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+    @property
+    def subscription_scope(self) -> str:
+        return f"/subscriptions/{self.subscription_id}"
+
+    @staticmethod
+    def management_group_scope(name: str) -> str:
+        return f"/providers/Microsoft.Management/managementGroups/{name}"
 
     @property
     def role_definition_id(self) -> str:
@@ -229,13 +254,17 @@ class AzureFake:
                 return self._api("kv", method, path, query, headers, body)
             if PROVIDER_SEGMENT in path.lower():
                 return self._api("arm", method, normalize_scope(path), query, headers, body)
+            if ROLE_SEGMENT in path.lower():
+                return self._api("arm-roles", method, normalize_scope(path), query, headers, body)
+            if VAULT_SEGMENT in path.lower():
+                return self._api("arm-vault", method, normalize_scope(path), query, headers, body)
             return Response(404, {"error": {"code": "NotFound", "message": f"no route for {method} {path}"}})
         except ApiError as exc:
             return Response(exc.status, exc.body(), exc.headers)
 
     def _api(self, family: str, method: str, path: str, query: dict[str, str], headers: dict[str, str],
              body: Any) -> Response | None:
-        routes = keyvault_routes if family == "kv" else arm_routes
+        routes = {"kv": keyvault_routes, "arm": arm_routes, "arm-roles": role_routes, "arm-vault": vault_routes}[family]
         route = routes.route(method, path)
         if route is None:
             return Response(405 if family == "kv" else 404,
@@ -249,7 +278,7 @@ class AzureFake:
         if family == "kv" and (token is None or token.audience != VAULT_AUDIENCE):
             self.count("kv.challenge")
             return self.challenge()
-        if family == "arm" and (token is None or token.audience not in self.arm_audiences):
+        if family != "kv" and (token is None or token.audience not in self.arm_audiences):
             self.count("arm.unauthorized")
             return Response(401, {"error": {"code": "InvalidAuthenticationToken",
                                             "message": "The access token is missing or invalid."}})
@@ -260,7 +289,7 @@ class AzureFake:
             if fault.status == 0:
                 return None
             return _fault_response(family, fault)
-        expected = KEYVAULT_API_VERSION if family == "kv" else ARM_API_VERSION
+        expected = KEYVAULT_API_VERSION if family == "kv" else routes.API_VERSION
         if query.get("api-version") != expected:
             raise ApiError(400, "BadParameter", f"The specified version ({query.get('api-version')}) is not "
                            f"recognized. This fake speaks {expected}.")
