@@ -56,13 +56,16 @@ class AccessScan:
 
     ``reasons`` say why the target as a whole was not fully read (IAM access denied, the
     scan opted out, ...); ``secret_reasons`` why one secret was not (its resource policy could
-    not be read, ...). A name missing from ``readers`` was not scanned at all.
+    not be read, ...). A name missing from ``readers`` was not scanned at all. ``notes`` tell a
+    reader how the target decides access when that changes what the list means (an Azure vault
+    on access policies: role assignments grant no reads there); they leave the scan complete.
     """
 
     readers: Mapping[str, tuple[EffectiveReader, ...]]
     last_accessed: Mapping[str, date | None] = field(default_factory=dict)  # where the cloud records it
     reasons: tuple[str, ...] = ()
     secret_reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

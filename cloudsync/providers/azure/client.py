@@ -1,4 +1,10 @@
-"""The Azure SDK clients of one target: credential, Key Vault data plane, ARM authorization.
+"""The Azure SDK clients of one target: credential, Key Vault data plane, ARM authorization and
+ARM Key Vault management (the vault resource, read by the access scan).
+
+``vault_url`` is the data plane; ``arm_endpoint`` is every Resource Manager call, whichever
+resource provider serves it (role assignments and definitions, the vault resource): ARM is
+one front door per cloud, so one override points all of them at a sovereign cloud or an
+emulator, with that endpoint as the token audience.
 
 Relaxations exist only for loopback hosts (an emulator or a test fake on 127.0.0.1): the
 Key Vault challenge-resource check and Entra instance discovery. TLS is never turned off;
@@ -20,6 +26,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.keyvault import KeyVaultManagementClient
 from requests import Session
 from requests.adapters import HTTPAdapter
 
@@ -58,6 +65,10 @@ def operation_of(method: str, url: str) -> str:
         tail = path.rsplit("/roleassignments", 1)[1]
         return {"GET": "list_role_assignments" if not tail else "get_role_assignment",
                 "PUT": "create_role_assignment", "DELETE": "delete_role_assignment"}.get(method, method.lower())
+    if "/providers/microsoft.authorization/roledefinitions" in path and method == "GET":
+        return "get_role_definition" if path.rsplit("/roledefinitions", 1)[1] else "list_role_definitions"
+    if "/providers/microsoft.keyvault/vaults/" in path and method == "GET":
+        return "get_vault"
     if path.startswith("/deletedsecrets"):
         if path.endswith("/recover"):
             return "recover_secret"
@@ -92,7 +103,13 @@ class RbacScope:
     """Where per-secret role assignments live: ``<vault scope>/secrets/<name>``."""
 
     subscription_id: str
-    vault_scope: str
+    resource_group: str
+    vault_name: str
+
+    @property
+    def vault_scope(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.KeyVault/vaults/{self.vault_name}")
 
     def secret(self, name: str) -> str:
         return f"{self.vault_scope}/secrets/{name}"
@@ -105,9 +122,7 @@ def rbac_scope(config: AzureTarget) -> RbacScope | None:
         vault_name = (urlsplit(config.vault_url).hostname or "").split(".", 1)[0] or None
     if not (config.subscription_id and config.resource_group and vault_name):
         return None
-    return RbacScope(config.subscription_id,
-                     f"/subscriptions/{config.subscription_id}/resourceGroups/{config.resource_group}"
-                     f"/providers/Microsoft.KeyVault/vaults/{vault_name}")
+    return RbacScope(config.subscription_id, config.resource_group, vault_name)
 
 
 def quiet_sdk_logs() -> None:
@@ -158,16 +173,20 @@ class AzureClients:
             **READ_RETRIES,
         )
         self.authorization: AuthorizationManagementClient | None = None
+        self.vaults: KeyVaultManagementClient | None = None
         if self.scope is not None:
             arm = _https(config.arm_endpoint, "arm_endpoint") if config.arm_endpoint else PUBLIC_ARM
+            options: dict[str, Any] = {"base_url": arm, "per_call_policies": [counter],
+                                       "credential_scopes": [f"{arm}/.default"], **READ_RETRIES}
             self.authorization = AuthorizationManagementClient(
-                self.credential, self.scope.subscription_id, base_url=arm, transport=_transport(),
-                per_call_policies=[counter], credential_scopes=[f"{arm}/.default"],
-                **READ_RETRIES,
-            )
+                self.credential, self.scope.subscription_id, transport=_transport(), **options)
+            self.vaults = KeyVaultManagementClient(
+                self.credential, self.scope.subscription_id, transport=_transport(), **options)
 
     def close(self) -> None:
         self.secrets.close()
         if self.authorization is not None:
             self.authorization.close()  # type: ignore[no-untyped-call]
+        if self.vaults is not None:
+            self.vaults.close()
         self.credential.close()

@@ -26,6 +26,12 @@ from cloudsync.providers.base import NotFoundError, ProviderError
 MAX_MESSAGE = 240
 
 
+class PermissionDenied(ProviderError):
+    """The service refused the call (403): cloudsync's identity lacks the permission it names."""
+
+    action: str | None = None  # the RBAC (data) action the call needs, when the table knows it
+
+
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"
@@ -86,10 +92,12 @@ def translate(exc: AzureError, operation: str, subject: str) -> ProviderError:
     if status == 403:
         need = NEEDS.get(operation)
         wanted = f"; it needs {need.action} on the {need.scope}" if need else ""
-        return ProviderError(
+        denied = PermissionDenied(
             f"{doing}: permission denied ({label}){wanted}", code=label,
             hint="grant cloudsync's identity a role with that permission; "
                  "`cloudsync permissions --target <target>` prints the minimal set")
+        denied.action = need.action if need else None
+        return denied
     if status == 429 or status == 408 or status >= 500:
         return ProviderError(f"{doing}: the service is throttling or unavailable (HTTP {status}, {label})",
                              code=label, transient=True, retry_after=_retry_after(exc))

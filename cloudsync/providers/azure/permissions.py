@@ -50,19 +50,27 @@ NEEDS: dict[str, Need] = {
                                    "grant Key Vault Secrets User at a secret's scope"),
     "delete_role_assignment": Need(_RA + "delete", "action", "vault",
                                    "revoke Key Vault Secrets User at a secret's scope"),
+    "get_role_definition": Need("Microsoft.Authorization/roleDefinitions/read", "action", "vault",
+                                "resolve the role of each assignment at and above the vault (access scan)"),
+    "get_vault": Need("Microsoft.KeyVault/vaults/read", "action", "vault",
+                      "read the vault's permission model and access policies (access scan)"),
 }
 
 _METADATA_CALLS = ("list_secrets", "list_secret_versions", "list_deleted_secrets", "list_role_assignments")
+_ACCESS_CALLS = ("get_role_definition", "get_vault")
 CALLS: dict[Operation, tuple[str, ...]] = {
     Operation.PLAN_METADATA: _METADATA_CALLS,
     Operation.PLAN: (*_METADATA_CALLS, "get_secret"),
-    Operation.APPLY: tuple(NEEDS),
+    Operation.APPLY: tuple(call for call in NEEDS if call not in _ACCESS_CALLS),
+    # The scan reuses the read's role-assignment listing; `cloudsync access` lists them itself.
+    Operation.ACCESS: ("list_secrets", "list_role_assignments", *_ACCESS_CALLS),
 }
 
 TITLES = {
     Operation.PLAN_METADATA: "plan --metadata-only, drift",
     Operation.PLAN: "plan",
     Operation.APPLY: "apply",
+    Operation.ACCESS: "access scan: cloudsync access, and who can read in plan and drift",
 }
 
 # Lets an identity grant and revoke only Key Vault Secrets User (Azure ABAC condition on
@@ -123,5 +131,7 @@ def render(vault_url: str, vault_scope: str | None, stack: str) -> str:
               "Secrets User with this condition on the apply identity's role assignment (conditionVersion 2.0):",
               f"  {ASSIGNMENT_CONDITION}",
               "Readers get the built-in Key Vault Secrets User role "
-              f"({SECRETS_USER_ROLE}) at <vault scope>/secrets/<name>."]
+              f"({SECRETS_USER_ROLE}) at <vault scope>/secrets/<name>.",
+              "Without the access permissions, plan, drift and apply still work and report who else can read",
+              "a secret as unknown; `access_scan: false` on the target skips the scan."]
     return "\n".join(lines)

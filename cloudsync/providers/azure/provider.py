@@ -1,9 +1,10 @@
 """The ``azure`` provider: Azure Key Vault secrets, readers as per-secret RBAC role assignments.
 
 Thin by design: :mod:`.client` builds the SDK clients, :mod:`.read` reads a vault in
-bulk, :mod:`.write` applies one change, :mod:`.rbac` manages readers, :mod:`.tags` maps
-cloudsync's metadata onto Key Vault tags, :mod:`.permissions` declares what each operation
-needs, and :mod:`.errors` turns SDK exceptions into one-line :class:`ProviderError`\\ s.
+bulk, :mod:`.write` applies one change, :mod:`.rbac` manages readers, :mod:`.access` finds
+everyone who can read (with :mod:`.roles`), :mod:`.tags` maps cloudsync's metadata onto Key
+Vault tags, :mod:`.permissions` declares what each operation needs, and :mod:`.errors` turns
+SDK exceptions into one-line :class:`ProviderError`\\ s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloudsync.providers.access import AccessScan
 from cloudsync.providers.azure import permissions as _permissions
+from cloudsync.providers.azure.access import NO_SCOPE, OPTED_OUT, AccessScanner, known_readers
 from cloudsync.providers.azure.client import AzureClients, rbac_scope
 from cloudsync.providers.azure.errors import azure_call
 from cloudsync.providers.azure.lock import vault_lock
@@ -47,6 +50,7 @@ class AzureProvider(Provider[AzureTarget]):
         readers = Readers(authorization, scope) if authorization is not None and scope is not None else None
         self.reader = StateReader(self.clients.secrets, readers)
         self.writer = SecretWriter(self.clients.secrets, self.reader, readers)
+        self.readers = readers
 
     def close(self) -> None:
         self.clients.close()
@@ -56,6 +60,24 @@ class AzureProvider(Provider[AzureTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
+
+    def scan_access(self, query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+        """Everyone who can read each secret: role assignments at every scope, or the access policies.
+
+        Reuses the role assignments :meth:`read` listed; adds one vault read and one read per
+        distinct role (see :mod:`.access`). Opted out or without the vault's ARM scope, the
+        per-secret readers :meth:`read` found are all that is known: incomplete.
+        """
+        names = [s.name for s in secrets if not s.deleted]
+        clients = self.clients
+        if not self.config.access_scan or self.readers is None or clients.authorization is None \
+                or clients.vaults is None or clients.scope is None:
+            why = OPTED_OUT if not self.config.access_scan else NO_SCOPE
+            return AccessScan(readers=known_readers(secrets, clients.scope), reasons=(why,))
+        assignments = self.reader.assignments
+        if assignments is None:  # no read before this scan: list them now
+            assignments = self.reader.assignments = self.readers.assignments()
+        return AccessScanner(clients.authorization, clients.vaults, clients.scope).scan(names, assignments)
 
     def read_value(self, name: str) -> SecretValue:
         with azure_call("get_secret", name):

@@ -4,7 +4,9 @@ Reading costs one paginated call for the whole vault: *Role Assignments - List F
 at the vault's scope without ``$filter`` returns assignments at, above and below that scope
 (``$filter=atScope()`` would drop those below it, i.e. the per-secret ones). Assignments at
 ``<vault>/secrets/<name>`` are attributed to that secret; assignments at the vault or above
-apply to every secret and are not per-secret readers (docs/providers/azure.md).
+apply to every secret and are not per-secret readers (docs/providers/azure.md). The listing is
+kept whole (:class:`Assignment`), so the access scan (:mod:`.access`) reads the same snapshot
+without listing again.
 
 Assignment names are deterministic (uuid5 of scope, role and principal), so a retried
 create is idempotent; an equal assignment under another name (``RoleAssignmentExists``)
@@ -40,6 +42,27 @@ ROLE_NAMES = {
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """One role assignment as *List For Scope* returned it (at, above or below the vault)."""
+
+    id: str
+    scope: str
+    role_definition_id: str
+    principal_id: str  # lowercase
+    principal_type: str | None = None  # User, Group, ServicePrincipal, ForeignGroup, Device
+    condition: str | None = None  # an ABAC condition: the grant applies only when it holds
+
+    @property
+    def role(self) -> str:
+        """The role definition's GUID, lowercase."""
+        return _role_guid(self.role_definition_id)
+
+    @property
+    def name(self) -> str:
+        return self.id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
 class Grant:
     """One role assignment at one secret's scope."""
 
@@ -59,6 +82,11 @@ def _role_guid(role_definition_id: str | None) -> str:
     return (role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
 
 
+def plain(value: object) -> str | None:
+    """A string enum's value (the SDKs return enum members: PrincipalType, DeletionRecoveryLevel) or the string."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
 def assignment_name(scope: str, principal_id: str) -> str:
     """The deterministic name of cloudsync's assignment of a reader at a scope."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudsync:{scope.lower()}:{SECRETS_USER_ROLE}:{principal_id.lower()}"))
@@ -71,17 +99,22 @@ class Readers:
         self.client = client
         self.scope = scope
 
-    def grants_by_secret(self) -> dict[str, list[Grant]]:
-        """Every assignment at a secret's scope in the vault, by casefolded secret name."""
+    def assignments(self) -> list[Assignment]:
+        """Every assignment at, above and below the vault: one paginated call."""
+        with azure_call("list_role_assignments", "at the vault scope"):
+            return [Assignment(a.id or "", a.scope or "", a.role_definition_id or "", (a.principal_id or "").lower(),
+                               plain(a.principal_type), a.condition or None)
+                    for a in self.client.role_assignments.list_for_scope(self.scope.vault_scope)]
+
+    def grants_by_secret(self, assignments: Iterable[Assignment]) -> dict[str, list[Grant]]:
+        """The assignments at a secret's scope in the vault, by casefolded secret name."""
         prefix = (self.scope.vault_scope + "/secrets/").lower()
         found: dict[str, list[Grant]] = defaultdict(list)
-        with azure_call("list_role_assignments", "at the vault scope"):
-            for assignment in self.client.role_assignments.list_for_scope(self.scope.vault_scope):
-                scope = (assignment.scope or "").lower()
-                if not scope.startswith(prefix) or "/" in scope[len(prefix):]:
-                    continue  # the vault itself, above it, or something other than a secret
-                found[scope[len(prefix):]].append(Grant(assignment.id or "", (assignment.principal_id or "").lower(),
-                                                        _role_guid(assignment.role_definition_id)))
+        for assignment in assignments:
+            scope = assignment.scope.lower()
+            if not scope.startswith(prefix) or "/" in scope[len(prefix):]:
+                continue  # the vault itself, above it, or something other than a secret
+            found[scope[len(prefix):]].append(Grant(assignment.id, assignment.principal_id, assignment.role))
         return found
 
     def grant(self, secret: str, principals: Iterable[str]) -> None:

@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from cloudsync.providers.azure.errors import azure_call
-from cloudsync.providers.azure.rbac import Grant, Readers
+from cloudsync.providers.azure.rbac import Assignment, Grant, Readers, plain
 from cloudsync.providers.azure.tags import CREATED_TAG, created_stamp
 from cloudsync.providers.base import VERSION_LABEL, ProviderFacts, ReadQuery, RemoteSecret, decode_meta
 
@@ -47,7 +47,7 @@ class Listed:
     def of(cls, props: SecretProperties, *, deleted: bool = False) -> Listed:
         return cls(name=props.name or "", tags=dict(props.tags or {}), content_type=props.content_type,
                    enabled=props.enabled, expires=props.expires_on, created=created_stamp(props.created_on),
-                   updated=created_stamp(props.updated_on), recovery_level=_plain(props.recovery_level),
+                   updated=created_stamp(props.updated_on), recovery_level=plain(props.recovery_level),
                    version=props.version, deleted=deleted)
 
     def same_version(self, other: Listed) -> bool:
@@ -69,6 +69,9 @@ class StateReader:
     def __init__(self, secrets: SecretClient, readers: Readers | None) -> None:
         self.secrets = secrets
         self.readers = readers
+        # Every role assignment the last read listed (at, above and below the vault), for the
+        # access scan of the secrets that read returned: one snapshot, listed once.
+        self.assignments: list[Assignment] | None = None
 
     def read(self, query: ReadQuery) -> list[RemoteSecret]:
         with azure_call("list_secrets", "in the vault"):
@@ -81,7 +84,10 @@ class StateReader:
                 deleted = [Listed.of(d.properties, deleted=True)
                            for d in self.secrets.list_deleted_secrets(max_page_size=PAGE_SIZE)
                            if (d.name or "").casefold() in declared and (d.name or "").casefold() not in seen]
-        grants = self.readers.grants_by_secret() if self.readers is not None else None
+        grants = None
+        if self.readers is not None:
+            self.assignments = self.readers.assignments()
+            grants = self.readers.grants_by_secret(self.assignments)
         items = live + deleted
         lookups = self._versions_of([i.name for i in items if _needs_versions(i, i.name.casefold() in declared)])
         # Report a secret under its declared spelling: Azure names are case-insensitive.
@@ -103,13 +109,6 @@ class StateReader:
                         self.secrets.list_properties_of_secret_versions(name, max_page_size=PAGE_SIZE)]
             except ResourceNotFoundError:  # Key Vault lists no versions of an unknown name; be lenient
                 return []
-
-
-def _plain(value: object) -> str | None:
-    """A string enum's value (the SDK returns DeletionRecoveryLevel members) or the string itself."""
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
 
 
 def _needs_versions(item: Listed, declared: bool) -> bool:

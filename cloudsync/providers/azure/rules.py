@@ -27,8 +27,12 @@ class AzureTarget(TargetModel):
     resource_group: str | None = None
     vault_name: str | None = None
     tenant_id: str | None = None
-    arm_endpoint: str | None = Field(None, description="Resource Manager endpoint override")
+    arm_endpoint: str | None = Field(None, description="Resource Manager endpoint override, for every ARM call "
+                                                       "(role assignments, role definitions, the vault resource)")
     authority_endpoint: str | None = Field(None, description="token authority override")
+    access_scan: bool = Field(True, description="read who can read each secret through the vault, its resource group, "
+                                                "subscription, management groups or access policies; false: readers "
+                                                "are reported incomplete")
 
 
 _FOLD = str.maketrans({"_": "-", ".": "-"})
