@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,6 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PRINCIPAL = "00000000-0000-4000-8000-0000000000a1"
+# Commands other benchmarks add before starting the fake: (fake, *args) -> answer. The fake's
+# process is forked, so it has them.
+COMMANDS: dict[str, Callable[..., Any]] = {}
 
 
 def _serve(conn: Connection, folder: str) -> None:
@@ -52,6 +56,8 @@ def _serve(conn: Connection, folder: str) -> None:
             fake.stop()
             conn.send(None)
             return
+        elif isinstance(command, tuple) and command[0] in COMMANDS:
+            conn.send(COMMANDS[command[0]](fake, *command[1:]))
 
 
 class FakeProcess:
@@ -62,7 +68,7 @@ class FakeProcess:
         self.process.start()
         self.info: dict[str, Any] = self.conn.recv()
 
-    def ask(self, command: str) -> Any:
+    def ask(self, command: str | tuple[Any, ...]) -> Any:
         self.conn.send(command)
         return self.conn.recv()
 

@@ -125,7 +125,10 @@ def evaluate_access(names: Sequence[str], vault_scope: str, assignments: Iterabl
     possible: the role assignments are listed as a lower bound, and ``reasons`` say why).
     """
     unresolved = unresolved or {}
-    found: dict[str, list[EffectiveReader]] = {name: [] for name in names}
+    # Grants at the vault and above reach every secret: kept once, shared by every secret
+    # without a grant of its own, so a scan costs O(secrets + assignments), not their product.
+    broad: list[EffectiveReader] = []
+    own: dict[str, list[EffectiveReader]] = defaultdict(list)
     by_fold = {name.casefold(): name for name in names}
     target_reasons = list(reasons)
     secret_reasons: dict[str, list[str]] = defaultdict(list)
@@ -135,24 +138,22 @@ def evaluate_access(names: Sequence[str], vault_scope: str, assignments: Iterabl
         for policy in vault.policies:
             grant = _policy_grant(policy)
             if grant is not None:
-                reader = EffectiveReader(policy.object_id, Via.ACCESS_POLICY, vault_scope, grant,
-                                         conditional=policy.application_id is not None)
-                for readers in found.values():
-                    readers.append(reader)
+                broad.append(EffectiveReader(policy.object_id, Via.ACCESS_POLICY, vault_scope, grant,
+                                             conditional=policy.application_id is not None))
     else:
         for assignment in assignments:
             place = placement(assignment.scope, vault_scope)
             if place is None:
                 continue
             via, secret = place
-            targets = list(names) if secret is None else [by_fold[secret]] if secret in by_fold else []
-            if not targets:
-                continue
+            name = by_fold.get(secret) if secret is not None else None
+            if secret is not None and name is None:
+                continue  # a secret this scan does not cover
             role = roles.get(assignment.role)
             if role is None:
                 why = (f"role {assignment.role} not resolved ({unresolved.get(assignment.role, 'not read')}): "
                        f"assignment {assignment.name} at {assignment.scope} may grant reads")
-                (target_reasons if secret is None else secret_reasons[targets[0]]).append(why)
+                (target_reasons if name is None else secret_reasons[name]).append(why)
                 if assignment.role != SECRETS_USER_ROLE:
                     continue
                 role = _OWN_READER_ROLE
@@ -161,10 +162,11 @@ def evaluate_access(names: Sequence[str], vault_scope: str, assignments: Iterabl
                 continue
             reader = EffectiveReader(assignment.principal_id, via, assignment.scope, _grant(role, pattern, assignment),
                                      conditional=assignment.condition is not None)
-            for name in targets:
-                found[name].append(reader)
+            (broad if name is None else own[name]).append(reader)
+    shared = tuple(sorted(dict.fromkeys(broad)))
     return AccessScan(
-        readers={name: tuple(sorted(dict.fromkeys(readers))) for name, readers in found.items()},
+        readers={name: tuple(sorted(dict.fromkeys([*shared, *own[name]]))) if name in own else shared
+                 for name in names},
         reasons=tuple(dict.fromkeys(target_reasons)),
         secret_reasons={name: tuple(dict.fromkeys(why)) for name, why in secret_reasons.items()},
         notes=tuple(notes))
