@@ -136,15 +136,20 @@ class IamPrincipal:
 
 
 @dataclass(frozen=True)
-class Principals:
+class IamIndex:
     """The account's roles and users with their policies, and what could not be understood."""
 
     principals: tuple[IamPrincipal, ...]
     problems: tuple[str, ...]
 
 
+def _listed(container: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = container.get(key)
+    return [entry for entry in value if isinstance(entry, Mapping)] if isinstance(value, list) else []
+
+
 def _entries(pages: Sequence[Mapping[str, Any]], key: str) -> list[Mapping[str, Any]]:
-    return [entry for page in pages for entry in (page.get(key) or []) if isinstance(entry, Mapping)]
+    return [entry for page in pages for entry in _listed(page, key)]
 
 
 def _default_document(policy: Mapping[str, Any]) -> object:
@@ -159,7 +164,7 @@ def _default_document(policy: Mapping[str, Any]) -> object:
     return None
 
 
-def index_principals(pages: Sequence[Mapping[str, Any]]) -> Principals:
+def index_principals(pages: Sequence[Mapping[str, Any]]) -> IamIndex:
     """Roles and users of GetAccountAuthorizationDetails pages, each with every policy that reaches it."""
     problems: list[str] = []
 
@@ -173,35 +178,35 @@ def index_principals(pages: Sequence[Mapping[str, Any]]) -> Principals:
         arn = str(policy.get("Arn"))
         managed[arn] = attachment(f"policy {arn}", _default_document(policy))
 
-    def own(entry: Mapping[str, Any], inline_key: str, suffix: str = "") -> list[Attachment]:
+    def own(entry: Mapping[str, Any], inline_key: str, group: bool = False) -> list[Attachment]:
         arn = str(entry.get("Arn"))
         found = []
-        for inline in entry.get(inline_key) or []:
-            label = f"inline policy {inline.get('PolicyName')} of {arn}"
-            found.append(attachment(label, inline.get("PolicyDocument")))
-        for attached in entry.get("AttachedManagedPolicies") or []:
+        for inline in _listed(entry, inline_key):
+            found.append(attachment(f"inline policy {inline.get('PolicyName')} of {arn}", inline.get("PolicyDocument")))
+        for attached in _listed(entry, "AttachedManagedPolicies"):
             policy_arn = str(attached.get("PolicyArn"))
-            if policy_arn in managed:
-                found.append(managed[policy_arn])
-            else:
+            if policy_arn not in managed:
                 problems.append(f"policy {policy_arn} attached to {arn} is missing from the authorization details")
-        if suffix:
-            found = [Attachment(f"{a.policy}{suffix}", a.statements) for a in found]
+            elif group:  # the user reads through the group: name it beside the shared policy
+                found.append(Attachment(f"{managed[policy_arn].policy} via group {arn}", managed[policy_arn].statements))
+            else:
+                found.append(managed[policy_arn])
         return found
 
-    groups = {str(g.get("GroupName")): own(g, "GroupPolicyList", f" via group {g.get('Arn')}")
+    groups = {str(g.get("GroupName")): own(g, "GroupPolicyList", group=True)
               for g in _entries(pages, "GroupDetailList")}
     principals = [IamPrincipal(str(role.get("Arn")), tuple(own(role, "RolePolicyList")))
                   for role in _entries(pages, "RoleDetailList")]
     for user in _entries(pages, "UserDetailList"):
         attachments = own(user, "UserPolicyList")
-        for group in user.get("GroupList") or []:
+        member_of = user.get("GroupList")
+        for group in member_of if isinstance(member_of, list) else []:
             if str(group) in groups:
                 attachments.extend(groups[str(group)])
             else:
                 problems.append(f"group {group} of {user.get('Arn')} is missing from the authorization details")
         principals.append(IamPrincipal(str(user.get("Arn")), tuple(attachments)))
-    return Principals(tuple(principals), tuple(dict.fromkeys(problems)))
+    return IamIndex(tuple(principals), tuple(dict.fromkeys(problems)))
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -221,6 +226,20 @@ class _Holder:
     principal: str
     account: str | None
     policy: str
+
+
+class _Coverage:
+    """Which statements cover one secret, each evaluated once (managed policies' statements repeat)."""
+
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+        self.known: dict[int, tuple[bool, bool]] = {}
+
+    def __call__(self, statement: Statement) -> tuple[bool, bool]:
+        found = self.known.get(id(statement))  # statements live as long as the evaluator: ids are stable
+        if found is None:
+            found = self.known[id(statement)] = statement.covers(self.arn)
+        return found
 
 
 class _Evaluator:
@@ -243,7 +262,8 @@ class _Evaluator:
     def readers(self, secret: ScannedSecret) -> tuple[list[EffectiveReader], tuple[str, ...]]:
         partition, account = _partition_account(secret.arn)
         root = f"arn:{partition}:iam::{account}:root"
-        candidates = self._identity(secret.arn, root)
+        covers = _Coverage(secret.arn)
+        candidates = self._identity(covers, root)
         problems: tuple[str, ...] = ()
         denies: list[tuple[str, Statement]] = []
         if not secret.policy_read:
@@ -252,19 +272,19 @@ class _Evaluator:
             parsed = parse(secret.policy, resource_policy=True, partition=partition)
             problems = tuple(f"resource policy: {p}" for p in parsed.problems)
             for statement in parsed.statements:
-                covered, variable = statement.covers(secret.arn)
+                covered, variable = covers(statement)
                 if not covered:
                     continue
                 if statement.effect is Effect.DENY:
                     denies.append(("resource policy", statement))
                     continue
                 candidates.extend(_resource_candidates(statement, secret.arn, variable))
-        return self._apply_denies(candidates, secret.arn, denies), problems
+        return self._apply_denies(candidates, covers, denies), problems
 
-    def _identity(self, arn: str, root: str) -> list[_Candidate]:
+    def _identity(self, covers: _Coverage, root: str) -> list[_Candidate]:
         candidates = []
         for statement, holders in self.allows.items():
-            covered, variable = statement.covers(arn)
+            covered, variable = covers(statement)
             if not covered:
                 continue
             for holder in holders:
@@ -274,31 +294,40 @@ class _Evaluator:
                                                  statement.conditional or variable))
         return candidates
 
-    def _apply_denies(self, candidates: Iterable[_Candidate], arn: str,
+    def _apply_denies(self, candidates: Iterable[_Candidate], covers: _Coverage,
                       resource_denies: Sequence[tuple[str, Statement]]) -> list[EffectiveReader]:
+        verdicts: dict[str, tuple[bool, tuple[str, ...]]] = {}
         readers = set()
         for candidate in candidates:
-            notes = []
-            denied = False
-            denies = [*self.denies.get(candidate.principal, ()),
-                      *(d for d in resource_denies if d[1].principals is not None
-                        and d[1].principals.names(candidate.principal))]
-            for policy, statement in denies:
-                covered, variable = statement.covers(arn)
-                if not covered:
-                    continue
-                if statement.conditional or variable:
-                    notes.append(f"{policy}, {statement.label}")
-                else:
-                    denied = True
-                    break
+            verdict = verdicts.get(candidate.principal)
+            if verdict is None:
+                verdict = verdicts[candidate.principal] = self._verdict(candidate.principal, covers, resource_denies)
+            denied, notes = verdict
             if denied:
                 continue
-            notes = list(dict.fromkeys(notes))  # one deny can reach a user twice (own policy and group)
             grant = candidate.grant + (f"; conditionally denied by {'; '.join(notes)}" if notes else "")
             readers.add(EffectiveReader(candidate.principal, candidate.via, candidate.scope, grant,
                                         candidate.conditional or bool(notes)))
-        return sorted(readers)
+        return sorted(readers, key=_order)
+
+    def _verdict(self, principal: str, covers: _Coverage,
+                 resource_denies: Sequence[tuple[str, Statement]]) -> tuple[bool, tuple[str, ...]]:
+        """Whether a Deny removes ``principal``'s reads of this secret, else the conditional denies that may."""
+        notes = []
+        for policy, statement in (*self.denies.get(principal, ()),
+                                  *(d for d in resource_denies
+                                    if d[1].principals is not None and d[1].principals.names(principal))):
+            covered, variable = covers(statement)
+            if not covered:
+                continue
+            if not (statement.conditional or variable):
+                return True, ()
+            notes.append(f"{policy}, {statement.label}")
+        return False, tuple(dict.fromkeys(notes))  # one deny can reach a user twice (own policy and group)
+
+
+def _order(reader: EffectiveReader) -> tuple[str, str, str, str, bool]:
+    return reader.principal, reader.via.value, reader.scope, reader.grant, reader.conditional
 
 
 def _partition_account(arn: str) -> tuple[str, str]:

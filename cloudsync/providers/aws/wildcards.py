@@ -53,6 +53,11 @@ class ResourcePattern:
         if self.anything:
             return True
         parts = arn.split(":")
+        if len(self.segments) == len(parts):
+            # As many segments as the ARN: each covers exactly one (the usual, fast case; the
+            # resource name, last, tells most ARNs apart).
+            return all(segment.regex.match(part) for segment, part in zip(reversed(self.segments), reversed(parts),
+                                                                             strict=True))
         reached = {0}  # how many ARN segments the pattern segments seen so far can cover
         for segment in self.segments:
             following: set[int] = set()

@@ -4,26 +4,35 @@ moto answers GetAccountAuthorizationDetails in one page whatever ``MaxItems`` sa
 (``IsTruncated`` is always false); AWS returns at most ``MaxItems`` entities per page, "might
 return fewer", and hands a ``Marker`` for the next. This proxy forwards each request to moto,
 then cuts moto's one answer into pages of ``page_size`` entities (users, groups, roles,
-policies, in that order), so the real boto3 client sees AWS's pagination on the wire. It can
-also answer with AccessDenied, or hand back the same marker forever, and it counts the
-operations it sees.
+policies, in that order), so the real boto3 client sees AWS's pagination on the wire. Built on
+the fault proxy of tests/fakes: it answers chosen operations with an IAM error, counts the
+operations it sees, and can hand back the same marker forever.
 """
 
 from __future__ import annotations
 
-import http.client
-import threading
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs
+
+from tests.fakes.moto_server import FaultProxy
 
 NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 OPERATION = "GetAccountAuthorizationDetails"
-DENIED = (b'<ErrorResponse xmlns="' + NS.encode() + b'"><Error><Type>Sender</Type><Code>AccessDenied</Code>'
-          b"<Message>User is not authorized to perform: iam:GetAccountAuthorizationDetails</Message></Error>"
-          b"<RequestId>denied</RequestId></ErrorResponse>")
+
+
+def error_xml(code: str, message: str) -> bytes:
+    """An IAM error body, as the query protocol sends it."""
+    error = ET.Element("ErrorResponse", xmlns=NS)
+    detail = ET.SubElement(error, "Error")
+    ET.SubElement(detail, "Type").text = "Sender"
+    ET.SubElement(detail, "Code").text = code
+    ET.SubElement(detail, "Message").text = message
+    ET.SubElement(error, "RequestId").text = "iam-proxy"
+    return ET.tostring(error, encoding="utf-8")
 
 
 def _tag(name: str) -> str:
@@ -58,21 +67,16 @@ def paginate(body: bytes, marker: str | None, page_size: int, *, stuck: bool = F
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-class IamProxy:
-    """An HTTP proxy on 127.0.0.1 that paginates moto's IAM authorization details."""
+class IamProxy(FaultProxy):
+    """The fault proxy of tests/fakes, for IAM's query protocol, paginating moto's authorization details.
+
+    ``fail(OPERATION, "AccessDenied", status=403)`` answers with an IAM (XML) error.
+    """
 
     def __init__(self, upstream: str, page_size: int = 1000) -> None:
-        self.upstream = urlsplit(upstream)
         self.page_size = page_size
-        self.deny = False  # answer GetAccountAuthorizationDetails with AccessDenied
         self.stuck = False  # hand back the marker that was sent (a looping paginator)
-        self.seen: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(upstream)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -84,11 +88,9 @@ class IamProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def _send(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
+            def _send(self, status: int, data: bytes) -> None:
                 self.send_response(status)
-                for key, value in headers:
-                    if key.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
-                        self.send_header(key, value)
+                self.send_header("Content-Type", "text/xml")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -97,27 +99,23 @@ class IamProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
                 operation = form.get("Action", "")
-                with proxy.lock:
-                    proxy.seen[operation] += 1
-                if operation == OPERATION and proxy.deny:
-                    self._send(403, DENIED, [("Content-Type", "text/xml")])
+                fault = proxy._take(operation)
+                if fault is not None:
+                    self._send(fault.status, error_xml(fault.code, fault.message))
                     return
-                conn = http.client.HTTPConnection(proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port,
-                                                  timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                    conn.request("POST", self.path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                finally:
-                    conn.close()
-                if operation == OPERATION and response.status == 200:
+                status, data = proxy.forward(self.path, body, dict(self.headers.items()))
+                if operation == OPERATION and status == 200:
                     data = paginate(data, form.get("Marker"), proxy.page_size, stuck=proxy.stuck)
-                self._send(response.status, data, response.getheaders())
+                self._send(status, data)
 
         return Handler
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """moto's answer to one request (IAM's query protocol: every answer is XML)."""
+        kept = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        request = urllib.request.Request(self.upstream.geturl() + path, data=body, headers=kept, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:  # moto's own IAM errors pass through as they are
+            return error.code, error.read()

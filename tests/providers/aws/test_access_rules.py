@@ -149,8 +149,7 @@ CASES: list[tuple[str, list[dict[str, Any]], set[EffectiveReader]]] = [
                             "GroupPolicyList": [{"PolicyName": "gp", "PolicyDocument": document(allow(Sid="G"))}]}]}],
      {identity(f"arn:aws:iam::{ACCOUNT}:user/u", f"inline policy own of arn:aws:iam::{ACCOUNT}:user/u, statement Own"),
       identity(f"arn:aws:iam::{ACCOUNT}:user/u",
-               f"inline policy gp of arn:aws:iam::{ACCOUNT}:group/g via group arn:aws:iam::{ACCOUNT}:group/g, "
-               "statement G")}),
+               f"inline policy gp of arn:aws:iam::{ACCOUNT}:group/g, statement G")}),
     ("a group grants nobody by itself",
      [{"GroupDetailList": [{"GroupName": "g", "Arn": f"arn:aws:iam::{ACCOUNT}:group/g",
                             "GroupPolicyList": [{"PolicyName": "gp", "PolicyDocument": document(allow())}]}]}],
