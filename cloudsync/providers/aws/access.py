@@ -313,6 +313,8 @@ class _Evaluator:
     def _verdict(self, principal: str, covers: _Coverage,
                  resource_denies: Sequence[tuple[str, Statement]]) -> tuple[bool, tuple[str, ...]]:
         """Whether a Deny removes ``principal``'s reads of this secret, else the conditional denies that may."""
+        if not resource_denies and principal not in self.denies:
+            return False, ()  # most principals have no Deny at all
         notes = []
         for policy, statement in (*self.denies.get(principal, ()),
                                   *(d for d in resource_denies

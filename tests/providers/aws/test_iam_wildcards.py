@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloudsync.providers.aws.wildcards import MAX_PATTERN, action_matches, has_variable, resource_matches
 
@@ -25,6 +29,7 @@ ACTIONS = [
     ("wildcard in the service", "*:GetSecretValue", True),
     ("brackets are literal", "secretsmanager:[G]etSecretValue", False),
     ("a longer action is not a prefix match", "secretsmanager:GetSecretValueX", False),
+    ("an interior * takes the first fit, not the last", "*e*e", True),
 ]
 
 
@@ -85,3 +90,37 @@ def test_many_wildcards_do_not_backtrack_exponentially() -> None:
     hostile = "arn:aws:secretsmanager:*:*:secret:" + "*a" * 40 + "b"
     assert not resource_matches(hostile, f"{SECRET}:" + "a" * 500)
     assert not action_matches("*a" * 40 + "b", "a" * 500)
+
+
+# --- the compiled matcher against a slow, obviously-correct reading of the rules ---------------
+
+
+def reference(pattern: str, arn: str) -> bool:
+    """IAM's resource rules read literally: recursion over characters, no regular expressions."""
+    if pattern == "*":
+        return True
+
+    @functools.cache
+    def match(p: int, a: int) -> bool:
+        if p == len(pattern):
+            return a == len(arn)
+        char = pattern[p]
+        if char == "*":
+            ends_segment = p + 1 == len(pattern) or pattern[p + 1] == ":"
+            # Zero characters, or one more (a colon only when the * ends its segment).
+            return match(p + 1, a) or (a < len(arn) and (arn[a] != ":" or ends_segment) and match(p, a + 1))
+        if char == "?":
+            return a < len(arn) and arn[a] != ":" and match(p + 1, a + 1)
+        return a < len(arn) and arn[a] == char and match(p + 1, a + 1)
+
+    return match(0, 0)
+
+
+SEGMENT = st.text(alphabet="ab*?-", max_size=7)
+
+
+@given(pattern=st.lists(SEGMENT, min_size=1, max_size=5).map(":".join),
+       arn=st.lists(st.text(alphabet="ab-", max_size=6), min_size=1, max_size=5).map(":".join))
+@settings(max_examples=3000, deadline=None)
+def test_the_matcher_agrees_with_the_rules_read_literally(pattern: str, arn: str) -> None:
+    assert resource_matches(pattern, arn) is reference(pattern, arn)
