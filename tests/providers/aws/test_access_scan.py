@@ -79,9 +79,9 @@ def _role(iam: Any, name: str, *inline: tuple[str, str], managed: tuple[str, ...
         iam.attach_role_policy(RoleName=name, PolicyArn=arn)
 
 
-def build_account(iam: Any, sm: Any) -> dict[str, str]:
+def build_account(iam: Any, sm: Any, value: str = "not-read-by-the-scan") -> dict[str, str]:
     """The account every scenario test scans; returns the secrets' ARNs by name."""
-    arns = {name: sm.create_secret(Name=name, SecretString="not-read-by-the-scan")["ARN"] for name in NAMES}
+    arns = {name: sm.create_secret(Name=name, SecretString=value)["ARN"] for name in NAMES}
 
     iam.create_policy(PolicyName="ReadAll", PolicyDocument=doc(allow(action="secretsmanager:Get*", sid="GetAll")))
     _role(iam, "admin", managed=(policy_arn("ReadAll"),))
@@ -186,17 +186,21 @@ def as_sets(scan: AccessScan) -> dict[str, set[EffectiveReader]]:
     return {name: set(readers) for name, readers in scan.readers.items()}
 
 
-def test_every_reader_of_every_secret_with_its_scope_grant_and_condition(iam: Any, sm: Any) -> None:
-    arns = build_account(iam, sm)
+def test_every_reader_of_every_secret_with_its_scope_grant_and_condition(iam: Any, sm: Any, canary: str) -> None:
+    arns = build_account(iam, sm, canary)
+    secrets = secrets_of(sm)
     counter: Counter[str] = Counter()
+    on_the_wire: Counter[str] = Counter()
+    iam.meta.events.register("before-call.iam", lambda model, **_: on_the_wire.update([model.name]))
 
-    scan = scan_access(iam, secrets_of(sm), counter=counter)
+    scan = scan_access(iam, secrets, counter=counter)
 
+    assert canary not in repr(scan)  # the scan reads policies, never a value
     assert as_sets(scan) == expected_readers(arns)
     assert scan.complete and scan.reasons == ()
     assert all(scan.complete_for(name) for name in NAMES)
     # The scan's only calls: GetAccountAuthorizationDetails pages (moto answers in one).
-    assert counter == Counter({OPERATION: 1})
+    assert on_the_wire == counter == Counter({OPERATION: 1})
 
 
 def test_documents_as_iam_sends_them_url_encoded_give_the_same_readers(aws: MotoServer, iam: Any, sm: Any) -> None:
