@@ -333,6 +333,59 @@ def drift(
     raise typer.Exit(2 if report.drifted else 0)
 
 
+class AccessFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+@app.command()
+@handles_errors
+def access(
+    directory: StackDir = Path("."),
+    target: Targets = None,
+    principal: Annotated[str | None, typer.Option(
+        "--principal", "-p", help="only what this principal (declared name or cloud id) can read")] = None,
+    fmt: Annotated[AccessFormat, typer.Option("--format", "-f")] = AccessFormat.text,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="write the report to FILE (html needs it)")]
+    = None,
+    unused_after: Annotated[str, typer.Option(
+        "--unused-after", help="a declared reader of a secret not read for this long is an unused grant")] = "90d",
+) -> None:
+    """Who can read what: declared and effective readers of every secret, read-only, no value."""
+    from datetime import UTC, datetime
+
+    from cloudsync.access.collect import access_report
+    from cloudsync.access.html import render_html
+    from cloudsync.access.render import render_json, render_markdown, render_text
+    from cloudsync.config.durations import parse_duration
+    from cloudsync.plan.build import select_targets
+
+    if fmt is AccessFormat.html and out_file is None:
+        raise CloudsyncError(Diagnostic("--format html needs --out FILE", hint="e.g. --out access.html"))
+    try:
+        threshold = parse_duration(unused_after)
+    except ValueError as exc:
+        raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint="a duration such as 90d")) from None
+    stack = _load(directory)
+    report = access_report(stack, select_targets(stack, target), today=datetime.now(UTC).date(),
+                           principal=principal, unused_after=threshold)
+    if fmt is AccessFormat.text and out_file is None:
+        out.print(render_text(report))
+    else:
+        text = (render_json(report) if fmt is AccessFormat.json else render_markdown(report)
+                if fmt is AccessFormat.markdown else render_html(report) if fmt is AccessFormat.html
+                else render_text(report).plain)
+        if out_file is None:
+            out.print(text, markup=False)
+        else:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            out_file.write_text(text, encoding="utf-8")
+            err.print(f"Wrote the access report to {out_file}", markup=False)
+    print_diagnostics(report.diagnostics)
+
+
 @app.command("import")
 @handles_errors
 def import_(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
+from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
 from cloudsync.providers.registry import provider_class, rules_for
 from cloudsync.providers.rules import ProviderRules
@@ -160,8 +161,8 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
 
 
 def read_actual(session: Session, targets: list[str], desired: list[DesiredSecret],
-                metadata_only: bool) -> dict[str, dict[str, RemoteSecret]]:
-    """Bulk-read every target (in parallel across targets)."""
+                metadata_only: bool, scans: dict[str, AccessScan] | None = None) -> dict[str, dict[str, RemoteSecret]]:
+    """Bulk-read every target (in parallel across targets); with ``scans``, each target's access scan too."""
     declared: dict[str, set[str]] = {t: set() for t in targets}
     access: dict[str, set[str]] = {t: set() for t in targets}
     granted: dict[str, set[str]] = {t: set() for t in targets}
@@ -182,6 +183,8 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
             secrets = provider.read(query)
         except ProviderError as exc:
             raise CloudsyncError(provider_diagnostic(target, exc, "reading secrets")) from None
+        if scans is not None:
+            scans[target] = scan_target(provider, query, secrets)
         log.debug("target %s: read %d secrets (%s)", target, len(secrets), dict(provider.api_calls))
         return target, {s.name: s for s in secrets}
 
@@ -191,6 +194,15 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         return dict([read(targets[0])])
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
         return dict(pool.map(read, targets))
+
+
+def scan_target(provider: Provider[object], query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+    """Who can read each secret of one target; a failed scan makes every reader unknown, never none."""
+    try:
+        return provider.scan_access(query, secrets)
+    except ProviderError as exc:
+        code = f" [{exc.code}]" if exc.code else ""
+        return AccessScan.skipped((s.name for s in secrets), f"access scan failed{code}: {exc.message}")
 
 
 def desired_state(session: Session, targets: list[str], values: Values | None,
@@ -274,6 +286,7 @@ class PlanRun:
     values: Values
     actual: dict[str, dict[str, RemoteSecret]]
     desired: list[DesiredSecret]
+    access: dict[str, AccessScan] = field(default_factory=dict)  # target -> who can read what
 
 
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
@@ -288,7 +301,8 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
         if diags:
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
-    actual = read_actual(session, targets, shell, metadata_only)
+    scans: dict[str, AccessScan] = {}
+    actual = read_actual(session, targets, shell, metadata_only, scans)
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
     plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
@@ -300,4 +314,4 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
                        "apply; apply will fail this change", severity=Severity.WARNING, file=c.file, line=c.line,
                        hint="apply the secret it derives from first, or check that it is readable")
             for c in plan.real_changes if c.value is not None and c.value.mode is ValueMode.UNKNOWN]
-    return PlanRun(plan=plan, values=values, actual=actual, desired=desired)
+    return PlanRun(plan=plan, values=values, actual=actual, desired=desired, access=scans)

@@ -211,4 +211,4 @@ def bind(body: dict[str, Any], fresh: PlanRun) -> PlanRun:
     saved.changes = [replace(c, before=fresh.actual.get(c.target, {}).get(c.remote_name)) for c in saved.changes]
     from cloudsync.plan.build import PlanRun
 
-    return PlanRun(plan=saved, values=fresh.values, actual=fresh.actual, desired=fresh.desired)
+    return PlanRun(plan=saved, values=fresh.values, actual=fresh.actual, desired=fresh.desired, access=fresh.access)
