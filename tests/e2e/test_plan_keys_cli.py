@@ -11,28 +11,9 @@ import pytest
 
 from cloudsync.providers.local import LocalStore
 from tests.conftest import CliResult, assert_no_canary, files_containing
+from tests.e2e.test_local_cli import STACK
 from tests.unit.test_planfile_keys import forge
 
-STACK = """\
-version: 1
-stack: shop
-targets:
-  local: {provider: local}
-principals:
-  api: {}
-defaults:
-  labels: {owner: team-shop}
-  rotation: 30d
-secrets:
-  - name: shop/db-password
-    targets: [local]
-    value: {env: SHOP_DB_PASSWORD}
-    readers: [api]
-  - name: shop/session-key
-    targets: [local]
-    value: {generate: {length: 40}}
-    readers: [api]
-"""
 KEY = {"CLOUDSYNC_PLAN_KEY": "a plan key shared by the plan and apply jobs"}
 NOT_CI = {"CI": ""}  # the suite itself may run with CI=true
 
