@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from cloudsync.plan.build import PlanRun
 
 PLAN_KEY_ENV = "CLOUDSYNC_PLAN_KEY"
-# A change takes ~700 bytes, so this holds ~90,000 changes; larger estates shard by target.
+# A change takes ~830 bytes, so this holds ~80,000 changes; larger estates shard by target.
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 # A plan file is 6 levels deep (signature > body > changes > change > after > labels).
 MAX_DEPTH = 16
