@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudsync.diagnostics import CloudsyncError
@@ -122,6 +122,13 @@ def test_random_json_documents_signed_with_the_key(workdir: Path, body: Any) -> 
     check(workdir, json.dumps({"body": body, "signature": body}).encode())
 
 
+# Cases this test found in the reader before bodies were validated (each crashed it).
+@example(where=("revisions",), value=None, delete=True)  # KeyError
+@example(where=("changes", 0, "after", "readers"), value=None, delete=True)  # KeyError
+@example(where=("created_at",), value="0", delete=False)  # ValueError
+@example(where=("unchanged",), value="", delete=False)  # ValueError
+@example(where=("changes", 1, "reasons"), value=None, delete=False)  # TypeError
+@example(where=("changes", 0, "after", "labels"), value=[[]], delete=False)  # TypeError: unhashable
 @FUZZ
 @given(where=st.sampled_from(PATHS), value=json_values, delete=st.booleans())
 def test_real_bodies_with_one_field_replaced_and_resigned(workdir: Path, where: tuple[str | int, ...], value: Any,
@@ -132,6 +139,7 @@ def test_real_bodies_with_one_field_replaced_and_resigned(workdir: Path, where: 
 CLOSERS = {"[": "]", '{"a":': "}", '{"body":': "}", '["\\"': "]", "[{}": "]"}
 
 
+@example(depth=200_000, opener="[", closed=True)  # RecursionError before nesting was bounded
 @FUZZ
 @given(depth=st.integers(1, 300_000), opener=st.sampled_from(sorted(CLOSERS)), closed=st.booleans())
 def test_any_depth_of_nesting(workdir: Path, depth: int, opener: str, closed: bool) -> None:
