@@ -173,7 +173,7 @@ def plan(
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.plan.build import build_plan, open_session, select_targets
-    from cloudsync.plan.planfile import write_plan
+    from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
     stack = _load(directory)
     targets = select_targets(stack, target)
@@ -185,8 +185,12 @@ def plan(
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:
-        write_plan(run, out_file, stack.root)
-        err.print(f"Saved the signed plan to {out_file}; apply it with: cloudsync apply {out_file}", markup=False)
+        signer = write_plan(run, out_file, stack.root)
+        err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
+                  markup=False)
+        if signer != PLAN_KEY_ENV and not run.plan.metadata_only:
+            err.print(f"hint: only a machine with this key file can apply the plan; to apply it elsewhere, set "
+                      f"{PLAN_KEY_ENV} to the same secret in the plan and the apply jobs", markup=False)
     if detailed_exitcode and run.plan.real_changes:
         raise typer.Exit(2)
 
