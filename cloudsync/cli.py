@@ -126,17 +126,22 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")
 PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
 
 
-def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None) -> None:
+def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None, broad: Any = ()) -> None:
+    from cloudsync.access.render import broad_readers_json, broad_readers_markdown, broad_readers_text
     from cloudsync.plan.render import render_json, render_markdown, render_text
 
     violations = [v.as_dict() for v in policy.violations] if policy is not None else []
     waived = [v.as_dict() for v in policy.waived] if policy is not None else []
     if fmt is ReportFormat.json:
-        out.print(render_json(plan, violations, waived), markup=False)
+        data = json.loads(render_json(plan, violations, waived))
+        data["undeclared_readers"] = broad_readers_json(broad)
+        out.print(json.dumps(data, indent=2), markup=False)
     elif fmt is ReportFormat.markdown:
-        out.print(render_markdown(plan, violations), markup=False)
+        out.print(render_markdown(plan, violations) + broad_readers_markdown(broad), markup=False)
     else:
         out.print(render_text(plan))
+        if broad:
+            out.print(broad_readers_text(broad))
         if policy is not None and (policy.violations or policy.waived):
             from cloudsync.policy.render import render_text as render_policy
 
@@ -172,6 +177,7 @@ def plan(
     policy_dir: PolicyDirs = None,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
+    from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
@@ -180,7 +186,8 @@ def plan(
     with open_session(stack) as session:
         run = build_plan(session, targets, metadata_only=metadata_only)
     policy = _policy(stack, run, policy_dir)
-    _render_plan(run.plan, fmt, policy)
+    broad, _ = inherited_drift(stack, run, today=run.plan.created_at.date())
+    _render_plan(run.plan, fmt, policy, broad)
     print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
@@ -318,6 +325,7 @@ def drift(
     """Report drift, read-only and without values: exit 0 none, 2 drift, 1 error."""
     from datetime import UTC, datetime
 
+    from cloudsync.access.collect import inherited_drift
     from cloudsync.drift import classify
     from cloudsync.drift_render import render_drift_markdown, render_drift_text
     from cloudsync.plan.build import build_plan, open_session, select_targets
@@ -326,7 +334,9 @@ def drift(
     with open_session(stack) as session:
         run = build_plan(session, select_targets(stack, target), metadata_only=True)
     declared = {(w.target, w.remote_name) for w in run.desired}
-    report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date())
+    inherited, unknown = inherited_drift(stack, run, today=datetime.now(UTC).date())
+    report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date(), inherited=inherited)
+    report.diagnostics += unknown
     if fmt is ReportFormat.json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
     elif fmt is ReportFormat.markdown:
