@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudsync.values.secret import SecretValue
+
+if TYPE_CHECKING:
+    from cloudsync.providers.lease import Lease, LeaseTerms, TargetLock
 
 OWNER_LABEL = "managed-by"
 OWNER_VALUE = "cloudsync"
@@ -238,9 +241,19 @@ class Provider(ABC):
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
         """The cloud permissions each operation needs, least privilege."""
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        """Exclusive write access to the target for one apply; raise LockedError if held."""
-        return contextlib.nullcontext()
+    def lock(self, holder: str, terms: LeaseTerms | None = None) -> contextlib.AbstractContextManager[Lease]:
+        """Exclusive write access to the target for one apply, as a renewed lease (see
+        :mod:`cloudsync.providers.lease`); raise LockedError if another apply holds it."""
+        from cloudsync.providers.lease import Lease, LeaseTerms, hold
+
+        lock = self.target_lock()
+        if lock is None:
+            return contextlib.nullcontext(Lease(self.target))
+        return hold(lock, holder, terms or LeaseTerms())
+
+    def target_lock(self) -> TargetLock | None:
+        """This target's apply lock (None: the target needs none)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

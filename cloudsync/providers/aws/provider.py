@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
 from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.connect import make_client
-from cloudsync.providers.aws.lock import target_lock
+from cloudsync.providers.aws.lock import AwsTargetLock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
@@ -65,9 +64,9 @@ class AwsProvider(Provider):
             return SecretValue(response["SecretBinary"])
         raise ProviderError(f"GetSecretValue {name}: the secret has no value", code="NoValue")
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        """The target's apply lock: a marker secret only one apply can create."""
-        return target_lock(self.api, self.reader, self.target, self.context.stack, holder)
+    def target_lock(self) -> AwsTargetLock:
+        """The target's apply lock: a marker secret only one apply can create, held as a lease."""
+        return AwsTargetLock(self.api, self.reader, self.target, self.context.stack)
 
     @classmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:

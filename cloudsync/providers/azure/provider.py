@@ -8,7 +8,6 @@ needs, and :mod:`.errors` turns SDK exceptions into one-line :class:`ProviderErr
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from cloudsync.config.models import AzureTarget
 from cloudsync.providers.azure import permissions as _permissions
 from cloudsync.providers.azure.connection import AzureClients, rbac_scope
 from cloudsync.providers.azure.errors import azure_call
-from cloudsync.providers.azure.lock import vault_lock
+from cloudsync.providers.azure.lock import AzureTargetLock
 from cloudsync.providers.azure.rbac import Readers
 from cloudsync.providers.azure.reading import StateReader
 from cloudsync.providers.azure.writing import SecretWriter
@@ -56,8 +55,8 @@ class AzureProvider(Provider):
     def close(self) -> None:
         self.clients.close()
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        return vault_lock(self.clients.secrets, self.target, self.context.stack, holder)
+    def target_lock(self) -> AzureTargetLock:
+        return AzureTargetLock(self.clients.secrets, self.target, self.context.stack)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
