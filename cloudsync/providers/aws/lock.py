@@ -109,7 +109,9 @@ class AwsTargetLock(TargetLock):
     def remove(self, shown: Sequence[Holder], terms: LeaseTerms) -> list[Holder]:
         removed = []
         for holder in shown:
-            if self._delete(holder.ref):
+            # A force delete of a missing secret succeeds: ask first whether that very marker still exists.
+            found = self.reader.describe(holder.ref)
+            if found is not None and found.get("DeletedDate") is None and self._delete(holder.ref):
                 removed.append(holder)
         return removed
 

@@ -33,7 +33,7 @@ class AzureTargetLock(TargetLock):
         self.target = target
         self.stack = stack
         self.name = LOCK_PREFIX + stack
-        self.where = f"tickets of the secret {self.name}"
+        self.where = f"ticket of the secret {self.name}"
         self.ticket: str | None = None  # our version, while we hold the lock
         self.until: datetime | None = None
         self._contended = False  # once the lock was seen held, look before queueing a ticket
@@ -86,9 +86,11 @@ class AzureTargetLock(TargetLock):
         return [_holder(v) for v in self._live(terms.clock())]
 
     def remove(self, shown: Sequence[Holder], terms: LeaseTerms) -> list[Holder]:
-        for holder in shown:
+        live = {v.version for v in self._live(terms.clock())}
+        removed = [holder for holder in shown if holder.ref in live]
+        for holder in removed:
             self._disable(holder.ref)
-        return list(shown)
+        return removed
 
     # -- helpers -----------------------------------------------------------------------
 
