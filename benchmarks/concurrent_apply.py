@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.concurrency import audit_events, lost_race, start, writers  # noqa: E402
+from tests.e2e.concurrency import audit_events, lost_race, start, writers
 
 
 def write_stack(root: Path, provider: str, endpoint: str | None, secrets: int) -> None:

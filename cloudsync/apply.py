@@ -209,7 +209,11 @@ def apply_plan(session: Session, run: PlanRun, *, parallelism: int = 10,
     if not changes:
         return report
     targets = sorted({c.target for c in changes})
-    with session.locks(targets, lock_holder(plan.stack), LeaseTerms(duration=lease_from_env())):
+    try:
+        terms = LeaseTerms(duration=lease_from_env())
+    except ValueError as exc:
+        raise CloudsyncError(Diagnostic(str(exc))) from None
+    with session.locks(targets, lock_holder(plan.stack), terms):
         audit = AuditLog(audit_path(session.stack.root))
         audit.event("apply-start", {**AuditLog.whoami(), "stack": plan.stack, "plan_digest": digest,
                                     "targets": targets, "changes": len(changes)})

@@ -178,6 +178,7 @@ def hold(lock: TargetLock, holder: str, terms: LeaseTerms, deadline: datetime | 
     """Hold ``lock`` (waiting until ``deadline`` while another apply holds it), renewing it until exit."""
     started = terms.clock()
     deadline = deadline if deadline is not None else started + terms.wait
+    waiting = False
     while True:
         expires = terms.until()  # no later than the lease acquire() writes
         found = lock.acquire(holder, terms)
@@ -187,7 +188,10 @@ def hold(lock: TargetLock, holder: str, terms: LeaseTerms, deadline: datetime | 
         if now >= deadline:
             raise locked_error(lock, found, now, now - started if deadline > started else timedelta(0))
         poll = min(MAX_POLL, terms.renew_every / 2) * random.uniform(0.75, 1.0)
-        log.info("target %s is locked by %s; waiting", lock.target, found.describe(now))
+        if not waiting:
+            log.warning("target %s is locked by another apply (%s); waiting up to %s", lock.target,
+                        found.describe(now), _span(deadline - now))
+        waiting = True
         terms.sleep(max(0.01, min(poll, (deadline - now).total_seconds())))
     lease = Lease(lock.target)
     stopped = threading.Event()
