@@ -51,6 +51,13 @@ def start(args: list[str], env: dict[str, str], *, cwd: Path, hooked: bool = Fal
     return Proc(popen)
 
 
+def start_hooked(args: list[str], env: dict[str, str], *, cwd: Path, hooks: Path,
+                 **switches: str) -> Proc:
+    """Start tests/e2e/hooked_cli.py, its pause points driven by files in ``hooks`` (see there)."""
+    hooks.mkdir(exist_ok=True)
+    return start(args, {**env, "HOOK_DIR": str(hooks), **switches}, cwd=cwd, hooked=True)
+
+
 def wait_for(path: Path, proc: Proc, timeout: float = 60) -> None:
     """Wait until ``path`` exists (the hooked process reached its pause), failing if it exited first."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.local import LocalProvider
 from tests.conftest import CliResult, assert_no_canary, files_containing
-from tests.e2e.concurrency import audit_events, lost_race, start, together, wait_for, writers
+from tests.e2e.concurrency import audit_events, lost_race, start, start_hooked, together, wait_for, writers
 
 TRIALS = 20
 
@@ -103,8 +103,7 @@ def test_an_apply_paused_before_its_lock_changes_nothing_the_other_wrote(
         assert cli("plan", "-C", str(root), "--out", str(tmp_path / "plan.json"), env=env).code == 0
         args = ["apply", str(tmp_path / "plan.json"), "-C", str(root)]
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    paused = start(args, {**env, "HOOK_DIR": str(hooks), "HOOK_PAUSE_LOCK": "1"}, cwd=root, hooked=True)
+    paused = start_hooked(args, env, cwd=root, hooks=hooks, HOOK_PAUSE_LOCK="1")
     wait_for(hooks / "at-lock", paused)
     code, output = start(args, env, cwd=root).finish()
     assert code == 0 and "Apply complete: 3 applied" in output, output
@@ -140,9 +139,7 @@ def test_a_stopped_apply_finishes_in_flight_writes_starts_none_and_releases_its_
         cli: Callable[..., CliResult], sig: signal.Signals) -> None:
     root = write_stack(stack_text(6))
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    proc = start(["apply", "--auto-approve", "-C", str(root)], {**env, "HOOK_DIR": str(hooks), "HOOK_BLOCK_AT": "3"},
-                 cwd=root, hooked=True)
+    proc = start_hooked(["apply", "--auto-approve", "-C", str(root)], env, cwd=root, hooks=hooks, HOOK_BLOCK_AT="3")
     wait_for(hooks / "at-write", proc)  # two writes done, the third in flight
     proc.signal(sig)
     (hooks / "go-write").touch()  # the write in flight completes after the signal
@@ -169,9 +166,7 @@ def test_a_signal_while_planning_unwinds_before_any_write(write_stack: Callable[
                                                           env: dict[str, str], cli: Callable[..., CliResult]) -> None:
     root = write_stack(stack_text(2))
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    proc = start(["apply", "--auto-approve", "-C", str(root)], {**env, "HOOK_DIR": str(hooks), "HOOK_PAUSE_LOCK": "1"},
-                 cwd=root, hooked=True)
+    proc = start_hooked(["apply", "--auto-approve", "-C", str(root)], env, cwd=root, hooks=hooks, HOOK_PAUSE_LOCK="1")
     wait_for(hooks / "at-lock", proc)
     proc.signal(signal.SIGTERM)
     (hooks / "go-lock").touch()
@@ -186,9 +181,7 @@ def test_a_killed_apply_leaves_a_true_audit_record_and_no_lock(write_stack: Call
                                                                cli: Callable[..., CliResult]) -> None:
     root = write_stack(stack_text(6))
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    proc = start(["apply", "--auto-approve", "-C", str(root)], {**env, "HOOK_DIR": str(hooks), "HOOK_BLOCK_AT": "4"},
-                 cwd=root, hooked=True)
+    proc = start_hooked(["apply", "--auto-approve", "-C", str(root)], env, cwd=root, hooks=hooks, HOOK_BLOCK_AT="4")
     wait_for(hooks / "at-write", proc)
     proc.signal(signal.SIGKILL)
     proc.finish()

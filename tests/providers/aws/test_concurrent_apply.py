@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from cloudsync.apply import apply_plan
+from cloudsync.apply import ApplyReport, apply_plan
 from cloudsync.cli import apply as apply_command
 from cloudsync.config.loader import load_stack
-from cloudsync.plan.build import build_plan, open_session
+from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.providers.aws.lock import EXPIRES_TAG, HOLDER_TAG, SINCE_TAG
 from cloudsync.providers.base import now
 from tests.conftest import CliResult, assert_no_canary
-from tests.e2e.concurrency import audit_events, lost_race, start, together, wait_for, writers
+from tests.e2e.concurrency import audit_events, lost_race, start, start_hooked, together, wait_for, writers
 from tests.fakes.moto_server import FaultProxy, MotoServer
 from tests.providers.aws.conftest import DB_PASSWORD, assert_applied, changes, stack_yaml, tags_of
 
@@ -73,9 +74,7 @@ def test_an_apply_paused_before_its_lock_changes_nothing_the_other_wrote(aws: Mo
     root = write_stack(tmp_path / "stack", aws.url)
     args = ["apply", "--auto-approve", "-C", str(root)]
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    paused = start(args, {**env, "HOOK_KIND": "aws", "HOOK_DIR": str(hooks), "HOOK_PAUSE_LOCK": "1"},
-                   cwd=root, hooked=True)
+    paused = start_hooked(args, env, cwd=root, hooks=hooks, HOOK_KIND="aws", HOOK_PAUSE_LOCK="1")
     wait_for(hooks / "at-lock", paused)
     code, output = start(args, env, cwd=root).finish()
     assert code == 0 and "Apply complete: 3 applied" in output, output
@@ -90,10 +89,8 @@ def test_a_killed_apply_blocks_the_next_one_at_most_for_its_lease(aws: MotoServe
                                                                   cli: Callable[..., CliResult]) -> None:
     root = write_stack(tmp_path / "stack", aws.url)
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    proc = start(["apply", "--auto-approve", "--parallelism", "1", "-C", str(root)],
-                 {**env, "HOOK_KIND": "aws", "HOOK_DIR": str(hooks), "HOOK_BLOCK_AT": "2",
-                  "CLOUDSYNC_LOCK_LEASE": "2s"}, cwd=root, hooked=True)
+    proc = start_hooked(["apply", "--auto-approve", "--parallelism", "1", "-C", str(root)], env, cwd=root,
+                        hooks=hooks, HOOK_KIND="aws", HOOK_BLOCK_AT="2", CLOUDSYNC_LOCK_LEASE="2s")
     wait_for(hooks / "at-write", proc)
     proc.signal(signal.SIGKILL)
     proc.finish()
@@ -102,8 +99,8 @@ def test_a_killed_apply_blocks_the_next_one_at_most_for_its_lease(aws: MotoServe
     applied = [e["address"] for e in events if e["event"] == "change" and e["outcome"] == "applied"]
     assert len(applied) == 1 and versions(sm)[str(applied[0]).removeprefix("aws-prod:")] == 1
 
-    left = tags_of(sm, LOCK)  # the dead apply's lock is still there, with a lease of two seconds
-    assert int(left[EXPIRES_TAG]) - int(left[SINCE_TAG]) == 2 and "stack payments" in left[HOLDER_TAG]
+    left = tags_of(sm, LOCK)  # the dead apply's lock is still there; its lease (two seconds) runs out soon
+    assert int(left[SINCE_TAG]) < int(left[EXPIRES_TAG]) <= time.time() + 3 and "stack payments" in left[HOLDER_TAG]
     waited = cli("apply", "--auto-approve", "--lock-timeout", "1m", "-C", str(root), env=env)
     assert waited.code == 0 and "Apply complete: 2 applied" in waited.stdout, waited.output
     assert "taking over the apply lock" in waited.stderr
@@ -116,9 +113,8 @@ def test_a_sigterm_apply_releases_its_lock_and_the_next_runs_at_once(aws: MotoSe
                                                                       cli: Callable[..., CliResult]) -> None:
     root = write_stack(tmp_path / "stack", aws.url)
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    proc = start(["apply", "--auto-approve", "--parallelism", "1", "-C", str(root)],
-                 {**env, "HOOK_KIND": "aws", "HOOK_DIR": str(hooks), "HOOK_BLOCK_AT": "2"}, cwd=root, hooked=True)
+    proc = start_hooked(["apply", "--auto-approve", "--parallelism", "1", "-C", str(root)], env, cwd=root,
+                        hooks=hooks, HOOK_KIND="aws", HOOK_BLOCK_AT="2")
     wait_for(hooks / "at-write", proc)
     proc.signal(signal.SIGTERM)
     (hooks / "go-write").touch()
@@ -129,64 +125,59 @@ def test_a_sigterm_apply_releases_its_lock_and_the_next_runs_at_once(aws: MotoSe
     assert again.code == 0 and "Apply complete: 1 applied" in again.stdout, again.output
 
 
-def test_a_rerun_after_a_kill_between_value_and_metadata_writes_no_second_version(
-        aws: MotoServer, proxy: FaultProxy, sm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        canary: str) -> None:
+@pytest.fixture
+def apply_at(proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             canary: str) -> Callable[[int], tuple[PlanRun, ApplyReport]]:
+    """Plan and apply, in process, a stack that talks to moto through the fault proxy,
+    as if ``minutes`` later (each rerun is a new plan)."""
     root = tmp_path / "stack"
     root.mkdir()
     (root / "cloudsync.yaml").write_text(stack_yaml(proxy.url, DB_PASSWORD))
     monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv("DB_PASSWORD", canary)
 
-    def apply_at(when: Any) -> Any:
+    def run(minutes: int) -> tuple[PlanRun, ApplyReport]:
         stack = load_stack(root)
         with open_session(stack) as session:
-            run = build_plan(session, ["aws-prod"], when=when)
-            return run, apply_plan(session, run, sleep=lambda _s: None)
+            planned = build_plan(session, ["aws-prod"], when=now() + timedelta(minutes=minutes))
+            return planned, apply_plan(session, planned, sleep=lambda _s: None)
 
-    assert_applied(apply_at(now())[1])
+    return run
+
+
+def test_a_rerun_after_a_kill_between_value_and_metadata_writes_no_second_version(
+        apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy, sm: Any,
+        monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+    assert_applied(apply_at(0)[1])
     monkeypatch.setenv("DB_PASSWORD", canary + "-rotated")
     # The value is written, then the process dies before the tags that record it: a server
     # fault on TagResource stops the change exactly there.
     proxy.fail("TagResource", "AccessDeniedException", message="not allowed")
-    _, report = apply_at(now() + timedelta(minutes=1))
+    _, report = apply_at(1)
     assert not report.ok and "PutSecretValue" in proxy.seen
     assert versions(sm) == {"payments/db-password": 2}
 
-    run, report = apply_at(now() + timedelta(minutes=2))  # the rerun, a later plan
+    run, report = apply_at(2)  # the rerun, a later plan
     assert changes(run) == [("aws-prod:payments/db-password", "update", ("value",))]
     assert_applied(report)
     assert versions(sm) == {"payments/db-password": 2}  # the version written before the kill, recognised
     assert sm.get_secret_value(SecretId="payments/db-password")["SecretString"] == canary + "-rotated"
-    later, _ = apply_at(now() + timedelta(minutes=3))
-    assert changes(later) == []
+    assert changes(apply_at(3)[0]) == []
 
     # The same value written again later (after the metadata moved on) is a new version, made current.
     monkeypatch.setenv("DB_PASSWORD", canary)
-    assert_applied(apply_at(now() + timedelta(minutes=4))[1])
+    assert_applied(apply_at(4)[1])
     assert sm.get_secret_value(SecretId="payments/db-password")["SecretString"] == canary
     assert versions(sm) == {"payments/db-password": 3}
 
 
 def test_a_replayed_token_whose_version_is_no_longer_current_writes_it_anew(
-        aws: MotoServer, proxy: FaultProxy, sm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        canary: str) -> None:
-    root = tmp_path / "stack"
-    root.mkdir()
-    (root / "cloudsync.yaml").write_text(stack_yaml(proxy.url, DB_PASSWORD))
-    monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
-    monkeypatch.setenv("DB_PASSWORD", canary)
-
-    def apply_at(minutes: int) -> Any:
-        stack = load_stack(root)
-        with open_session(stack) as session:
-            run = build_plan(session, ["aws-prod"], when=now() + timedelta(minutes=minutes))
-            return apply_plan(session, run, sleep=lambda _s: None)
-
-    assert_applied(apply_at(0))
+        apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy, sm: Any,
+        monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+    assert_applied(apply_at(0)[1])
     monkeypatch.setenv("DB_PASSWORD", canary + "-2")
     proxy.fail("TagResource", "AccessDeniedException", message="not allowed")
-    assert not apply_at(1).ok  # value written, metadata not
+    assert not apply_at(1)[1].ok  # value written, metadata not
     sm.put_secret_value(SecretId="payments/db-password", SecretString="someone else's")  # then an out-of-band write
-    assert_applied(apply_at(2))
+    assert_applied(apply_at(2)[1])
     assert sm.get_secret_value(SecretId="payments/db-password")["SecretString"] == canary + "-2"
