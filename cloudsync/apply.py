@@ -221,7 +221,7 @@ def apply_plan(session: Session, run: PlanRun, *, parallelism: int = 10,
                          sleep=sleep, stop=stop or threading.Event(), stop_reason=stop_reason)
         try:
             report.results = engine.run(targets)
-            report.stopped = engine.stopped()
+            report.stopped = None if report.ok else engine.stopped()  # a stop after the last change stops nothing
         finally:
             _audit_end(audit, plan, report, complete=len(report.results) == len(changes))
             audit.close()
