@@ -23,6 +23,7 @@ from typing import Any
 
 from cloudsync.audit import AuditLog, audit_path
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.build import PlanRun, Session
 from cloudsync.plan.model import Change, Phase, Plan, ValueMode
 from cloudsync.providers.base import ProviderError, ValueRecord, WriteRequest, now
@@ -268,7 +269,7 @@ class _Engine:
         for phase, group in plan.phases():
             # A target whose writes did not all apply keeps its deletes: a rename must not lose both names.
             unfinished = {r.change.target for r in results.values() if r.outcome is not Outcome.APPLIED}
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            with ThreadPoolExecutor(max_workers=self.parallelism, initializer=main_thread_only) as pool:
                 for result in pool.map(self._one, group, [phase] * len(group), [unfinished] * len(group)):
                     results[result.change.address] = result
         return [results[c.address] for c in plan.real_changes]

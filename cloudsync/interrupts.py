@@ -62,6 +62,18 @@ class Stop:
             log.warning("%s received: finishing the changes in flight and starting no new one", name)
 
 
+def main_thread_only() -> None:
+    """Block SIGINT and SIGTERM in the calling (worker) thread.
+
+    The operating system may deliver a process signal to any thread that does not block
+    it; Python then runs the handler only when the main thread next wakes up, which can be
+    after a worker has started another change. Blocked in workers, the signal goes to the
+    main thread, interrupts its wait, and the stop flag is set at once.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[Stop]:
     """Route SIGINT and SIGTERM to a :class:`Stop` (only the main thread can install handlers)."""

@@ -20,6 +20,7 @@ from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
@@ -223,7 +224,7 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
     if len(targets) == 1:
         return dict([read(targets[0])])
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(targets)), initializer=main_thread_only) as pool:
         return dict(pool.map(read, targets))
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from cloudsync.interrupts import main_thread_only
 from cloudsync.providers.base import LockedError, ProviderError
 
 log = logging.getLogger("cloudsync")
@@ -213,6 +214,7 @@ def hold(lock: TargetLock, holder: str, terms: LeaseTerms, deadline: datetime | 
 def _renew(lock: TargetLock, lease: Lease, terms: LeaseTerms, stopped: threading.Event,
            expires: datetime) -> None:
     """Extend the lease every ``renew_every`` seconds until ``stopped``; give it up when it cannot be trusted."""
+    main_thread_only()
     interval = terms.renew_every
     while not stopped.wait(interval):
         attempt = terms.until()

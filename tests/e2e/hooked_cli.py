@@ -7,7 +7,9 @@ kill matters — no SDK is patched, every call still goes to the real store or s
 
 - ``HOOK_PAUSE_LOCK=1``: before taking the apply lock, create ``at-lock`` and wait for ``go-lock``;
 - ``HOOK_BLOCK_AT=N``: before the N-th write of a declared secret, create ``at-write`` and
-  wait for ``go-write`` (the fingerprint key and lock are not counted).
+  wait for ``go-write`` (the fingerprint key and lock are not counted);
+- always: once cloudsync's signal handler has run, create ``signalled`` (so a test knows the
+  stop request is recorded before it lets a blocked write go on).
 """
 
 from __future__ import annotations
@@ -75,7 +77,22 @@ def hooked(base: type[Any]) -> type[Any]:
     return Hooked
 
 
+def _observe_signals() -> None:
+    from cloudsync.interrupts import Stop
+
+    handle = Stop.handle
+
+    def observed(self: Stop, signum: int, frame: Any) -> None:
+        try:
+            handle(self, signum, frame)
+        finally:
+            _arrive("signalled")
+
+    Stop.handle = observed  # type: ignore[method-assign]
+
+
 def main() -> None:
+    _observe_signals()
     kind = os.environ.get("HOOK_KIND", "local")
     base = registry.provider_class(kind)
     globals()["Hooked"] = hooked(base)

@@ -142,6 +142,7 @@ def test_a_stopped_apply_finishes_in_flight_writes_starts_none_and_releases_its_
     proc = start_hooked(["apply", "--auto-approve", "-C", str(root)], env, cwd=root, hooks=hooks, HOOK_BLOCK_AT="3")
     wait_for(hooks / "at-write", proc)  # two writes done, the third in flight
     proc.signal(sig)
+    wait_for(hooks / "signalled", proc)
     (hooks / "go-write").touch()  # the write in flight completes after the signal
     code, output = proc.finish()
     assert code == 1, output

@@ -117,6 +117,7 @@ def test_a_sigterm_apply_releases_its_lock_and_the_next_runs_at_once(aws: MotoSe
                         hooks=hooks, HOOK_KIND="aws", HOOK_BLOCK_AT="2")
     wait_for(hooks / "at-write", proc)
     proc.signal(signal.SIGTERM)
+    wait_for(hooks / "signalled", proc)
     (hooks / "go-write").touch()
     code, output = proc.finish()
     assert code == 1 and "Apply stopped (SIGTERM received): 2 applied, 0 failed, 1 not attempted." in output, output
