@@ -146,16 +146,21 @@ def apply_at(proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     return run
 
 
-def test_a_rerun_after_a_kill_between_value_and_metadata_writes_no_second_version(
-        apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy, sm: Any,
-        monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+def killed_after_the_value_write(apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy,
+                                 monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """Apply once, then change the value and stop the next apply after PutSecretValue, before
+    the tags that record the value (a server fault on TagResource, where a kill would hit)."""
     assert_applied(apply_at(0)[1])
-    monkeypatch.setenv("DB_PASSWORD", canary + "-rotated")
-    # The value is written, then the process dies before the tags that record it: a server
-    # fault on TagResource stops the change exactly there.
+    monkeypatch.setenv("DB_PASSWORD", value)
     proxy.fail("TagResource", "AccessDeniedException", message="not allowed")
     _, report = apply_at(1)
     assert not report.ok and "PutSecretValue" in proxy.seen
+
+
+def test_a_rerun_after_a_kill_between_value_and_metadata_writes_no_second_version(
+        apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy, sm: Any,
+        monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+    killed_after_the_value_write(apply_at, proxy, monkeypatch, canary + "-rotated")
     assert versions(sm) == {"payments/db-password": 2}
 
     run, report = apply_at(2)  # the rerun, a later plan
@@ -175,10 +180,7 @@ def test_a_rerun_after_a_kill_between_value_and_metadata_writes_no_second_versio
 def test_a_replayed_token_whose_version_is_no_longer_current_writes_it_anew(
         apply_at: Callable[[int], tuple[PlanRun, ApplyReport]], proxy: FaultProxy, sm: Any,
         monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
-    assert_applied(apply_at(0)[1])
-    monkeypatch.setenv("DB_PASSWORD", canary + "-2")
-    proxy.fail("TagResource", "AccessDeniedException", message="not allowed")
-    assert not apply_at(1)[1].ok  # value written, metadata not
+    killed_after_the_value_write(apply_at, proxy, monkeypatch, canary + "-2")
     sm.put_secret_value(SecretId="payments/db-password", SecretString="someone else's")  # then an out-of-band write
     assert_applied(apply_at(2)[1])
     assert sm.get_secret_value(SecretId="payments/db-password")["SecretString"] == canary + "-2"
