@@ -18,7 +18,7 @@ import pytest
 
 from cloudsync.cli import apply as apply_command
 from cloudsync.cli import plan as plan_command
-from cloudsync.config.models import LocalTarget
+from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.local import LocalProvider
 from tests.conftest import CliResult, assert_no_canary, files_containing
