@@ -59,11 +59,13 @@ def check(
 ) -> None:
     """Evaluate the policies over the desired state only (no cloud contact); exit 1 on errors."""
     from cloudsync.config.loader import load_stack
+    from cloudsync.policy.budget import prestart
     from cloudsync.policy.engine import evaluate
     from cloudsync.policy.junit import render_report_junit
     from cloudsync.policy.render import render_json, render_text
     from cloudsync.policy.sarif import render_sarif
 
+    prestart()  # the policy evaluator starts while the stack loads
     stack = load_stack(directory)
     print_diagnostics(stack.warnings)
     report = evaluate(stack, extra_dirs=policy_dir or [])

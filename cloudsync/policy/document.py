@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
 from cloudsync.config.models import as_timedelta
+from cloudsync.policy.params import INT64_MAX, INT64_MIN
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration, Stack
@@ -169,7 +170,7 @@ def json_type(value: Any) -> str:
         return "array"
     if isinstance(value, dict):
         return "object"
-    return "null"
+    return "null" if value is None else type(value).__name__  # a date, a set, bytes: no JSON type
 
 
 # --- environments --------------------------------------------------------------------------
@@ -340,6 +341,8 @@ def validate(data: Any, schema: Schema, path: tuple[str | int, ...] = ()) -> lis
         actual = "number"
     if actual not in allowed:
         return [(path, f"expected {' or '.join(sorted(allowed))}, got {json_type(data)}")]
+    if isinstance(data, int) and not isinstance(data, bool) and not INT64_MIN <= data <= INT64_MAX:
+        return [(path, "an integer outside the 64-bit range CEL computes with")]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(data, dict):
         props = schema.get("properties")
