@@ -17,6 +17,7 @@ import typer
 
 from cloudsync.console import handles_errors, print_diagnostics
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.safe_text import safe_text
 
 policy_app = typer.Typer(
     name="policy",
@@ -46,8 +47,9 @@ PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="ext
 
 def _emit(text: str) -> None:
     # Plain echo, not rich: JSON, SARIF and XML must reach stdout byte for byte (rich would
-    # turn ":name:" into emoji and could wrap lines).
-    typer.echo(text)
+    # turn ":name:" into emoji and could wrap lines). Renderers escape what they show; this
+    # is the last line of defence, as the consoles' render hook is for rich output.
+    typer.echo(safe_text(text, None, lines=True))
 
 
 @policy_app.command()
