@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
@@ -133,10 +134,13 @@ class _Worker:
         if not sys.executable:
             raise CloudsyncError(Diagnostic("cannot start the policy evaluator: no Python interpreter path",
                                             hint="policies run in a child process of the same interpreter"))
+        # The child imports this very cloudsync, wherever it was imported from here.
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
                 [sys.executable, "-P", "-m", "cloudsync.policy.celworker", str(memory_mb)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         except OSError as exc:
             raise CloudsyncError(Diagnostic(f"cannot start the policy evaluator: {exc.__class__.__name__}",
                                             hint="policies run in a child process; check process limits")) from None
@@ -207,6 +211,19 @@ def _retire() -> None:
 
 
 atexit.register(_retire)
+
+
+def evaluator_cpu_seconds() -> float | None:
+    """CPU time the running evaluator has used (for benchmarks); None when unknown (no child, no /proc)."""
+    worker = _worker
+    if worker is None:
+        return None
+    try:
+        with open(f"/proc/{worker.process.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def prestart(budget: Budget | None = None) -> None:

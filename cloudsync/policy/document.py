@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
 from cloudsync.config.models import as_timedelta
-from cloudsync.policy.params import INT64_MAX, INT64_MIN
+from cloudsync.policy.params import INT64_MAX, INT64_MIN, json_type
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration, Stack
@@ -154,23 +154,6 @@ def params_schema(defaults: Mapping[str, Any]) -> Schema:
         if isinstance(value, list):
             props[name]["items"] = _scalar(json_type(value[0]), "item") if value else {}
     return _obj("the policy's parameters after stack overrides", **props)
-
-
-def json_type(value: Any) -> str:
-    """The JSON Schema type name of a plain value."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null" if value is None else type(value).__name__  # a date, a set, bytes: no JSON type
 
 
 # --- environments --------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 MAX_ITEMS = 1000
@@ -36,31 +35,32 @@ class ParamType:
         return f"a list of {self.items}s" if self.items else "a list of strings, numbers or booleans"
 
 
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a plain value (the Python type's name for anything else)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null" if value is None else type(value).__name__  # a date, a set, bytes: no JSON type
+
+
+_WORDS = {"boolean": "a boolean", "integer": "an integer", "number": "a number", "string": "a string",
+          "array": "a list", "tuple": "a list", "object": "a mapping", "null": "null", "datetime": "a timestamp",
+          "date": "a date", "bytes": "binary data", "set": "a set", "frozenset": "a set"}
+
+
 def yaml_kind(value: Any) -> str:
     """What a YAML value is, in the words of a YAML author."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, datetime):
-        return "a timestamp"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "null"
-    if isinstance(value, bytes):
-        return "binary data"
-    if isinstance(value, set | frozenset):
-        return "a set"
-    return f"a {type(value).__name__} value"
+    kind = json_type(value)
+    return _WORDS.get(kind, f"a {kind} value")
 
 
 def _scalar(value: Any) -> tuple[str | None, str | None]:

@@ -53,6 +53,17 @@ def test_a_date_in_a_parameter_list_is_a_diagnostic_in_validate_and_check(tmp_pa
         assert "internal error" not in result.stderr and "valid:" not in result.stdout
 
 
+def test_the_issues_self_referencing_parameter_is_a_diagnostic_not_a_crash(tmp_path: Path) -> None:
+    # Killed plan and policy check with SIGSEGV (CEL converting an endless list). The YAML
+    # layer may refuse the alias first; either way it is exit 1 with a diagnostic.
+    head = HEAD.replace("CS001: {public_members: [allUsers, 2024-01-01]}", "CS001: {public_members: &r [*r]}")
+    stack_with(tmp_path, "- {name: app/x, targets: [local]}\n", head=head)
+    for command in ("validate", "policy check", "plan --target local"):
+        result = _cli(*command.split(), "-C", str(tmp_path))
+        assert result.returncode == 1, (command, result.returncode, result.stderr)
+        assert "cloudsync.yaml:7:" in result.stderr and "Traceback" not in result.stderr
+
+
 def _policies() -> Any:
     return load_policies([builtin_dir()]).policies
 
