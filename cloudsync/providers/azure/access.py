@@ -263,7 +263,7 @@ class AccessScanner:
             return evaluate_access(names, self.scope.vault_scope, (), {}, vault, reasons=reasons)
         folded = {name.casefold() for name in names}
         needed = {a.role for a in assignments
-                  if (place := placement(a.scope, self.scope.vault_scope)) is not None
+                  if a.role and (place := placement(a.scope, self.scope.vault_scope)) is not None
                   and (place[1] is None or place[1] in folded)}
         roles, unresolved = self.roles(needed)
         return evaluate_access(names, self.scope.vault_scope, assignments, roles, vault, unresolved=unresolved,

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.azure.rbac import _is_guid as is_guid
 from tests.fakes.azure.vault import ApiError
 
 SEGMENT = "/providers/microsoft.authorization/roledefinitions"
@@ -90,14 +90,6 @@ BUILT_IN = (
 )
 
 
-def _is_guid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 class RoleDefinitions:
     """Every role definition the fake knows: the built-ins and the custom roles tests add."""
 
@@ -144,7 +136,7 @@ class RoleDefinitions:
 
     def create(self, scope: str, guid: str, body: dict[str, Any]) -> dict[str, Any]:
         props = body.get("properties") or {}
-        if not _is_guid(guid):
+        if not is_guid(guid):
             raise ApiError(400, "InvalidRoleDefinitionId", f"The role definition ID '{guid}' is not valid.")
         existing = self._find(guid)
         if existing is not None and existing.built_in:
