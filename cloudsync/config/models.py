@@ -11,9 +11,10 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from cloudsync.config.durations import DURATION_RE, parse_duration
+from cloudsync.config.limits import shown
 
 STACK_RE = r"^[a-z0-9-]{1,40}$"
 TARGET_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -40,16 +41,16 @@ Duration = Annotated[
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        if not LABEL_KEY_RE.match(key):
+        if not LABEL_KEY_RE.fullmatch(key):
             raise ValueError(
-                f"invalid label key {key!r}: keys are lowercase, start with a letter, and use "
+                f"invalid label key {shown(key)}: keys are lowercase, start with a letter, and use "
                 "only a-z, 0-9, '_' and '-' (at most 63 characters) so they are valid in every cloud"
             )
         if key.startswith(RESERVED_LABEL_PREFIXES):
-            raise ValueError(f"label key {key!r} is reserved for cloudsync's ownership metadata")
-        if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"label key {shown(key)} is reserved for cloudsync's ownership metadata")
+        if not isinstance(value, str) or not LABEL_VALUE_RE.fullmatch(value):
             raise ValueError(
-                f"invalid value {value!r} for label {key!r}: values use only a-z, 0-9, '_' and '-' "
+                f"invalid value {shown(value)} for label {shown(key)}: values use only a-z, 0-9, '_' and '-' "
                 "(at most 63 characters)"
             )
     return labels
@@ -59,9 +60,9 @@ Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
 
 
 def _check_secret_name(name: str) -> str:
-    if len(name) > SECRET_NAME_MAX or not SECRET_NAME_RE.match(name):
+    if len(name) > SECRET_NAME_MAX or not SECRET_NAME_RE.fullmatch(name):
         raise ValueError(
-            f"invalid secret name {name!r}: use path segments of letters, digits, '_', '.' and '-' "
+            f"invalid secret name {shown(name)}: use path segments of letters, digits, '_', '.' and '-' "
             "separated by '/', e.g. payments/db-password"
         )
     return name
@@ -72,6 +73,24 @@ SecretName = Annotated[
     AfterValidator(_check_secret_name),
     WithJsonSchema({"type": "string", "pattern": SECRET_NAME_RE.pattern, "maxLength": SECRET_NAME_MAX}),
 ]
+
+
+def _check_path_text(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"invalid path {shown(text)}: a path cannot hold control characters")
+    return text
+
+
+# A file or folder path written in a stack file; where it may point is checked by cloudsync.config.files.
+PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_check_path_text)]
+
+
+def _check_name_overrides(names: dict[str, str]) -> dict[str, str]:
+    for target, remote in names.items():
+        if not remote:
+            raise ValueError(f"empty name override for target {shown(target)}: remove it to use the translated "
+                             "name, or write the remote name")
+    return names
 
 
 class Strict(BaseModel):
@@ -86,7 +105,8 @@ class LocalTarget(Strict):
 
     provider: Literal["local"]
     labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
-    path: str = Field(".cloudsync/local.db", description="store file, relative to the stack folder")
+    path: PathText = Field(".cloudsync/local.db", description="store file, relative to the stack folder (or in a "
+                           "directory of files.allow)")
 
 
 class AwsTarget(Strict):
@@ -276,10 +296,11 @@ class ValueSpec(Strict):
 
     generate: GenerateSpec | None = None
     env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    sops: str | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
+    sops: PathText | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
     key: str | None = Field(None, description="dotted path inside the sops file (or sops --extract syntax)")
     from_: FromSpec | None = Field(None, alias="from")
-    file: str | None = None
+    file: PathText | None = Field(None, description="a file relative to the stack folder (or in a directory of "
+                                  "files.allow), at most 64 KiB")
     public_key_of: PublicKeySpec | None = Field(
         None, description="the public half of another declared secret: `other/secret` or {secret, target, format}")
 
@@ -301,7 +322,7 @@ class ValueSpec(Strict):
             try:
                 parse_key_path(self.key)
             except ValueError as exc:
-                raise ValueError(f"bad sops key path {self.key!r}: {exc}") from None
+                raise ValueError(f"bad sops key path {shown(self.key)}: {exc}") from None
         return self
 
     @property
@@ -350,7 +371,8 @@ class SecretDecl(Strict):
     purge_on_delete: bool = Field(
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
-    names: dict[str, str] = Field(default_factory=dict, description="per-target remote name override")
+    names: Annotated[dict[str, Annotated[str, Field(max_length=512)]], AfterValidator(_check_name_overrides)] = Field(
+        default_factory=dict, description="per-target remote name override")
     adopt: bool = Field(
         False, description="take ownership of an existing unowned secret of this name (written by cloudsync import)")
 
@@ -379,7 +401,7 @@ class PolicyConfig(Strict):
     disabled: list[str] = Field(default_factory=list, description="policy ids turned off for this stack")
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
-    dirs: list[str] = Field(default_factory=list, description="extra policy folders, relative to the stack")
+    dirs: list[PathText] = Field(default_factory=list, description="extra policy folders, relative to the stack")
     builtin: bool = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
@@ -411,16 +433,32 @@ class IgnoreFile(Strict):
     ignore: list[DriftIgnore] = Field(default_factory=list)
 
 
+def _integer_version(value: Any) -> Any:
+    # Lax validation would take `true` and `1.0` for 1: a file format version is the integer itself.
+    if type(value) is not int:
+        raise ValueError(f"invalid version {shown(value)}: expected the integer 1")
+    return value
+
+
+class FilesConfig(Strict):
+    """``files:``: directories outside the stack folder that its files may name (reviewable in the PR)."""
+
+    allow: list[PathText] = Field(
+        default_factory=list, description="directories a value file, sops file, policy folder or local store may be "
+        "in besides the stack folder, e.g. /run/secrets (absolute, or relative to the stack folder)")
+
+
 class StackFile(Strict):
     """``cloudsync.yaml``."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_integer_version)] = Field(description="file format version: 1")
     stack: str = Field(pattern=STACK_RE)
     targets: dict[Annotated[str, Field(pattern=TARGET_RE)], TargetConfig] = Field(min_length=1)
     principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     secrets: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -49,6 +49,6 @@ def collision_key(remote: str, provider: str) -> str:
 def check_remote_name(remote: str, provider: str) -> str | None:
     """A readable problem with ``remote`` in ``provider``, or None when it is valid."""
     pattern, allowed = REMOTE_NAME_RULES.get(provider, REMOTE_NAME_RULES["aws"])
-    if pattern.match(remote):
+    if pattern.fullmatch(remote):
         return None
     return f"remote name {remote!r} is not valid in {provider}: allowed are {allowed}"

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import cel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cloudsync.config.files import read_yaml_text
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
 from cloudsync.policy.document import TARGET_ROOTS, input_schema, params_schema, sample
@@ -167,7 +168,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 def _load_file(path: Path, builtin: bool, result: PolicySet, diags: Diagnostics) -> None:
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_text(path, shown, within=path.parent)
         data, smap = load_yaml(text, shown)
     except (OSError, UnicodeDecodeError) as exc:
         diags.add(Diagnostic(f"cannot read policy file: {exc.__class__.__name__}", file=shown))

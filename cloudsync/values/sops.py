@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudsync.config.files import FileRefused, read_regular
+from cloudsync.config.limits import MAX_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError
 from cloudsync.values import age, sopsbin
 from cloudsync.values.secret import SecretValue
@@ -39,7 +41,11 @@ def resolve_sops(decl: Declaration, ctx: ResolveContext) -> SecretValue:
     spec = decl.decl.value
     assert spec is not None and spec.sops is not None and spec.key is not None
     name = decl.decl.name
-    opened = open_file(ctx.root / spec.sops, ctx)
+    try:
+        real = ctx.scope_of(decl).resolve(spec.sops, what="sops file")
+    except FileRefused as exc:
+        raise CloudsyncError(decl.at("value", "sops", message=exc.message, hint=exc.hint)) from None
+    opened = open_file(real, ctx)
     if isinstance(opened, FileProblem):
         raise CloudsyncError(decl.at("value", "sops", message=(
             f"sops file {spec.sops}: {opened.message} (value of secret {name!r})"), hint=opened.hint))
@@ -81,10 +87,9 @@ def open_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
 
 def _decrypt_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return FileProblem(f"cannot read it: {exc.strerror or exc.__class__.__name__}",
-                           hint="the path is relative to the stack folder")
+        raw = read_regular(path, limit=MAX_FILE_BYTES, what="sops file")
+    except FileRefused as exc:
+        return FileProblem(exc.reason, hint=exc.hint or "the path is relative to the stack folder")
     fmt = _format_of(path, raw)
     doc, meta = parse(raw, fmt)
     binary = sopsbin.find_binary()

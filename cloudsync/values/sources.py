@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from cloudsync.config.files import FileRefused, FileScope
+from cloudsync.config.limits import MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.values.generate import IssuerError, generate_value, spec_digest
 from cloudsync.values.passwords import ALPHABETS
@@ -43,6 +45,10 @@ class ResolveContext:
     read_remote: Callable[[str, str], SecretValue] | None = None
     cache: dict[str, object] = field(default_factory=dict)
     declarations: Mapping[str, Declaration] = field(default_factory=dict)
+
+    def scope_of(self, decl: Declaration) -> FileScope:
+        """Where ``decl``'s value files may be: its stack's scope, or the stack folder alone."""
+        return decl.scope if decl.scope is not None else FileScope.of(self.root)
 
 
 class ValueSource(ABC):
@@ -111,13 +117,11 @@ class File(ValueSource):
 
     def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
         assert decl.decl.value is not None and decl.decl.value.file is not None
-        path = ctx.root / decl.decl.value.file
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CloudsyncError(decl.at("value", "file", message=(
-                f"cannot read value file {decl.decl.value.file}: {exc.strerror or exc.__class__.__name__}"),
-                hint="the path is relative to the stack folder")) from None
+            data = ctx.scope_of(decl).read_bytes(decl.decl.value.file, limit=MAX_VALUE_FILE_BYTES, what="value file")
+        except FileRefused as exc:
+            raise CloudsyncError(decl.at("value", "file", message=exc.message,
+                                         hint=exc.hint or "the path is relative to the stack folder")) from None
         if not data:
             raise CloudsyncError(decl.at("value", "file", message=f"value file {decl.decl.value.file} is empty"))
         return SecretValue(data)
