@@ -27,6 +27,9 @@ MAX_ALIAS_NODES = 100_000
 MAX_MAPPING_KEYS = 10_000
 """Keys in one mapping (10,000 principals or labels is already far beyond any real stack)."""
 
+MAX_SCALAR_CHARS = 64 * 1024
+"""One value or key (a description is at most 2,048 characters; a CEL rule a few hundred)."""
+
 MAX_DIAGNOSTICS_PER_FILE = 50
 """Problems reported for one file; the rest are counted, so a hostile file cannot flood the output."""
 

@@ -93,6 +93,13 @@ def _check_name_overrides(names: dict[str, str]) -> dict[str, str]:
     return names
 
 
+# A reference to a target, principal or policy by name. Names are at most 63 characters; the
+# bound keeps a hostile reference from being quoted at full length in every message about it.
+Ref = Annotated[str, Field(max_length=128)]
+# An id in a cloud (an ARN is at most 2,048 characters).
+CloudId = Annotated[str, Field(max_length=2048)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -171,11 +178,11 @@ TargetConfig = Annotated[
 class Principal(Strict):
     """One identity, named once, with its id in each cloud."""
 
-    aws: str | None = Field(None, description="IAM role or user ARN")
-    gcp: str | None = Field(None, description="IAM member, e.g. serviceAccount:x@p.iam.gserviceaccount.com")
+    aws: CloudId | None = Field(None, description="IAM role or user ARN")
+    gcp: CloudId | None = Field(None, description="IAM member, e.g. serviceAccount:x@p.iam.gserviceaccount.com")
     azure: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
                               description="Entra object id (lowercase)")
-    local: str | None = Field(None, description="id in the local store; defaults to the principal's name")
+    local: CloudId | None = Field(None, description="id in the local store; defaults to the principal's name")
     labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
 
 
@@ -263,7 +270,7 @@ class GenerateSpec(Strict):
 class FromSpec(Strict):
     """The value of a secret in another target."""
 
-    target: str
+    target: Ref
     name: SecretName
 
 
@@ -280,7 +287,7 @@ class PublicKeySpec(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, json_schema_extra=_or_secret_name)
 
     secret: SecretName = Field(description="the declared secret holding the private half")
-    target: str | None = Field(None, description="the target to read it from (default: its first target)")
+    target: Ref | None = Field(None, description="the target to read it from (default: its first target)")
     format: Literal["pem", "openssh", "certificate"] | None = Field(
         None, description="pem: SubjectPublicKeyInfo; openssh: authorized_keys line; certificate: the certificate "
         "chain. Default: certificate for a ca / certificate secret, pem for a key")
@@ -297,7 +304,7 @@ class ValueSpec(Strict):
     generate: GenerateSpec | None = None
     env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     sops: PathText | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
-    key: str | None = Field(None, description="dotted path inside the sops file (or sops --extract syntax)")
+    key: str | None = Field(None, max_length=1024, description="dotted path inside the sops file (or sops --extract syntax)")
     from_: FromSpec | None = Field(None, alias="from")
     file: PathText | None = Field(None, description="a file relative to the stack folder (or in a directory of "
                                   "files.allow), at most 64 KiB")
@@ -360,18 +367,18 @@ class SecretDecl(Strict):
 
     name: SecretName
     description: str | None = Field(None, max_length=2048)
-    targets: list[str] = Field(min_length=1)
+    targets: list[Ref] = Field(min_length=1)
     labels: Labels = Field(default_factory=dict)
     value: ValueSpec | None = Field(None, description="omitted: a metadata-only secret whose value is set elsewhere")
     rotation: RotationSetting | None = Field(
         None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external}")
     expires: Duration | None = None
-    readers: list[str] | None = None
+    readers: list[Ref] | None = None
     deletion_protection: bool | None = None
     purge_on_delete: bool = Field(
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
-    names: Annotated[dict[str, Annotated[str, Field(max_length=512)]], AfterValidator(_check_name_overrides)] = Field(
+    names: Annotated[dict[Ref, Annotated[str, Field(max_length=512)]], AfterValidator(_check_name_overrides)] = Field(
         default_factory=dict, description="per-target remote name override")
     adopt: bool = Field(
         False, description="take ownership of an existing unowned secret of this name (written by cloudsync import)")
@@ -391,14 +398,14 @@ class Defaults(Strict):
     labels: Labels = Field(default_factory=dict)
     rotation: Duration | None = None
     expires: Duration | None = None
-    readers: list[str] = Field(default_factory=list)
+    readers: list[Ref] = Field(default_factory=list)
     deletion_protection: bool = False
 
 
 class PolicyConfig(Strict):
     """Per-stack settings of the policy engine."""
 
-    disabled: list[str] = Field(default_factory=list, description="policy ids turned off for this stack")
+    disabled: list[Ref] = Field(default_factory=list, description="policy ids turned off for this stack")
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
     dirs: list[PathText] = Field(default_factory=list, description="extra policy folders, relative to the stack")

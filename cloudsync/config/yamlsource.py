@@ -12,7 +12,16 @@ from typing import Any
 
 import yaml
 
-from cloudsync.config.limits import INT_RANGE, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DIAGNOSTICS_PER_FILE, MAX_FILE_BYTES, MAX_MAPPING_KEYS, shown
+from cloudsync.config.limits import (
+    INT_RANGE,
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    MAX_DIAGNOSTICS_PER_FILE,
+    MAX_FILE_BYTES,
+    MAX_MAPPING_KEYS,
+    MAX_SCALAR_CHARS,
+    shown,
+)
 from cloudsync.diagnostics import Diagnostic
 
 try:
@@ -217,6 +226,10 @@ class _Builder:
 
     def _scalar(self, event: Any) -> Any:
         value = event.value
+        if len(value) > MAX_SCALAR_CHARS:
+            self._problem(event, f"a value longer than {MAX_SCALAR_CHARS // 1024} KiB",
+                          hint="stack files hold names and settings, not data")
+            return ""
         if "\0" in value:
             self._problem(event, "a NUL character in a value", hint="remove the \\0 escape")
             return value
@@ -230,7 +243,9 @@ class _Builder:
             return value  # merge keys are not supported: '<<' is reported as an unknown key
         try:
             result = _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, OverflowError):
+        # PyYAML's constructors fail on odd text in many ways (`!!bool maybe` is a KeyError,
+        # an empty `!!int` an IndexError): each is the same problem for the user.
+        except (yaml.YAMLError, ArithmeticError, LookupError, ValueError, TypeError):
             self._problem(event, f"cannot read {shown(value)} as {_tag_name(tag)}")
             return value
         if type(result) is int and not INT_RANGE[0] <= result <= INT_RANGE[1]:

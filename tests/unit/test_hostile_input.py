@@ -148,9 +148,14 @@ def test_too_many_secrets_files(write_stack: Callable[..., Path]) -> None:
 
 
 def test_huge_input_is_shown_bounded(write_stack: Callable[..., Path]) -> None:
-    """A 1 MB stack name is quoted in a message as a few dozen characters, not as a megabyte."""
-    diag = only(write_stack(HEADER.replace("stack: demo", "stack: " + "A" * 1_000_000)))
+    """A 60 kB stack name is quoted in a message as a few dozen characters, not in full."""
+    diag = only(write_stack(HEADER.replace("stack: demo", "stack: " + "A" * 60_000)))
     assert diag.line == 2 and len(diag.message) < 300 and "must match" in diag.message
+
+
+def test_a_value_longer_than_the_cap(write_stack: Callable[..., Path]) -> None:
+    diag = only(write_stack(HEADER.replace("stack: demo", "stack: " + "A" * 1_000_000)))
+    assert (diag.line, diag.col) == (2, 8) and diag.message == "a value longer than 64 KiB"
 
 
 def test_shown_is_bounded_and_escapes_control_characters() -> None:
