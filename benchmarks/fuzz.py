@@ -1,0 +1,65 @@
+"""Run the fuzz suite long and report what it tried.
+
+    python benchmarks/fuzz.py [--examples 20000] [--only loader]
+
+Runs ``tests/fuzz`` with ``CLOUDSYNC_FUZZ_EXAMPLES`` set (CI runs the default 50): each
+in-process fuzz test draws that many cases, each CLI fuzz test one in 50 of them (400 CLI
+runs of ``validate`` at 20,000). Prints, per test, the cases tried, the failing cases and
+the slowest case, then the peak memory of the test process and of the largest CLI child,
+and exits with pytest's status. Bounds the issue asks for: no case over 10 s, nothing over
+1 GiB, no traceback or signal (a failing case is printed by hypothesis with the line that
+replays it; keep it in tests/fuzz/regressions/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=20_000, help="examples per in-process fuzz test")
+    parser.add_argument("--only", default=None, help="a pytest -k expression, e.g. loader")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stats_file = Path(tmp) / "stats.json"
+        env = {**os.environ, "CLOUDSYNC_FUZZ_EXAMPLES": str(args.examples), "CLOUDSYNC_FUZZ_STATS": str(stats_file)}
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fuzz"]
+        if args.only:
+            command += ["-k", args.only]
+        started = time.perf_counter()
+        proc = subprocess.run(command, cwd=ROOT, env=env, check=False)
+        seconds = time.perf_counter() - started
+        if not stats_file.exists():
+            print("the fuzz suite wrote no figures (did it fail to start?)", file=sys.stderr)
+            return proc.returncode or 1
+        report = json.loads(stats_file.read_text())
+
+    print(f"\nfuzz run: {args.examples} examples per in-process test, {seconds:.0f} s in all")
+    print(f"{'test':<32} {'cases':>8} {'failing':>8} {'slowest case':>14}")
+    total = failing = 0
+    slowest = 0.0
+    for name, figures in sorted(report["tests"].items()):
+        total += figures["cases"]
+        failing += figures["failures"]
+        slowest = max(slowest, figures["max_seconds"])
+        print(f"{name:<32} {figures['cases']:>8} {figures['failures']:>8} {figures['max_seconds'] * 1000:>11.1f} ms")
+    print(f"{'all':<32} {total:>8} {failing:>8} {slowest * 1000:>11.1f} ms")
+    print(f"peak memory: test process {report['max_rss_mib']:.0f} MiB (hypothesis included), "
+          f"largest CLI child {report['max_child_rss_mib']:.0f} MiB")
+    print(f"pytest exit status: {report['exitstatus']}")
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
