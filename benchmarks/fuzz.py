@@ -1,10 +1,10 @@
 """Run the fuzz suite long and report what it tried.
 
-    python benchmarks/fuzz.py [--examples 20000] [--only loader]
+    python benchmarks/fuzz.py [--examples 7000] [--cli-examples 300] [--only loader]
 
 Runs ``tests/fuzz`` with ``CLOUDSYNC_FUZZ_EXAMPLES`` set (CI runs the default 50): each
-in-process fuzz test draws that many cases, each CLI fuzz test one in 50 of them (400 CLI
-runs of ``validate`` at 20,000). Prints, per test, the cases tried, the failing cases and
+in-process fuzz test draws that many cases (three loader tests: 21,000 loader cases at the
+default), each CLI fuzz test ``--cli-examples`` (``validate`` in a subprocess). Prints, per test, the cases tried, the failing cases and
 the slowest case, then the peak memory of the test process and of the largest CLI child,
 and exits with pytest's status. Bounds the issue asks for: no case over 10 s, nothing over
 1 GiB, no traceback or signal (a failing case is printed by hypothesis with the line that
@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=20_000, help="examples per in-process fuzz test")
+    parser.add_argument("--examples", type=int, default=7_000, help="examples per in-process fuzz test")
+    parser.add_argument("--cli-examples", type=int, default=300, help="examples per CLI fuzz test")
     parser.add_argument("--only", default=None, help="a pytest -k expression, e.g. loader")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "stats.json"
-        env = {**os.environ, "CLOUDSYNC_FUZZ_EXAMPLES": str(args.examples), "CLOUDSYNC_FUZZ_STATS": str(stats_file)}
+        env = {**os.environ, "CLOUDSYNC_FUZZ_EXAMPLES": str(args.examples),
+               "CLOUDSYNC_FUZZ_CLI_EXAMPLES": str(args.cli_examples), "CLOUDSYNC_FUZZ_STATS": str(stats_file)}
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fuzz"]
         if args.only:
             command += ["-k", args.only]
@@ -45,7 +47,8 @@ def main() -> int:
             return proc.returncode or 1
         report = json.loads(stats_file.read_text())
 
-    print(f"\nfuzz run: {args.examples} examples per in-process test, {seconds:.0f} s in all")
+    print(f"\nfuzz run: {args.examples} examples per in-process test, {args.cli_examples} per CLI test, "
+          f"{seconds:.0f} s in all")
     print(f"{'test':<32} {'cases':>8} {'failing':>8} {'slowest case':>14}")
     total = failing = 0
     slowest = 0.0

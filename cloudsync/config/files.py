@@ -47,8 +47,8 @@ class FileScope:
     @classmethod
     def of(cls, root: Path, allow: Sequence[str] = ()) -> FileScope:
         """The scope of the stack in ``root`` (paths resolved; ``allow`` entries relative to it)."""
-        real = root.resolve()
-        return cls(real, tuple((real / a).resolve() for a in allow))
+        real = realpath(root)
+        return cls(real, tuple(realpath(real / a) for a in allow))
 
     def resolve(self, path: str | Path, *, outside: bool = True, what: str = "file",
                 shown_as: str | None = None) -> Path:
@@ -60,7 +60,7 @@ class FileScope:
         name = path_text(shown_as if shown_as is not None else path)
         if "\0" in str(path):
             raise FileRefused(f"{what} path {name} holds a NUL character")
-        real = (self.root / path).resolve()
+        real = realpath(self.root / path)
         dirs = (self.root, *self.allowed) if outside else (self.root,)
         if any(real.is_relative_to(d) for d in FORBIDDEN_DIRS) or not any(real.is_relative_to(d) for d in dirs):
             raise FileRefused(f"{what} {name} resolves to {path_text(real)}, outside the stack folder",
@@ -108,13 +108,22 @@ def read_regular(real: Path, *, limit: int, shown_as: str | Path | None = None, 
 def read_yaml_text(path: Path, display: str, *, within: Path) -> str:
     """The text of a YAML file of the stack or a policy folder; YamlError (with a diagnostic) when refused."""
     try:
-        real = FileScope(within.resolve()).resolve(path.absolute(), outside=False, shown_as=display)
+        real = FileScope(realpath(within)).resolve(path.absolute(), outside=False, shown_as=display)
         return read_regular(real, limit=MAX_FILE_BYTES, shown_as=display).decode("utf-8")
     except FileRefused as exc:
         raise YamlError([Diagnostic(exc.message, file=display, hint=exc.hint)]) from None
     except UnicodeDecodeError as exc:
         raise YamlError([Diagnostic(f"the file is not UTF-8 text (byte {exc.start})", file=display,
                                     hint="save it as UTF-8")]) from None
+
+
+def realpath(path: Path) -> Path:
+    """``path`` with every symlink followed, absolute.
+
+    Not ``Path.resolve()``: on a symlink loop it raises RuntimeError; here the loop is left
+    in the path, and opening it fails with ELOOP like any unreadable file.
+    """
+    return Path(os.path.realpath(path))
 
 
 def path_text(path: str | Path) -> str:

@@ -26,12 +26,15 @@ POLICIES_DIR = "policies"
 def yaml_files(folder: Path) -> list[Path]:
     """The ``*.yaml`` and ``*.yml`` files of ``folder``, sorted; stops listing past :data:`MAX_FILES` + 1."""
     found: list[Path] = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.endswith((".yaml", ".yml")):
-                found.append(folder / entry.name)
-                if len(found) > MAX_FILES:
-                    break
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith((".yaml", ".yml")):
+                    found.append(folder / entry.name)
+                    if len(found) > MAX_FILES:
+                        break
+    except OSError:  # unreadable or not a folder: nothing to load, as a glob would find
+        return []
     return sorted(found)
 
 

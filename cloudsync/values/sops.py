@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudsync.config.files import FileRefused, read_regular
+from cloudsync.config.files import FileRefused, read_regular, realpath
 from cloudsync.config.limits import MAX_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError
 from cloudsync.values import age, sopsbin
@@ -73,7 +73,7 @@ def resolve_sops(decl: Declaration, ctx: ResolveContext) -> SecretValue:
 
 def open_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
     """The decrypted document (cached per run), or why it cannot be opened."""
-    cache_key = f"sops:{path.resolve()}"
+    cache_key = f"sops:{realpath(path)}"
     cached = ctx.cache.get(cache_key)
     if isinstance(cached, Document | FileProblem):
         return cached

@@ -6,7 +6,8 @@ one environment variable scales the whole suite:
 - ``CLOUDSYNC_FUZZ_EXAMPLES`` (default 50): examples per in-process fuzz test. CI keeps
   the default (a few seconds in all); ``benchmarks/fuzz.py`` runs 20,000 and more.
 - :data:`CLI_EXAMPLES` — examples of a test that runs the CLI in a subprocess — is derived
-  from it (one in 50, at least 3), since each costs a Python start.
+  from it (one in 50, at least 3), since each costs a Python start;
+  ``CLOUDSYNC_FUZZ_CLI_EXAMPLES`` sets it directly.
 - ``CLOUDSYNC_FUZZ_STATS=FILE``: when set, each test's cases (count, slowest, failures)
   and the peak memory of this process and of its children are written to FILE as JSON at
   the end of the session (what ``benchmarks/fuzz.py`` reports). Record a case with
@@ -31,7 +32,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 EXAMPLES = max(1, int(os.environ.get("CLOUDSYNC_FUZZ_EXAMPLES", "50")))
-CLI_EXAMPLES = max(3, EXAMPLES // 50)
+CLI_EXAMPLES = max(1, int(os.environ.get("CLOUDSYNC_FUZZ_CLI_EXAMPLES", "0"))) \
+    if os.environ.get("CLOUDSYNC_FUZZ_CLI_EXAMPLES") else max(3, EXAMPLES // 50)
 CASE_SECONDS = 10.0
 """No case may take longer (the issue's bound for a hang); hypothesis fails a slower one."""
 

@@ -14,8 +14,8 @@ import pytest
 
 from cloudsync.config.limits import MAX_DEPTH, MAX_DIAGNOSTICS_PER_FILE, MAX_FILES, MAX_MAPPING_KEYS, shown
 from cloudsync.config.loader import load_stack
-from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from tests.sandbox import run_bounded
+from tests.unit.test_loader import only, problems
 
 HEADER = """\
 version: 1
@@ -34,18 +34,6 @@ secrets:
 # Under 600 bytes (the issue's had 489): nine levels of nine aliases each, 9**9 (387 million) strings once expanded.
 BILLION_LAUGHS = HEADER + "policy:\n  parameters:\n    CS001:\n" + "".join(
     f"      l{i}: &l{i} [" + ",".join([f"*l{i - 1}" if i else "lol"] * 9) + "]\n" for i in range(9))
-
-
-def problems(folder: Path) -> list[Diagnostic]:
-    with pytest.raises(CloudsyncError) as info:
-        load_stack(folder)
-    return info.value.diagnostics
-
-
-def only(folder: Path) -> Diagnostic:
-    found = problems(folder)
-    assert len(found) == 1, [d.render() for d in found]
-    return found[0]
 
 
 # --- aliases -----------------------------------------------------------------------------------

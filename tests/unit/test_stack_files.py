@@ -15,10 +15,11 @@ import pytest
 
 from cloudsync.config.files import FileRefused, FileScope
 from cloudsync.config.loader import load_stack
-from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.diagnostics import CloudsyncError
 from cloudsync.values.sources import SOURCES, ResolveContext
 from tests.conftest import CliResult
 from tests.sandbox import run_bounded
+from tests.unit.test_loader import only, problems
 
 HEADER = """\
 version: 1
@@ -35,18 +36,6 @@ secrets:
     targets: [local]
     value: {value}
 """
-
-
-def problems(folder: Path) -> list[Diagnostic]:
-    with pytest.raises(CloudsyncError) as info:
-        load_stack(folder)
-    return info.value.diagnostics
-
-
-def only(folder: Path) -> Diagnostic:
-    found = problems(folder)
-    assert len(found) == 1, [d.render() for d in found]
-    return found[0]
 
 
 # --- value files ---------------------------------------------------------------------------------
@@ -230,3 +219,18 @@ def test_the_sops_reader_refuses_a_swapped_path(write_stack: Callable[..., Path]
         SOURCES["sops"].resolve(stack.secrets[0], ResolveContext(root=folder))
     assert "sops file v.enc.yaml resolves to" in info.value.diagnostics[0].message
     assert "outside the stack folder" in info.value.diagnostics[0].message
+
+
+def test_symlink_loops_are_diagnostics(write_stack: Callable[..., Path]) -> None:
+    """Path.resolve() raises RuntimeError on a loop: it was an internal error."""
+    folder = write_stack(with_value("{file: loop}"))
+    (folder / "loop").symlink_to("loop")
+    (folder / "secrets").mkdir()
+    (folder / "secrets" / "y.yaml").symlink_to("y.yaml")
+    found = [d.message for d in problems(folder)]
+    assert len(found) == 2
+    assert found[0].startswith("cannot read file ") and found[0].endswith("y.yaml: Too many levels of symbolic links")
+    assert found[1] == "cannot read value file loop: Too many levels of symbolic links"
+    with pytest.raises(CloudsyncError, match="Too many levels of symbolic links"):
+        SOURCES["sops"].resolve(load_stack(write_stack(with_value("{sops: loop, key: a}"))).secrets[0],
+                                ResolveContext(root=folder))
