@@ -49,15 +49,18 @@ def main() -> int:
 
     print(f"\nfuzz run: {args.examples} examples per in-process test, {args.cli_examples} per CLI test, "
           f"{seconds:.0f} s in all")
-    print(f"{'test':<32} {'cases':>8} {'failing':>8} {'slowest case':>14}")
+    print(f"{'test':<32} {'cases':>8} {'failing':>8} {'slowest (wall)':>15} {'slowest (cpu)':>14}")
     total = failing = 0
     slowest = 0.0
     for name, figures in sorted(report["tests"].items()):
         total += figures["cases"]
         failing += figures["failures"]
         slowest = max(slowest, figures["max_seconds"])
-        print(f"{name:<32} {figures['cases']:>8} {figures['failures']:>8} {figures['max_seconds'] * 1000:>11.1f} ms")
-    print(f"{'all':<32} {total:>8} {failing:>8} {slowest * 1000:>11.1f} ms")
+        print(f"{name:<32} {figures['cases']:>8} {figures['failures']:>8} {figures['max_seconds'] * 1000:>12.1f} ms "
+              f"{figures['max_cpu_seconds'] * 1000:>11.1f} ms")
+    print(f"{'all':<32} {total:>8} {failing:>8} {slowest * 1000:>12.1f} ms")
+    for name, figures in sorted(report["tests"].items()):
+        print(f"slowest case of {name}: {figures['slowest_case']}")
     print(f"peak memory: test process {report['max_rss_mib']:.0f} MiB (hypothesis included), "
           f"largest CLI child {report['max_child_rss_mib']:.0f} MiB")
     print(f"pytest exit status: {report['exitstatus']}")

@@ -8,9 +8,9 @@ or hang CI: the child gets ``RLIMIT_AS`` of :data:`MEMORY_CAP` and is killed aft
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +36,10 @@ class BoundedResult:
         return -self.code if self.code < 0 else None
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+# The cap is set by a small launcher that then execs the CLI, rather than by a preexec_fn: a
+# preexec_fn forces a fork of the (large) test process, and the child's peak memory would
+# then count the parent's pages too (what benchmarks/fuzz.py reports would be the parent's).
+_LAUNCH = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); os.execv(sys.argv[1], sys.argv[1:])"
 
 
 def run_bounded(*args: str, cwd: Path | None = None, timeout: float = 60) -> BoundedResult:
@@ -45,8 +47,9 @@ def run_bounded(*args: str, cwd: Path | None = None, timeout: float = 60) -> Bou
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_")}
     env.update({"NO_COLOR": "1", "COLUMNS": "200"})
     try:
-        proc = subprocess.run([CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=_limit_memory, check=False, stdin=subprocess.DEVNULL)
+        launcher = [sys.executable, "-c", _LAUNCH.format(cap=MEMORY_CAP), CLI]
+        proc = subprocess.run([*launcher, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         def text(data: bytes | str | None) -> str:
             return data.decode(errors="replace") if isinstance(data, bytes) else data or ""

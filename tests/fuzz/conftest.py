@@ -10,8 +10,8 @@ one environment variable scales the whole suite:
   ``CLOUDSYNC_FUZZ_CLI_EXAMPLES`` sets it directly.
 - ``CLOUDSYNC_FUZZ_STATS=FILE``: when set, each test's cases (count, slowest, failures)
   and the peak memory of this process and of its children are written to FILE as JSON at
-  the end of the session (what ``benchmarks/fuzz.py`` reports). Record a case with
-  :func:`timed`.
+  the end of the session (what ``benchmarks/fuzz.py`` reports; run it without ``-n``).
+  Record a case with :func:`timed`.
 
 A case the fuzzer finds is kept as a regression fixture (``regressions/``), so it runs on
 every CI run whatever the random draw.
@@ -53,17 +53,19 @@ FUZZ_CLI = settings.get_profile("cloudsync-fuzz-cli")
 class CaseStats:
     cases: int = 0
     failures: int = 0
-    max_seconds: float = 0.0
+    max_seconds: float = 0.0  # wall time: on a loaded machine this includes waiting for a core
+    max_cpu_seconds: float = 0.0  # this process's CPU time (a CLI case's is mostly its child's)
+    slowest_case: str = ""
 
 
 STATS: dict[str, CaseStats] = {}
 
 
 @contextmanager
-def timed(test: str) -> Iterator[None]:
-    """Count one case of ``test`` and its time (a failing case counts as a failure)."""
+def timed(test: str, case: object = "") -> Iterator[None]:
+    """Count one case of ``test`` and its time (a failing case counts as a failure; shrinking reruns count too)."""
     stats = STATS.setdefault(test, CaseStats())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         yield
     except BaseException:
@@ -71,12 +73,16 @@ def timed(test: str) -> Iterator[None]:
         raise
     finally:
         stats.cases += 1
-        stats.max_seconds = max(stats.max_seconds, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        stats.max_cpu_seconds = max(stats.max_cpu_seconds, time.process_time() - cpu)
+        if seconds > stats.max_seconds:
+            stats.max_seconds = seconds
+            stats.slowest_case = repr(case)[:300]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = os.environ.get("CLOUDSYNC_FUZZ_STATS")
-    if not target:
+    if not target or not STATS:  # under xdist the controller ran no case: leave the file to a worker
         return
     # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest child waited for.
     report = {

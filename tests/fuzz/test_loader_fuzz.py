@@ -178,28 +178,28 @@ def test_structured_stacks(data: dict[str, Any], more: list[Any] | None) -> None
     files = {"cloudsync.yaml": dump(data)}
     if more is not None:
         files["secrets/more.yaml"] = dump({"secrets": more})
-    with timed("loader: structured"):
+    with timed("loader: structured", files):
         loads_or_diagnoses(files)
 
 
 @FUZZ
 @given(soup)
 def test_yaml_token_soup(text: str) -> None:
-    with timed("loader: token soup"):
+    with timed("loader: token soup", text):
         loads_or_diagnoses({"cloudsync.yaml": HEADER + text})
 
 
 @FUZZ
 @given(edits)
 def test_edited_stack(changes: list[tuple[int, int, str]]) -> None:
-    with timed("loader: edited"):
+    with timed("loader: edited", changes):
         loads_or_diagnoses({"cloudsync.yaml": edited(changes)})
 
 
 @FUZZ_CLI
 @given(st.one_of(stacks.map(dump), soup.map(lambda t: HEADER + t), edits.map(edited)))
 def test_validate_cli(text: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp, timed("cli: validate"):
+    with tempfile.TemporaryDirectory() as tmp, timed("cli: validate", text):
         (Path(tmp) / "cloudsync.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
         result = run_bounded("validate", "-C", tmp, timeout=CASE_SECONDS)
         assert not result.timed_out, text[:300]
