@@ -88,7 +88,7 @@ def write_stack(root: Path, url: str, size: int, access_drift: str = "all") -> N
 def seed(root: Path) -> float:
     """Apply the stack with quota pacing lifted (moto has no quotas); return seconds."""
     saved = AwsProvider.quota_scale, AwsProvider.limits
-    AwsProvider.quota_scale, AwsProvider.limits = 1e6, RateLimits(1e6, 1e6, 16)
+    AwsProvider.quota_scale, AwsProvider.limits = 1e6, RateLimits(writes_per_second=1e6, max_parallel=16)
     try:
         started = time.perf_counter()
         stack = load_stack(root)

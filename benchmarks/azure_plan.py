@@ -93,7 +93,7 @@ def seed(root: Path) -> tuple[float, int]:
     from cloudsync.providers.azure import AzureProvider
     from cloudsync.providers.base import RateLimits
 
-    AzureProvider.limits = RateLimits(reads_per_second=1e6, writes_per_second=1e6, max_parallel=32)
+    AzureProvider.limits = RateLimits(writes_per_second=1e6, max_parallel=32)
     stack = load_stack(root)
     started = time.perf_counter()
     with open_session(stack) as session:
@@ -125,7 +125,7 @@ def per_secret_refresh(info: dict[str, Any], names: list[str]) -> tuple[float, C
     from azure.keyvault.secrets import SecretClient
     from azure.mgmt.authorization import AuthorizationManagementClient
 
-    from cloudsync.providers.azure.connection import CallCounter
+    from cloudsync.providers.azure.client import CallCounter
 
     calls: Counter[str] = Counter()
     counter = CallCounter(calls)

@@ -85,7 +85,7 @@ def main() -> None:
     # The fake has no quotas: lift the pacing so seeding and planning measure cloudsync itself.
     GcpProvider.quota = QuotaLimits(reads_per_minute=6e6, writes_per_minute=6e6, access_per_minute=6e6,
                                     writes_per_secret_per_second=1e5)
-    GcpProvider.limits = RateLimits(reads_per_second=1e5, writes_per_second=1e5, max_parallel=8)
+    GcpProvider.limits = RateLimits(writes_per_second=1e5, max_parallel=8)
     fake = FakeSecretManager().start()
     try:
         rows = []

@@ -15,12 +15,14 @@ from typing import Any
 import yaml
 
 from cloudsync.config.checks import remote_name
+from cloudsync.config.fields import LABEL_KEY_RE, LABEL_VALUE_RE, RESERVED_LABEL_PREFIXES
 from cloudsync.config.loader import Stack
-from cloudsync.config.models import LABEL_KEY_RE, LABEL_VALUE_RE, RESERVED_LABEL_PREFIXES, SECRET_NAME_RE
-from cloudsync.config.names import translate
+from cloudsync.config.models import SECRET_NAME_RE
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.build import Session, provider_diagnostic
 from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, is_reserved
+from cloudsync.providers.registry import rules_for
+from cloudsync.providers.rules import ProviderRules
 
 
 @dataclass
@@ -42,19 +44,11 @@ class Imported:
         return "\n".join(lines) + "\n" + text
 
 
-def logical_name(remote: str, provider: str) -> str:
-    """Best-effort inverse of the name translation (documented in docs/configuration.md)."""
-    if provider == "gcp":
-        return remote.replace("__", "/")
-    if provider == "azure":
-        return remote.replace("--", "/")
-    return remote
-
-
-def _principal_names(stack: Stack, provider: str) -> dict[str, str]:
+def _principal_names(stack: Stack, rules: ProviderRules) -> dict[str, str]:
+    """Declared principals by their id in this cloud, so found readers map back to names."""
     names = {}
     for name, principal in stack.config.principals.items():
-        ident = (principal.local or name) if provider == "local" else getattr(principal, provider)
+        ident = rules.principal_id(principal, name)
         if ident:
             names[ident] = name
     return names
@@ -77,10 +71,11 @@ def import_target(stack: Stack, session: Session, target: str, *, prefix: str | 
         raise CloudsyncError(provider_diagnostic(target, exc, "listing secrets")) from None
 
     result = Imported()
-    known = _principal_names(stack, kind)
+    rules = rules_for(kind)
+    known = _principal_names(stack, rules)
     taken = {d.decl.name for d in stack.secrets}
     for secret in sorted(candidates, key=lambda s: s.name):
-        entry = _declaration(secret, target, kind, known, result, taken)
+        entry = _declaration(secret, target, rules, known, result, taken)
         if entry is not None:
             if adopt:
                 entry["adopt"] = True
@@ -95,9 +90,9 @@ def _candidate(secret: RemoteSecret, declared: set[str], prefix: str | None) -> 
     return prefix is None or secret.name.startswith(prefix)
 
 
-def _declaration(secret: RemoteSecret, target: str, kind: str, known: dict[str, str], result: Imported,
+def _declaration(secret: RemoteSecret, target: str, rules: ProviderRules, known: dict[str, str], result: Imported,
                  taken: set[str]) -> dict[str, Any] | None:
-    name = logical_name(secret.name, kind)
+    name = rules.logical_name(secret.name)
     if not SECRET_NAME_RE.match(name) or len(name) > 255:
         name = re.sub(r"[^A-Za-z0-9_./-]", "-", name).strip("/.-_") or "imported"
     if name in taken:
@@ -115,8 +110,8 @@ def _declaration(secret: RemoteSecret, target: str, kind: str, known: dict[str, 
                             f"(an adopting apply removes them): {', '.join(sorted(dropped))}")
     readers = sorted(secret.readers or ())
     if readers:
-        entry["readers"] = [_reader_name(ident, target, kind, known, result) for ident in readers]
-    if translate(name, kind) != secret.name:
+        entry["readers"] = [_reader_name(ident, target, rules.kind, known, result) for ident in readers]
+    if rules.remote_name(name) != secret.name:
         entry["names"] = {target: secret.name}
     if secret.other_access:
         result.notes.append(f"{target}:{secret.name}: other grants found and left as they are: "

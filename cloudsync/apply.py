@@ -26,11 +26,12 @@ from pathlib import Path
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.plan.build import PlanRun, Session, provider_diagnostic
 from cloudsync.plan.model import Action, Change, Plan, ValueMode
-from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, WriteRequest, now
+from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, now, write_request
 from cloudsync.ratelimit import RateLimiter
-from cloudsync.values.generate import IssuerError, issuer_of
+from cloudsync.values.generate import IssuerError, generate_value, issuer_of
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sources import SOURCES, ResolveContext, generate_value
+from cloudsync.values.sources import ResolveContext, resolve
+from cloudsync.values.spec import generated
 
 log = logging.getLogger("cloudsync")
 
@@ -96,11 +97,9 @@ class ValueMaterializer:
             if plan.mode is ValueMode.SOURCE:
                 value = self.run.values.resolved.get(change.secret)
                 if value is None:
-                    decl = self._decls[change.secret]
-                    assert decl.decl.value is not None
                     ctx = ResolveContext(root=self.session.stack.root, read_remote=self.session.read_value,
                                          declarations=self._decls)
-                    value = SOURCES[decl.decl.value.kind].resolve(decl, ctx)
+                    value = resolve(self._decls[change.secret], ctx)
                     self.run.values.resolved[change.secret] = value
                 return value
             if plan.mode is ValueMode.GENERATE:
@@ -118,9 +117,7 @@ class ValueMaterializer:
     def _generate(self, secret: str) -> SecretValue:
         """One new value per secret per apply; a certificate is signed by its CA's value after this apply."""
         if secret not in self._generated:
-            decl = self._decls[secret]
-            assert decl.decl.value is not None and decl.decl.value.generate is not None
-            spec = decl.decl.value.generate
+            spec = generated(self._decls[secret])
             ca = issuer_of(spec)
             try:
                 issuer = self.value_after_apply(ca) if ca is not None else None
@@ -135,11 +132,9 @@ class ValueMaterializer:
     def _derive(self, secret: str) -> SecretValue:
         """A from / public_key_of value, computed from what its source holds after this apply."""
         if secret not in self._derived:
-            decl = self._decls[secret]
-            assert decl.decl.value is not None
             ctx = ResolveContext(root=self.session.stack.root, declarations=self._decls,
                                  read_remote=lambda target, name: self.value_after_apply(name, target))
-            self._derived[secret] = SOURCES[decl.decl.value.kind].resolve(decl, ctx)
+            self._derived[secret] = resolve(self._decls[secret], ctx)
         return self._derived[secret]
 
     def value_after_apply(self, secret: str, target: str | None = None) -> SecretValue:
@@ -235,10 +230,12 @@ def _apply_one(session: Session, change: Change, digest: str, materializer: Valu
         assert fp is not None
         spec = change.value.spec if change.value else None
         record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=now())
-    after = change.after
-    request = WriteRequest(action=change.action.value, reasons=frozenset(r.value for r in change.reasons),
-                           stack=session.stack.name, name=change.remote_name, state=after, value=value,
-                           record=record, before=change.before, token=_token(digest, change))
+    try:
+        request = write_request(change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
+                                name=change.remote_name, state=change.after, value=value, record=record,
+                                before=change.before, token=_token(digest, change))
+    except ProviderError as exc:
+        return ChangeResult(change, Outcome.FAILED, exc.message, 0)
     attempt = 0
     while True:
         attempt += 1

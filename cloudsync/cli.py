@@ -399,13 +399,8 @@ def permissions(
 
     stack = _load(directory)
     select_targets(stack, [target])
-    cls = provider_class(stack.config.targets[target].provider)
-    render = getattr(cls, "render_permissions", None)
-    if render is not None:
-        out.print(render(stack.config.targets[target], stack.name), markup=False)
-        return
-    data = {op.value: list(actions) for op, actions in cls.permissions().items()}
-    out.print(json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2), markup=False)
+    config = stack.config.targets[target]
+    out.print(provider_class(config.provider).render_permissions(config, stack.name, target), markup=False)
 
 
 def _mount_policy() -> None:

@@ -61,12 +61,6 @@ class Diagnostics:
     def add(self, diag: Diagnostic) -> None:
         self.items.append(diag)
 
-    def error(self, message: str, **where: object) -> None:
-        self.items.append(Diagnostic(message, Severity.ERROR, **where))  # type: ignore[arg-type]
-
-    def warning(self, message: str, **where: object) -> None:
-        self.items.append(Diagnostic(message, Severity.WARNING, **where))  # type: ignore[arg-type]
-
     def extend(self, diags: Iterable[Diagnostic]) -> None:
         self.items.extend(diags)
 

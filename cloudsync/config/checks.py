@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
-from cloudsync.config.names import check_remote_name, collision_key, translate
+from cloudsync.config.names import translate
 from cloudsync.diagnostics import Diagnostics
+from cloudsync.providers.registry import rules_for
 from cloudsync.values.dependencies import dependencies, find_cycles
 
 if TYPE_CHECKING:
@@ -75,11 +76,11 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
                                   hint=_suggest(reader, principal_names)))
                 continue
             for target in targets_ok:
-                provider = config.targets[target].provider
-                if provider != "local" and getattr(principal, provider) is None:
-                    diags.add(decl.at(*where, message=f"principal {reader!r} has no {provider} id, "
-                                      f"but this secret lives in {provider} target {target!r}",
-                                      hint=f"add '{provider}:' to principals.{reader}"))
+                rules = rules_for(config.targets[target].provider)
+                if rules.principal_id(principal, reader) is None:
+                    diags.add(decl.at(*where, message=f"principal {reader!r} has no {rules.kind} id, "
+                                      f"but this secret lives in {rules.kind} target {target!r}",
+                                      hint=f"add '{rules.kind}:' to principals.{reader}"))
 
         if d.value is not None and d.value.from_ is not None:
             source = d.value.from_.target
@@ -87,16 +88,19 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
                 diags.add(decl.at("value", "from", "target", message=f"unknown target {source!r}",
                                   hint=_suggest(source, target_names)))
 
+        if d.description is not None:
+            check_description(stack, decl, d.description, targets_ok, diags)
+
         for target in targets_ok:
-            provider = config.targets[target].provider
-            remote = remote_name(decl, target, provider)
-            problem = check_remote_name(remote, provider)
+            rules = rules_for(config.targets[target].provider)
+            remote = remote_name(decl, target, rules.kind)
+            problem = rules.check_remote_name(remote)
             if problem:
                 at: tuple[str, ...] = ("names", target) if target in d.names else ("name",)
                 diags.add(decl.at(*at, message=f"{problem} (target {target!r})",
                                   hint=f"set names: {{{target}: <valid name>}} on this secret"))
                 continue
-            key = (target, collision_key(remote, provider))
+            key = (target, rules.collision_key(remote))
             other = remote_seen.get(key)
             if other is not None:
                 odecl, _oremote = other
@@ -109,6 +113,20 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
 
     check_value_references(stack, seen, diags)
     check_value_cycles(seen, diags)
+
+
+def check_description(stack: Stack, decl: Declaration, description: str, targets: list[str],
+                      diags: Diagnostics) -> None:
+    """A description every target's cloud can store (Key Vault keeps 255 characters, the file allows 2,048)."""
+    refused: dict[str, list[str]] = {}  # problem -> targets whose cloud refuses the description
+    for target in targets:
+        problem = rules_for(stack.config.targets[target].provider).check_description(description)
+        if problem is not None:
+            refused.setdefault(problem, []).append(target)
+    for problem, where in refused.items():
+        names = ", ".join(repr(t) for t in where)
+        diags.add(decl.at("description", message=f"{problem} (target{'s' if len(where) > 1 else ''} {names})",
+                          hint="shorten the description; a longer note can stay in the file as a YAML comment"))
 
 
 def check_value_references(stack: Stack, declared: dict[str, Declaration], diags: Diagnostics) -> None:

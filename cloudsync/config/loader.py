@@ -23,6 +23,7 @@ from cloudsync.config.models import SecretDecl, SecretsFile, StackFile
 from cloudsync.config.paths import check_paths, yaml_files
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics, Severity
+from cloudsync.providers.registry import all_rules, kinds
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -213,7 +214,8 @@ def _validate(model: type[M], data: Any, smap: SourceMap, prefix: tuple[Hashable
 @functools.cache
 def _vocabulary() -> list[str]:
     words: set[str] = set()
-    for obj in vars(models).values():
+    target_models = [rules.config_model for rules in all_rules()]
+    for obj in [*vars(models).values(), *target_models]:
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
             for name, info in obj.model_fields.items():
                 words.add(info.alias or name)
@@ -258,11 +260,11 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
         return smap.at(path, f"missing required key {str(loc[-1])!r}", hint=None)
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        close = difflib.get_close_matches(str(tag)[:100], ["local", "aws", "gcp", "azure"], n=1)
+        close = difflib.get_close_matches(str(tag)[:100], kinds(), n=1)
         return smap.at((*path, "provider"), f"unknown provider {shown(tag)}",
-                       hint=f"did you mean {close[0]!r}?" if close else "one of local, aws, gcp, azure")
+                       hint=f"did you mean {close[0]!r}?" if close else f"one of {', '.join(kinds())}")
     if kind == "union_tag_not_found":
-        return smap.at(path, "a target needs 'provider'", hint="one of local, aws, gcp, azure")
+        return smap.at(path, "a target needs 'provider'", hint=f"one of {', '.join(kinds())}")
     if "[key]" in rest:
         name = shown(loc[-2]) if len(loc) > 1 else "''"
         return smap.at(path, f"invalid name {name} in {field_name!r}: {msg.lower()}",

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, create_model, model_validator
 
 from cloudsync.config.durations import DURATION_RE, parse_duration
+from cloudsync.config.fields import Labels, PathText, Strict
 from cloudsync.config.limits import shown
+from cloudsync.providers.registry import all_rules
+
+if TYPE_CHECKING:
+    from cloudsync.providers.rules import TargetModel
 
 STACK_RE = r"^[a-z0-9-]{1,40}$"
 TARGET_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 PRINCIPAL_RE = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
 SECRET_NAME_MAX = 255
-# GCP's label rules are the strictest of the three clouds, so labels follow them everywhere.
-LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
-RESERVED_LABEL_PREFIXES = ("managed-by", "cloudsync")
 
 
 def _check_duration(text: str) -> str:
@@ -37,26 +38,6 @@ Duration = Annotated[
     AfterValidator(_check_duration),
     WithJsonSchema({"type": "string", "pattern": DURATION_RE.pattern, "examples": ["30d", "12h", "90m"]}),
 ]
-
-
-def _check_labels(labels: dict[str, str]) -> dict[str, str]:
-    for key, value in labels.items():
-        if not LABEL_KEY_RE.fullmatch(key):
-            raise ValueError(
-                f"invalid label key {shown(key)}: keys are lowercase, start with a letter, and use "
-                "only a-z, 0-9, '_' and '-' (at most 63 characters) so they are valid in every cloud"
-            )
-        if key.startswith(RESERVED_LABEL_PREFIXES):
-            raise ValueError(f"label key {shown(key)} is reserved for cloudsync's ownership metadata")
-        if not isinstance(value, str) or not LABEL_VALUE_RE.fullmatch(value):
-            raise ValueError(
-                f"invalid value {shown(value)} for label {shown(key)}: values use only a-z, 0-9, '_' and '-' "
-                "(at most 63 characters)"
-            )
-    return labels
-
-
-Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
 
 
 def _check_secret_name(name: str) -> str:
@@ -75,16 +56,6 @@ SecretName = Annotated[
 ]
 
 
-def _check_path_text(text: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ValueError(f"invalid path {shown(text)}: a path cannot hold control characters")
-    return text
-
-
-# A file or folder path written in a stack file; where it may point is checked by cloudsync.config.files.
-PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_check_path_text)]
-
-
 def _check_name_overrides(names: dict[str, str]) -> dict[str, str]:
     for target, remote in names.items():
         if not remote:
@@ -96,94 +67,28 @@ def _check_name_overrides(names: dict[str, str]) -> dict[str, str]:
 # A reference to a target, principal or policy by name. Names are at most 63 characters; the
 # bound keeps a hostile reference from being quoted at full length in every message about it.
 Ref = Annotated[str, Field(max_length=128)]
-# An id in a cloud (an ARN is at most 2,048 characters).
-CloudId = Annotated[str, Field(max_length=2048)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+# --- targets and principals: one model and one id per registered provider -------------
+# Built from the registry, so adding a provider needs no change here (docs/providers/README.md).
+# The type checker sees what every target and every principal has; the core reads no more.
 
+if TYPE_CHECKING:
+    TargetConfig: TypeAlias = TargetModel
 
-# --- targets -------------------------------------------------------------------------
+    class Principal(Strict):
+        """One identity, named once, with its id in each cloud (``rules_for(kind).principal_id``)."""
 
-
-class LocalTarget(Strict):
-    """The embedded store: a SQLite file, values encrypted at rest."""
-
-    provider: Literal["local"]
-    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
-    path: PathText = Field(".cloudsync/local.db", description="store file, relative to the stack folder (or in a "
-                           "directory of files.allow)")
-
-
-class AwsTarget(Strict):
-    """An AWS account and region (Secrets Manager)."""
-
-    provider: Literal["aws"]
-    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    profile: str | None = None
-    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
-    endpoint: str | None = Field(None, description="emulator or VPC endpoint; http only for loopback")
-    kms_key_id: str | None = None
-    recovery_window_days: int = Field(30, ge=7, le=30)
-    replica_regions: list[str] = Field(default_factory=list)
-    access_drift: Literal["all", "declared"] = Field(
-        default="all",
-        description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "
-                    "per secret); declared: only of secrets that declare readers (a plan costs about N/100 list "
-                    "calls plus one per such secret; a grant added to a secret that declares none goes unseen)")
-
-
-class GcpTarget(Strict):
-    """A GCP project (Secret Manager)."""
-
-    provider: Literal["gcp"]
-    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
-    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    location: str | None = Field(None, description="regional secrets in this location")
-    endpoint: str | None = Field(None, description="host:port; insecure gRPC only for loopback")
-    replication: list[str] = Field(
-        default_factory=list, description="user-managed replica locations; empty means automatic"
+        labels: dict[str, str]
+else:
+    _TARGET_MODELS = tuple(r.config_model for r in all_rules())
+    TargetConfig = Annotated[Union[_TARGET_MODELS], Field(discriminator="provider")]  # noqa: UP007 - a run-time tuple
+    Principal = create_model(
+        "Principal", __base__=Strict, __module__=__name__,
+        __doc__="One identity, named once, with its id in each cloud.",
+        **{r.kind: (str | None, r.principal_field) for r in all_rules()},
+        labels=(Labels, Field(default_factory=dict, description="e.g. {env: prod}, read by policies")),
     )
-    keep_versions: int = Field(5, ge=1, le=1000, description="enabled versions kept per secret")
-    reads_per_minute: int | None = Field(
-        default=None, ge=1, description="the project's Secret Manager read quota, when raised above 600/min")
-    writes_per_minute: int | None = Field(
-        default=None, ge=1, description="the project's Secret Manager write quota, when raised above 600/min")
-
-
-class AzureTarget(Strict):
-    """An Azure Key Vault, with RBAC scope fields for per-secret readers."""
-
-    provider: Literal["azure"]
-    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
-    vault_url: str = Field(pattern=r"^https?://[^/]+/?$")
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    vault_name: str | None = None
-    tenant_id: str | None = None
-    arm_endpoint: str | None = Field(None, description="Resource Manager endpoint override")
-    authority_endpoint: str | None = Field(None, description="token authority override")
-
-
-TargetConfig = Annotated[
-    LocalTarget | AwsTarget | GcpTarget | AzureTarget, Field(discriminator="provider")
-]
-
-
-# --- principals ----------------------------------------------------------------------
-
-
-class Principal(Strict):
-    """One identity, named once, with its id in each cloud."""
-
-    aws: CloudId | None = Field(None, description="IAM role or user ARN")
-    gcp: CloudId | None = Field(None, description="IAM member, e.g. serviceAccount:x@p.iam.gserviceaccount.com")
-    azure: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                              description="Entra object id (lowercase)")
-    local: CloudId | None = Field(None, description="id in the local store; defaults to the principal's name")
-    labels: Labels = Field(default_factory=dict, description="e.g. {env: prod}, read by policies")
 
 
 # --- values --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudsync.config.fields import IS_PATH
 from cloudsync.config.files import FORBIDDEN_DIRS, FileRefused, FileScope, path_text
 from cloudsync.config.limits import MAX_FILE_BYTES, MAX_FILES, MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import Diagnostic, Diagnostics
@@ -50,9 +51,13 @@ def check_paths(stack: Stack, diags: Diagnostics) -> None:
         elif real.exists() and not real.is_dir():
             diags.add(stack.smap.at(("files", "allow", i), f"files.allow entry {path_text(entry)} is not a directory"))
 
+    # A provider's target model marks its path fields (the local store's `path`): each stays in scope,
+    # without the core knowing which provider has one.
     for name, target in config.targets.items():
-        if target.provider == "local":
-            _check(stack, scope, target.path, ("targets", name, "path"), diags, what="local store", limit=None)
+        for field_name, info in type(target).model_fields.items():
+            value = getattr(target, field_name)
+            if IS_PATH in info.metadata and isinstance(value, str):
+                _check(stack, scope, value, ("targets", name, field_name), diags, what=field_name, limit=None)
 
     for decl in stack.secrets:
         spec = decl.decl.value

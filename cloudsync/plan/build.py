@@ -24,12 +24,14 @@ from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
-from cloudsync.providers.registry import provider_class
+from cloudsync.providers.registry import provider_class, rules_for
+from cloudsync.providers.rules import ProviderRules
 from cloudsync.values.dependencies import dependencies
 from cloudsync.values.fingerprint import Fingerprinter, key_from_env
-from cloudsync.values.generate import issuer_of, renew_after
+from cloudsync.values.generate import issuer_of, renew_after, spec_digest
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sources import SOURCES, ResolveContext
+from cloudsync.values.sources import ResolveContext, resolve
+from cloudsync.values.spec import generate_spec, generated
 
 log = logging.getLogger("cloudsync")
 
@@ -44,11 +46,11 @@ class Session:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[str, Provider[object]] = {}
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
 
-    def provider(self, target: str) -> Provider:
+    def provider(self, target: str) -> Provider[object]:
         with self._lock:
             if target not in self._providers:
                 config = self.stack.config.targets[target]
@@ -90,7 +92,7 @@ class Session:
             raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
 
     @property
-    def providers(self) -> Mapping[str, Provider]:
+    def providers(self) -> Mapping[str, Provider[object]]:
         return self._providers
 
     def close(self) -> None:
@@ -145,7 +147,7 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
         if spec is None or spec.kind == "generate":
             continue
         try:
-            values.resolved[decl.decl.name] = SOURCES[spec.kind].resolve(decl, ctx)
+            values.resolved[decl.decl.name] = resolve(decl, ctx)
         except CloudsyncError as exc:
             waits_for = [name for name, _ in dependencies(decl, declared)]
             if not waits_for:
@@ -214,6 +216,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
             if target not in chosen:
                 continue
             provider = config.targets[target].provider
+            rules = rules_for(provider)
             if spec is None:
                 value = DesiredValue("none")
             elif spec.kind == "generate":
@@ -226,7 +229,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                     value = DesiredValue("source")
                 else:
                     value = DesiredValue("source", fingerprint=fp.of(values.resolved[d.name]), key_id=fp.key_id)
-            readers = frozenset(_principal_id(config, name, provider) for name in readers_names)
+            readers = frozenset(_principal_id(stack, name, rules) for name in readers_names)
             desired.append(DesiredSecret(
                 target=target, provider=provider, secret=d.name, remote_name=remote_name(decl, target, provider),
                 value=value, labels={**defaults.labels, **d.labels}, description=d.description,
@@ -244,8 +247,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
 def _generated(session: Session, decl: Declaration, declared: Mapping[str, Declaration],
                actual: Mapping[str, Mapping[str, RemoteSecret]] | None) -> DesiredValue:
     """A generated value's metadata: spec digest, renewal age, and its CA's last write."""
-    assert decl.decl.value is not None and decl.decl.value.generate is not None
-    spec = decl.decl.value.generate
+    spec = generated(decl)
     issuer = issuer_of(spec)
     issuer_written = None
     if issuer is not None and actual is not None and issuer in declared:
@@ -255,15 +257,15 @@ def _generated(session: Session, decl: Declaration, declared: Mapping[str, Decla
         provider = session.stack.config.targets[ca_target].provider
         remote = actual.get(ca_target, {}).get(remote_name(ca, ca_target, provider))
         issuer_written = remote.record.written_at if remote is not None and remote.record is not None else None
-    return DesiredValue("generate", spec=SOURCES["generate"].spec_digest(decl, declared),
+    return DesiredValue("generate", spec=spec_digest(spec, lambda name: generate_spec(declared.get(name))),
                         renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
 
 
-def _principal_id(config: object, name: str, provider: str) -> str:
-    principal = config.principals[name]  # type: ignore[attr-defined]
-    if provider == "local":
-        return str(principal.local or name)
-    return str(getattr(principal, provider))
+def _principal_id(stack: Stack, name: str, rules: ProviderRules) -> str:
+    ident = rules.principal_id(stack.config.principals[name], name)
+    if ident is None:  # the loader refuses a reader without an id in the cloud of one of its targets
+        raise CloudsyncError(Diagnostic(f"principal {name!r} has no {rules.kind} id"))
+    return ident
 
 
 @dataclass

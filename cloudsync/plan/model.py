@@ -8,29 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
+from cloudsync.plan.actions import REASON_ORDER, Action, Reason
 from cloudsync.providers.base import RemoteSecret, SecretState
 
-
-class Action(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    RESTORE = "restore"
-    NOOP = "noop"
-
-
-class Reason(StrEnum):
-    VALUE = "value"
-    LABELS = "labels"
-    DESCRIPTION = "description"
-    ACCESS = "access"
-    EXPIRY = "expiry"
-    ROTATION = "rotation"
-    REPLICATION = "replication"
-    OWNERSHIP = "ownership"
-
-
-REASON_ORDER = list(Reason)
+__all__ = ["REASON_ORDER", "Action", "Change", "Plan", "Reason", "ValueMode", "ValuePlan"]
 
 
 class ValueMode(StrEnum):

@@ -161,7 +161,7 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     if (have.description or None) != (want.description or None):
         reasons.append(Reason.DESCRIPTION)
         details.append("description changed")
-    if have.extra.get("replication_drift"):
+    if have.replication_drift:
         reasons.append(Reason.REPLICATION)
         details.append("replication: the replica regions differ from the target's")
     if want.readers is not None and have.readers is not None and have.readers != want.readers:

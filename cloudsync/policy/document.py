@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
 from cloudsync.config.models import as_timedelta
+from cloudsync.providers.registry import all_rules, kinds
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration, Stack
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
     from cloudsync.providers.base import RemoteSecret
 
 INPUT_VERSION = 1
-PROVIDERS = ("aws", "gcp", "azure", "local")
-ROOTS = ("secret", "target", "principals", "stack", "change", "remote", "params", "now")
+PROVIDERS = kinds()
 # Variables that depend on the target: a policy that reads none of them has one result per
 # secret, shared by all of its targets (see engine.PER_TARGET_ROOTS).
 TARGET_ROOTS = frozenset({"target", "change", "remote"})
@@ -69,7 +69,7 @@ SECRET_SCHEMA = _obj(
     env=_ENV,
     readers=_array(_scalar(STR, "principal name"), "principals that may read the value (defaults applied)"),
     readers_resolved=_map(_array(_scalar(STR, "principal id"), "ids in that cloud"),
-                          "per provider (aws, gcp, azure, local): the readers' ids in that cloud"),
+                          f"per provider ({', '.join(PROVIDERS)}): the readers' ids in that cloud"),
     value=_obj("where the value comes from (never the value)",
                kind=_scalar(STR, "generate, sops, env, from, file, or none (metadata-only secret)"),
                generate=_nullable(_obj("generator settings when kind is generate",
@@ -89,16 +89,13 @@ SECRET_SCHEMA = _obj(
 TARGET_SCHEMA = _obj(
     "the target this document is about",
     name=_scalar(STR, "target name"),
-    provider=_scalar(STR, "aws, gcp, azure or local"),
+    provider=_scalar(STR, f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}"),
     env=_ENV,
     labels=_LABELS,
 )
 PRINCIPAL_SCHEMA = _obj(
     "one declared principal",
-    aws=_nullable(_scalar(STR, "IAM ARN")),
-    gcp=_nullable(_scalar(STR, "IAM member")),
-    azure=_nullable(_scalar(STR, "Entra object id")),
-    local=_nullable(_scalar(STR, "local store id")),
+    **{r.kind: _nullable(_scalar(STR, r.principal_field.description or "id")) for r in all_rules()},
     env=_ENV,
     labels=_LABELS,
 )
@@ -206,8 +203,8 @@ def _days(duration: str | None) -> float | None:
 
 
 def principal_ids(principal: Principal, name: str) -> dict[str, str | None]:
-    return {"aws": principal.aws, "gcp": principal.gcp, "azure": principal.azure,
-            "local": principal.local or name}
+    """The principal's id in every registered provider (None where it declares none)."""
+    return {rules.kind: rules.principal_id(principal, name) for rules in all_rules()}
 
 
 def principals_document(config: StackFile) -> dict[str, Any]:

@@ -105,10 +105,6 @@ class CompiledPolicy:
         """False when the result depends on the secret only, so it is shared by its targets."""
         return bool(self.roots & TARGET_ROOTS)
 
-    @property
-    def uses_params(self) -> bool:
-        return "params" in self.roots
-
 
 @dataclass
 class PolicySet:

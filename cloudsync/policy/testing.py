@@ -26,7 +26,7 @@ from cloudsync.config.files import read_yaml_text
 from cloudsync.config.loader import load_stack
 from cloudsync.config.models import PolicyConfig
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
-from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.policy.document import (
     PROVIDERS,
     environment_of,
@@ -308,11 +308,3 @@ def _run_document(case: CaseModel, policy_set: PolicySet, file: str,
                                     [e.compiled.policy.id for e in enabled])
     return kept, waived
 
-
-def diagnostics_of(run: PolicyTestRun) -> Diagnostics:
-    """Failures as diagnostics at each failing case's line (for editors and CI logs)."""
-    diags = Diagnostics()
-    for r in run.results:
-        if not r.passed:
-            diags.add(Diagnostic(f"policy test failed: {r.name}", file=r.file, line=r.line))
-    return diags

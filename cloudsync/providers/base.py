@@ -6,6 +6,12 @@ planned change; :meth:`Provider.read_value` fetches one plaintext value when a p
 needs it; :meth:`Provider.permissions` declares the cloud permissions each operation
 needs. The engine never knows which cloud it talks to.
 
+A change crosses the boundary as one of four typed requests (:data:`WriteRequest`):
+create, update and restore carry the desired state, delete does not. :meth:`Provider.apply`
+is written once, here: it refuses to touch a secret this stack does not own (unless the
+change adopts an unmanaged one) and hands the request to the adapter's :class:`Writes`,
+whose four methods (``create``, ``update``, ``restore``, ``delete``) only it calls.
+
 Ownership and what cloudsync remembers about a value live in the secret's own metadata
 (labels or tags), encoded by :func:`encode_meta` and read back by :func:`decode_meta`.
 """
@@ -14,17 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import secrets as _random
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, assert_never
 
+from cloudsync.plan.actions import Action, Reason
 from cloudsync.values.secret import SecretValue
 
 OWNER_LABEL = "managed-by"
@@ -37,7 +45,6 @@ WRITTEN_LABEL = "cloudsync-written"
 VERSION_LABEL = "cloudsync-version"
 PROTECT_LABEL = "cloudsync-protect"
 PURGE_LABEL = "cloudsync-purge"
-ROLE_LABEL = "cloudsync-role"
 META_PREFIXES = (OWNER_LABEL, "cloudsync-")
 
 # The per-stack fingerprint key secret that each target keeps for itself (a name valid in
@@ -47,7 +54,8 @@ FINGERPRINT_KEY_PREFIX = "cloudsync-fingerprint-key-"
 LOCK_PREFIX = "cloudsync-lock-"
 
 
-KEY_READ_ATTEMPTS = 5
+KEY_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 def fingerprint_key_name(stack: str) -> str:
@@ -79,6 +87,25 @@ class ValueRecord:
 
 
 @dataclass(frozen=True)
+class ProviderFacts:
+    """What an adapter learned about a secret while reading it and needs again to write it
+    (tags as read, etags, role assignments, ...).
+
+    Each adapter subclasses it with typed fields and finds its own with :func:`facts_of`;
+    the planner and the engine carry it without looking inside.
+    """
+
+
+FactsT = TypeVar("FactsT", bound=ProviderFacts)
+
+
+def facts_of(secret: RemoteSecret | None, kind: type[FactsT]) -> FactsT | None:
+    """``secret``'s facts when an adapter of ``kind`` read it, else None."""
+    facts = secret.facts if secret is not None else None
+    return facts if isinstance(facts, kind) else None
+
+
+@dataclass(frozen=True)
 class RemoteSecret:
     """One secret as it stands in a target (metadata only)."""
 
@@ -97,7 +124,8 @@ class RemoteSecret:
     purge_on_delete: bool = False
     revision: str = ""  # changes whenever anything about the secret changes (staleness)
     other_access: tuple[str, ...] = ()  # grants outside cloudsync's model: reported, never wiped
-    extra: Mapping[str, Any] = field(default_factory=dict)  # provider-specific facts for its own apply
+    replication_drift: bool = False  # its replicas differ from the ones the target declares
+    facts: ProviderFacts | None = None  # what the adapter that read it needs again to write it
 
     @property
     def value_drifted(self) -> bool:
@@ -123,20 +151,20 @@ class SecretState:
     purge_on_delete: bool = False
 
 
-@dataclass(frozen=True)
-class WriteRequest:
-    """One change for a provider to perform.
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What every write request carries.
 
-    Semantics every adapter follows:
+    Semantics every adapter follows (the base class has checked ownership already):
 
-    - ``create``: make the secret with ``state`` and, when ``value`` is set, its first
+    - create: make the secret with ``state`` and, when ``value`` is set, its first
       version. A secret that already exists *owned by this stack* (a retried create) is
-      updated instead; anything else existing under the name is an error.
-    - ``update``: touch only what ``reasons`` names (``value`` -> new version; ``labels``,
-      ``description``, ``expiry``, ``ownership`` -> metadata; ``access`` -> readers).
-    - ``restore``: bring a soft-deleted / scheduled-for-deletion secret back, then update
+      updated instead; anything else existing under the name is a :class:`NotOwnedError`.
+    - update: touch only what ``reasons`` names (``VALUE`` -> new version; ``LABELS``,
+      ``DESCRIPTION``, ``EXPIRY``, ``OWNERSHIP`` -> metadata; ``ACCESS`` -> readers).
+    - restore: bring a soft-deleted / scheduled-for-deletion secret back, then update
       it as above.
-    - ``delete``: soft delete (recoverable), or purge / force delete when
+    - delete: soft delete (recoverable), or purge / force delete when
       ``before.purge_on_delete``. Deleting what is already gone succeeds.
     - Metadata: always write ``state.labels`` plus ``encode_meta(stack, state, record)``
       where ``record`` is ``request.record`` — when ``value`` is set, with ``version`` set
@@ -149,15 +177,66 @@ class WriteRequest:
       ``retry_after`` when the cloud says.
     """
 
-    action: str  # create | update | delete | restore
-    reasons: frozenset[str]
+    action: ClassVar[Action]
     stack: str
-    name: str
-    state: SecretState | None  # None for delete
-    value: SecretValue | None  # set only when a value is written
-    record: ValueRecord | None  # stored along the value; the provider fills in the version
-    before: RemoteSecret | None
+    name: str  # the remote name
+    reasons: frozenset[Reason] = frozenset()
+    before: RemoteSecret | None = None  # the secret as this run read it; None when it did not exist
     token: str  # deterministic idempotency token for this change of this plan
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateRequest(Request):
+    """A write that leaves the secret in a desired state: create, update or restore."""
+
+    state: SecretState
+    value: SecretValue | None = None  # set only when a value is written
+    record: ValueRecord | None = None  # stored along the value; the provider fills in the version
+
+    @property
+    def adopting(self) -> bool:
+        """The planner takes over a secret no cloudsync stack manages (``cloudsync import --adopt``)."""
+        return (self.action is not Action.CREATE and Reason.OWNERSHIP in self.reasons
+                and self.before is not None and not self.before.managed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateRequest(StateRequest):
+    action: ClassVar[Action] = Action.CREATE
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateRequest(StateRequest):
+    action: ClassVar[Action] = Action.UPDATE
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreRequest(StateRequest):
+    action: ClassVar[Action] = Action.RESTORE
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteRequest(Request):
+    action: ClassVar[Action] = Action.DELETE
+
+
+WriteRequest = CreateRequest | UpdateRequest | RestoreRequest | DeleteRequest
+
+
+def write_request(action: Action, *, stack: str, name: str, reasons: frozenset[Reason], state: SecretState | None,
+                  value: SecretValue | None, record: ValueRecord | None, before: RemoteSecret | None,
+                  token: str) -> WriteRequest:
+    """The request for one planned change; ProviderError when the change cannot be one."""
+    if action is Action.DELETE:
+        return DeleteRequest(stack=stack, name=name, reasons=reasons, before=before, token=token)
+    kinds: dict[Action, type[CreateRequest | UpdateRequest | RestoreRequest]] = {
+        Action.CREATE: CreateRequest, Action.UPDATE: UpdateRequest, Action.RESTORE: RestoreRequest}
+    if action not in kinds or state is None:
+        what = "nothing to do" if action is Action.NOOP else "no desired state"
+        raise ProviderError(f"{action} of {name}: {what}", code="InvalidRequest",
+                            hint="the plan is malformed; plan again")
+    return kinds[action](stack=stack, name=name, reasons=reasons, before=before, token=token, state=state,
+                         value=value, record=record)
 
 
 @dataclass(frozen=True)
@@ -173,9 +252,11 @@ class ReadQuery:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Requests per second a target accepts (the published quotas, with headroom)."""
+    """How fast apply sends changes to a target: changes per second, and how many at once.
 
-    reads_per_second: float = 50.0
+    Reads are the adapter's business: it paces its own API calls where the cloud publishes quotas.
+    """
+
     writes_per_second: float = 20.0
     max_parallel: int = 8
 
@@ -201,6 +282,45 @@ class NotFoundError(ProviderError):
     """The secret (or version) does not exist. Adapters raise it from ``read_value``."""
 
 
+class NotOwnedError(ProviderError):
+    """The secret belongs to another stack, or to no stack: cloudsync does not change it."""
+
+
+def not_owned(request: Request, owner: str | None, *, managed: bool) -> NotOwnedError:
+    """The refusal to write ``request`` to a secret owned by ``owner`` (None: by no stack)."""
+    if not managed:
+        who = "not managed by cloudsync"
+    elif owner:
+        who = f"owned by stack {owner!r}"
+    else:
+        who = "managed by cloudsync but names no stack"
+    exists = " already exists and" if request.action is Action.CREATE else ""
+    return NotOwnedError(
+        f"{request.name}{exists} is {who}; stack {request.stack} does not {request.action.value} it, "
+        "nothing was changed", code="NotOwned",
+        hint="adopt it with `cloudsync import --adopt`, or rename the declaration" if not managed else
+        "a stack never takes another stack's secret; rename the declaration")
+
+
+def check_ownership(request: WriteRequest) -> None:
+    """Refuse a change to a secret this stack does not own, unless it adopts an unmanaged one.
+
+    ``before`` is the secret as this run read it (for a saved plan: as apply read it again),
+    so an edited plan cannot point a change at someone else's secret.
+    """
+    before = request.before
+    if before is None:
+        if isinstance(request, UpdateRequest | RestoreRequest):
+            raise NotFoundError(f"{request.name} did not exist when this run read the target; nothing was changed",
+                                code="NotFound", hint="plan again")
+        return
+    if before.owner == request.stack:
+        return
+    if isinstance(request, UpdateRequest | RestoreRequest) and request.adopting:
+        return
+    raise not_owned(request, before.owner, managed=before.managed)
+
+
 @dataclass
 class ProviderContext:
     """What a provider knows about the run: the stack, its folder."""
@@ -209,13 +329,45 @@ class ProviderContext:
     root: Path
 
 
-class Provider(ABC):
-    """One target of one cloud."""
+class Writes(Protocol):
+    """One adapter's four writes (see :class:`Request` for what each must do).
+
+    Only :meth:`Provider.apply` calls them, after the ownership check; and
+    :meth:`Provider.fingerprint_key` calls ``create`` for cloudsync's own key.
+    """
+
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        """Create the secret; the record of the value written, if one was."""
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        """Change what ``request.reasons`` names of a secret this stack owns (or adopts)."""
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        """Bring a soft-deleted secret back, then bring it to ``request.state``."""
+
+    def delete(self, request: DeleteRequest) -> None:
+        """Delete a secret this stack owns (``request.before`` is set); gone already is success."""
+
+
+# A provider reads its own target model (AwsTarget, GcpTarget, ...); covariant, so the
+# engine holds any adapter as a Provider[object] without knowing its cloud.
+ConfigT = TypeVar("ConfigT", covariant=True)
+
+
+class Provider(ABC, Generic[ConfigT]):
+    """One target of one cloud, configured by its own target model ``ConfigT``.
+
+    The engine calls :meth:`read`, :meth:`apply`, :meth:`read_value`, :meth:`lock` and
+    :meth:`fingerprint_key`; an adapter implements :meth:`read`, :meth:`read_value` and
+    :meth:`permissions`, and sets :attr:`writer` to its :class:`Writes`, which only
+    :meth:`apply` calls.
+    """
 
     kind: ClassVar[str]
     limits: ClassVar[RateLimits] = RateLimits()
+    writer: Writes  # the adapter's four writes, set by its __init__
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: ConfigT, context: ProviderContext) -> None:
         self.target = target
         self.config = config
         self.context = context
@@ -225,52 +377,91 @@ class Provider(ABC):
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         """Every secret in the target, in bulk; readers filled for owned and ``query.access``."""
 
-    @abstractmethod
     def apply(self, request: WriteRequest) -> ValueRecord | None:
-        """Perform one change; return the record of the value written, if one was."""
+        """Perform one change; return the record of the value written, if one was.
+
+        The one place that checks ownership and dispatches on the action, for every adapter.
+        """
+        if is_reserved(request.name):
+            raise ProviderError(f"{request.name} is cloudsync's own secret (fingerprint key or apply lock); "
+                                "no plan changes it", code="Reserved")
+        check_ownership(request)
+        match request:
+            case CreateRequest():
+                return self.writer.create(request)
+            case UpdateRequest():
+                return self.writer.update(request)
+            case RestoreRequest():
+                return self.writer.restore(request)
+            case DeleteRequest():
+                if request.before is not None:  # else this run saw nothing to delete: already gone
+                    self.writer.delete(request)
+                return None
+            case _:
+                assert_never(request)
 
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:
-        """The current plaintext value of one secret (raise ProviderError if absent)."""
+        """The current plaintext value of one secret; :class:`NotFoundError` when it has none."""
 
     @classmethod
     @abstractmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
         """The cloud permissions each operation needs, least privilege."""
 
+    @classmethod
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
+        """What ``cloudsync permissions --target T`` prints: by default, :meth:`permissions` as JSON.
+
+        A cloud overrides it to print what its operators paste (an IAM policy, custom roles).
+        """
+        data = {op.value: list(actions) for op, actions in cls.permissions().items()}
+        return json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2)
+
     def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
         """Exclusive write access to the target for one apply; raise LockedError if held."""
         return contextlib.nullcontext()
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
     # -- the per-target fingerprint key, kept as a managed secret inside the target --
 
     def fingerprint_key(self, *, create: bool) -> bytes | None:
-        """This target's fingerprint key; create it when absent and ``create``."""
+        """This target's fingerprint key; create it when absent and ``create``.
+
+        Only :class:`NotFoundError` means "no key yet": after a passing outage, writing a new
+        key would make every stored fingerprint stale and rewrite every value. Transient
+        errors are retried, reading and creating alike.
+        """
         name = fingerprint_key_name(self.context.stack)
-        for attempt in range(KEY_READ_ATTEMPTS):
-            try:
-                return self.read_value(name).reveal()
-            except NotFoundError:
-                break
-            except ProviderError as exc:
-                # Only absence means "no key yet": after a passing outage, writing a new key
-                # would make every stored fingerprint stale and rewrite every value.
-                if not exc.transient or attempt == KEY_READ_ATTEMPTS - 1:
-                    raise
-                time.sleep(min(10.0, exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt))
+        try:
+            return self._retrying(lambda: self.read_value(name).reveal())
+        except NotFoundError:
+            pass
         if not create:
             return None
         value = SecretValue(_random.token_hex(32))
-        self.apply(WriteRequest(
-            action="create", reasons=frozenset({"value"}), stack=self.context.stack, name=name,
+        request = CreateRequest(
+            reasons=frozenset({Reason.VALUE}), stack=self.context.stack, name=name,
             state=SecretState(name=name, labels={}, expires_at=None, readers=None,
                               description="cloudsync fingerprint key (HMAC key for value fingerprints)"),
-            value=value, record=ValueRecord(written_at=now()), before=None,
-            token=f"fpkey-{self.context.stack}"))
+            value=value, record=ValueRecord(written_at=now()),
+            # One token per key value: a retry resumes this write, never another value's.
+            token=f"fpkey-{self.context.stack}-{_random.token_hex(8)}")
+        self._retrying(lambda: self.writer.create(request))  # not apply(): no plan may write this name
         return value.reveal()
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call()
+            except ProviderError as exc:
+                if not exc.transient or attempt >= KEY_ATTEMPTS:
+                    raise
+                time.sleep(min(10.0, exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt))
 
 
 def is_loopback(host: str) -> bool:

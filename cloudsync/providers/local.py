@@ -18,6 +18,7 @@ import os
 import socket
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     LockedError,
     NotFoundError,
     Operation,
@@ -37,12 +40,16 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    RestoreRequest,
+    StateRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
     decode_meta,
     encode_meta,
+    not_owned,
     now,
 )
+from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 
 ENV_KEY = "CLOUDSYNC_LOCAL_KEY"
@@ -281,16 +288,82 @@ class LocalStore:
                 conn.row_factory = None
 
 
-class LocalProvider(Provider):
+class LocalWriter:
+    """The four writes of the local store, each one transaction."""
+
+    def __init__(self, store: LocalStore, counter: Counter[str]) -> None:
+        self.store = store
+        self.counter = counter
+
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        return self._write(request)  # writing the state clears deleted_at
+
+    def delete(self, request: DeleteRequest) -> None:
+        self.counter["delete"] += 1
+        name = request.name
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT deleted_at FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return  # already gone: a retried delete converges
+            if request.before is not None and request.before.purge_on_delete:
+                conn.execute("DELETE FROM versions WHERE name = ?", (name,))
+                conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
+            elif row[0] is None:
+                self.store._update(conn, name, {"deleted_at": now()})
+
+    def _write(self, request: StateRequest) -> ValueRecord | None:
+        """Create, update or restore: the secret ends in ``request.state``, with the value if one is given."""
+        self.counter[request.action] += 1
+        name, state = request.name, request.state
+        if request.value is not None:
+            self.store.aead  # noqa: B018 - unlock the key before the write transaction starts
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT labels FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is None and not isinstance(request, CreateRequest):
+                raise LocalNotFound(f"secret {name} not found", code="NotFound")
+            if row is not None and isinstance(request, CreateRequest):
+                meta = decode_meta(json.loads(row[0]))  # a retried create may go on; nothing else may
+                if meta.owner != request.stack:
+                    raise not_owned(request, meta.owner, managed=meta.managed)
+            record = request.record
+            if request.value is not None:
+                version = self.store._put_value(conn, name, request.value, None)
+                record = ValueRecord(version=str(version), fingerprint=record.fingerprint if record else None,
+                                     key_id=record.key_id if record else None, spec=record.spec if record else None,
+                                     written_at=record.written_at if record and record.written_at else now())
+            elif row is None:
+                stamp = _ts(now())
+                conn.execute("INSERT INTO secrets (name, labels, created_at, updated_at, revision) "
+                             "VALUES (?, '{}', ?, ?, 0)", (name, stamp, stamp))
+            fields: dict[str, Any] = {
+                "labels": {**state.labels, **encode_meta(request.stack, state, record)},
+                "description": state.description,
+                "expires_at": state.expires_at,
+                "deleted_at": None,
+            }
+            if state.readers is not None:
+                fields["readers"] = state.readers
+            self.store._update(conn, name, fields)
+        return record if request.value is not None else None
+
+
+class LocalProvider(Provider[LocalTarget]):
     """The ``local`` target kind."""
 
     kind = "local"
-    limits = RateLimits(reads_per_second=10_000, writes_per_second=10_000, max_parallel=1)
+    limits = RateLimits(writes_per_second=10_000, max_parallel=1)
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: LocalTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
         path = Path(config.path)
         self.store = LocalStore(path if path.is_absolute() else context.root / path)
+        self.writer = LocalWriter(self.store, self.api_calls)
 
     def close(self) -> None:
         self.store.close()
@@ -329,52 +402,6 @@ class LocalProvider(Provider):
     def read_value(self, name: str) -> SecretValue:
         self.api_calls["get_value"] += 1
         return self.store.get_value(name)
-
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        self.api_calls[request.action] += 1
-        name = request.name
-        if request.value is not None:
-            self.store.aead  # noqa: B018 - unlock the key before the write transaction starts
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT labels, deleted_at FROM secrets WHERE name = ?", (name,)).fetchone()
-            if request.action == "delete":
-                if row is None:
-                    return None  # already gone: a retried delete converges
-                before = request.before
-                if before is not None and before.purge_on_delete:
-                    conn.execute("DELETE FROM versions WHERE name = ?", (name,))
-                    conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
-                elif row[1] is None:
-                    self.store._update(conn, name, {"deleted_at": now()})
-                return None
-            if request.action == "create" and row is not None:
-                owner = decode_meta(json.loads(row[0])).owner
-                if row[1] is not None or owner != request.stack:
-                    raise LocalStoreError(f"secret {name} already exists", code="AlreadyExists")
-            if request.action in ("update", "restore") and row is None:
-                raise LocalNotFound(f"secret {name} not found", code="NotFound")
-            state = request.state
-            assert state is not None
-            record = request.record
-            if request.value is not None:
-                version = self.store._put_value(conn, name, request.value, None)
-                record = ValueRecord(version=str(version), fingerprint=record.fingerprint if record else None,
-                                     key_id=record.key_id if record else None, spec=record.spec if record else None,
-                                     written_at=record.written_at if record and record.written_at else now())
-            elif row is None:
-                stamp = _ts(now())
-                conn.execute("INSERT INTO secrets (name, labels, created_at, updated_at, revision) "
-                             "VALUES (?, '{}', ?, ?, 0)", (name, stamp, stamp))
-            fields: dict[str, Any] = {
-                "labels": {**state.labels, **encode_meta(request.stack, state, record)},
-                "description": state.description,
-                "expires_at": state.expires_at,
-                "deleted_at": None,
-            }
-            if state.readers is not None:
-                fields["readers"] = state.readers
-            self.store._update(conn, name, fields)
-        return record if request.value is not None else None
 
     @contextlib.contextmanager
     def _flock(self, holder: str) -> Iterator[None]:

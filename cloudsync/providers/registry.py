@@ -1,34 +1,69 @@
-"""The explicit registry of provider adapters.
+"""The explicit registry of providers: one line per provider.
 
-Adapters are named here by module path and imported only when a target of their kind is
-used, so ``--help``, ``validate`` and local-only runs never import a cloud SDK.
+Each line names the provider's rules module (what the core must know about the cloud:
+see :mod:`cloudsync.providers.rules`) and its adapter class. Rules modules import no SDK;
+an adapter is imported only when a target of its kind is used, so ``--help``, ``validate``
+and local-only runs never import a cloud SDK. The order of the lines is the order in which
+the providers appear in the stack file's schema and in policy documents.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
 if TYPE_CHECKING:
     from cloudsync.providers.base import Provider
+    from cloudsync.providers.rules import ProviderRules
 
-# kind -> (module, class, install extra)
-ADAPTERS: dict[str, tuple[str, str, str | None]] = {
-    "local": ("cloudsync.providers.local", "LocalProvider", None),
-    "aws": ("cloudsync.providers.aws", "AwsProvider", "aws"),
-    "gcp": ("cloudsync.providers.gcp", "GcpProvider", "gcp"),
-    "azure": ("cloudsync.providers.azure", "AzureProvider", "azure"),
+
+class Registration(NamedTuple):
+    rules: str  # module holding RULES, a ProviderRules (imports no SDK)
+    module: str  # module exporting the adapter class (imports the SDK)
+    class_name: str
+    extra: str | None  # the install extra that brings the SDK (cloudsync[<extra>])
+
+
+ADAPTERS: dict[str, Registration] = {
+    "aws": Registration("cloudsync.providers.aws.rules", "cloudsync.providers.aws", "AwsProvider", "aws"),
+    "gcp": Registration("cloudsync.providers.gcp.rules", "cloudsync.providers.gcp", "GcpProvider", "gcp"),
+    "azure": Registration("cloudsync.providers.azure.rules", "cloudsync.providers.azure", "AzureProvider", "azure"),
+    "local": Registration("cloudsync.providers.local_rules", "cloudsync.providers.local", "LocalProvider", None),
 }
 
 
-def provider_class(kind: str) -> type[Provider]:
-    """The adapter class for ``kind``; a missing SDK is a diagnostic naming the extra."""
+def kinds() -> tuple[str, ...]:
+    """Every registered provider kind, in registry order."""
+    return tuple(ADAPTERS)
+
+
+def unknown_provider(kind: str) -> Diagnostic:
+    return Diagnostic(f"no provider {kind!r} is registered", hint=f"one of {', '.join(ADAPTERS)}")
+
+
+def _registration(kind: str) -> Registration:
     try:
-        module_name, class_name, extra = ADAPTERS[kind]
+        return ADAPTERS[kind]
     except KeyError:
-        raise CloudsyncError(Diagnostic(f"no provider adapter for {kind!r}")) from None
+        raise CloudsyncError(unknown_provider(kind)) from None
+
+
+def rules_for(kind: str) -> ProviderRules:
+    """The rules of provider ``kind``; an unknown kind is an error, never another cloud's rules."""
+    rules: ProviderRules = importlib.import_module(_registration(kind).rules).RULES
+    return rules
+
+
+def all_rules() -> list[ProviderRules]:
+    """The rules of every registered provider, in registry order."""
+    return [rules_for(kind) for kind in ADAPTERS]
+
+
+def provider_class(kind: str) -> type[Provider[object]]:
+    """The adapter class for ``kind``; a missing SDK is a diagnostic naming the extra."""
+    _rules, module_name, class_name, extra = _registration(kind)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -38,5 +73,5 @@ def provider_class(kind: str) -> type[Provider]:
         raise CloudsyncError(Diagnostic(
             f"the {kind} provider needs {exc.name}, which is not installed",
             hint=f"pip install 'cloudsync[{extra}]'")) from None
-    cls: type[Provider] = getattr(module, class_name)
+    cls: type[Provider[object]] = getattr(module, class_name)
     return cls

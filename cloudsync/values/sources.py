@@ -1,8 +1,9 @@
 """Value sources: where a desired plaintext value comes from.
 
-Each source turns a declaration's ``value:`` into a :class:`SecretValue`, or raises a
-:class:`CloudsyncError` that points at the declaration and never holds a value. Sources
-are registered explicitly in :data:`SOURCES`; new kinds plug in by adding an entry.
+:func:`resolve` turns a declaration's ``value:`` into a :class:`SecretValue`, or raises a
+:class:`CloudsyncError` that points at the declaration and never holds a value. It
+dispatches on the tagged union of :mod:`cloudsync.values.spec`; a new kind is a new type
+there and a new case here.
 
 Generated values (:mod:`cloudsync.values.generate`) are the exception: the planner
 decides from metadata when a new one is needed, and apply makes it.
@@ -11,25 +12,32 @@ decides from metadata when a new one is needed, and apply makes it.
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from cloudsync.config.files import FileRefused, FileScope
 from cloudsync.config.limits import MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-from cloudsync.values.generate import IssuerError, generate_value, spec_digest
 from cloudsync.values.passwords import ALPHABETS
 from cloudsync.values.secret import SecretValue
 from cloudsync.values.sops import resolve_sops
+from cloudsync.values.spec import (
+    EnvSource,
+    FileSource,
+    FromSource,
+    GenerateSource,
+    PublicKeySource,
+    SopsSource,
+    source_of,
+)
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration
-    from cloudsync.config.models import GenerateSpec
+    from cloudsync.config.models import FromSpec, PublicKeySpec
 
-__all__ = ["ALPHABETS", "SOURCES", "ResolveContext", "ValueSource", "generate_value"]
+__all__ = ["ALPHABETS", "ResolveContext", "resolve"]
 
 
 @dataclass
@@ -51,113 +59,71 @@ class ResolveContext:
         return decl.scope if decl.scope is not None else FileScope.of(self.root)
 
 
-class ValueSource(ABC):
-    kind: ClassVar[str]
-
-    @abstractmethod
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        """The plaintext value for ``decl``; raise CloudsyncError pointing at the declaration."""
-
-    def spec_digest(self, decl: Declaration, others: Mapping[str, Declaration] | None = None) -> str | None:
-        """A digest of the source's non-secret parameters, when they determine the value."""
-        return None
-
-
-class Generate(ValueSource):
-    """A generated value; a new one only when none exists, the spec changes, or rotation is due."""
-
-    kind = "generate"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        assert decl.decl.value is not None and decl.decl.value.generate is not None
-        spec = decl.decl.value.generate
-        issuer = None
-        if spec.type == "certificate" and spec.ca is not None:
-            issuer = _read_declared(decl, ctx, spec.ca, None, ("value", "generate", "ca"))
-        try:
-            return generate_value(spec, issuer=issuer)
-        except IssuerError as exc:
-            raise CloudsyncError(decl.at("value", "generate", "ca", message=(
-                f"cannot sign certificate {decl.decl.name!r}: {exc}"))) from None
-
-    def spec_digest(self, decl: Declaration, others: Mapping[str, Declaration] | None = None) -> str | None:
-        assert decl.decl.value is not None and decl.decl.value.generate is not None
-
-        def issuer_spec(name: str) -> GenerateSpec | None:
-            other = (others or {}).get(name)
-            return other.decl.value.generate if other is not None and other.decl.value is not None else None
-
-        return spec_digest(decl.decl.value.generate, issuer_spec)
+def resolve(decl: Declaration, ctx: ResolveContext) -> SecretValue:
+    """The plaintext value ``decl`` declares; raise CloudsyncError pointing at the declaration."""
+    match source_of(decl.decl.value):
+        case EnvSource(var):
+            return _env(decl, var)
+        case FileSource(path):
+            return _file(decl, path, ctx)
+        case FromSource(spec):
+            return _from(decl, spec, ctx)
+        case PublicKeySource(spec):
+            return _public_key_of(decl, spec, ctx)
+        case SopsSource() as sops:
+            return resolve_sops(decl, sops, ctx)
+        case GenerateSource():
+            raise CloudsyncError(decl.at("value", message=(
+                f"the value of secret {decl.decl.name!r} is generated when applied; there is none to read yet")))
+        case None:
+            raise CloudsyncError(decl.at("name", message=f"secret {decl.decl.name!r} declares no value"))
 
 
-class Env(ValueSource):
+def _env(decl: Declaration, var: str) -> SecretValue:
     """The value of an environment variable of the job that runs cloudsync."""
-
-    kind = "env"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        assert decl.decl.value is not None and decl.decl.value.env is not None
-        var = decl.decl.value.env
-        raw = os.environ.get(var)
-        if raw is None:
-            raise CloudsyncError(decl.at("value", "env", message=(
-                f"environment variable {var} is not set (value of secret {decl.decl.name!r})"),
-                hint=f"export {var} in the job that runs cloudsync, or plan with --metadata-only"))
-        if raw == "":
-            raise CloudsyncError(decl.at("value", "env", message=(
-                f"environment variable {var} is empty (value of secret {decl.decl.name!r})"),
-                hint="an empty value is almost always a mistake in the pipeline"))
-        return SecretValue(raw)
+    raw = os.environ.get(var)
+    if raw is None:
+        raise CloudsyncError(decl.at("value", "env", message=(
+            f"environment variable {var} is not set (value of secret {decl.decl.name!r})"),
+            hint=f"export {var} in the job that runs cloudsync, or plan with --metadata-only"))
+    if raw == "":
+        raise CloudsyncError(decl.at("value", "env", message=(
+            f"environment variable {var} is empty (value of secret {decl.decl.name!r})"),
+            hint="an empty value is almost always a mistake in the pipeline"))
+    return SecretValue(raw)
 
 
-class File(ValueSource):
+def _file(decl: Declaration, name: str, ctx: ResolveContext) -> SecretValue:
     """The bytes of a local file, produced by another tool of the pipeline (discouraged)."""
-
-    kind = "file"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        assert decl.decl.value is not None and decl.decl.value.file is not None
-        try:
-            data = ctx.scope_of(decl).read_bytes(decl.decl.value.file, limit=MAX_VALUE_FILE_BYTES, what="value file")
-        except FileRefused as exc:
-            raise CloudsyncError(decl.at("value", "file", message=exc.message,
-                                         hint=exc.hint or "the path is relative to the stack folder")) from None
-        if not data:
-            raise CloudsyncError(decl.at("value", "file", message=f"value file {decl.decl.value.file} is empty"))
-        return SecretValue(data)
+    try:
+        data = ctx.scope_of(decl).read_bytes(name, limit=MAX_VALUE_FILE_BYTES, what="value file")
+    except FileRefused as exc:
+        raise CloudsyncError(decl.at("value", "file", message=exc.message,
+                                     hint=exc.hint or "the path is relative to the stack folder")) from None
+    if not data:
+        raise CloudsyncError(decl.at("value", "file", message=f"value file {name} is empty"))
+    return SecretValue(data)
 
 
-class From(ValueSource):
+def _from(decl: Declaration, spec: FromSpec, ctx: ResolveContext) -> SecretValue:
     """The current value of a secret in another target (one source of truth, fanned out)."""
-
-    kind = "from"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        assert decl.decl.value is not None and decl.decl.value.from_ is not None
-        spec = decl.decl.value.from_
-        try:
-            return read_once(ctx, spec.target, spec.name)
-        except CloudsyncError as exc:
-            first = exc.diagnostics[0]
-            raise CloudsyncError(decl.at("value", "from", message=(
-                f"cannot read {spec.target}:{spec.name} for secret {decl.decl.name!r}: {first.message}"),
-                hint=first.hint)) from None
+    try:
+        return read_once(ctx, spec.target, spec.name)
+    except CloudsyncError as exc:
+        first = exc.diagnostics[0]
+        raise CloudsyncError(decl.at("value", "from", message=(
+            f"cannot read {spec.target}:{spec.name} for secret {decl.decl.name!r}: {first.message}"),
+            hint=first.hint)) from None
 
 
-class PublicKeyOf(ValueSource):
+def _public_key_of(decl: Declaration, spec: PublicKeySpec, ctx: ResolveContext) -> SecretValue:
     """The public half of another declared secret: a public key, or a certificate chain."""
-
-    kind = "public_key_of"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        assert decl.decl.value is not None and decl.decl.value.public_key_of is not None
-        spec = decl.decl.value.public_key_of
-        private = _read_declared(decl, ctx, spec.secret, spec.target, ("value", "public_key_of"))
-        try:
-            return SecretValue(public_half(private.reveal(), spec.format))
-        except ValueError as exc:
-            raise CloudsyncError(decl.at("value", "public_key_of", message=(
-                f"the value of {spec.secret!r} has no public half for secret {decl.decl.name!r}: {exc}"))) from None
+    private = _read_declared(decl, ctx, spec.secret, spec.target, ("value", "public_key_of"))
+    try:
+        return SecretValue(public_half(private.reveal(), spec.format))
+    except ValueError as exc:
+        raise CloudsyncError(decl.at("value", "public_key_of", message=(
+            f"the value of {spec.secret!r} has no public half for secret {decl.decl.name!r}: {exc}"))) from None
 
 
 def public_half(data: bytes, fmt: str | None) -> bytes:
@@ -214,15 +180,3 @@ def _read_declared(decl: Declaration, ctx: ResolveContext, name: str, target: st
         first = exc.diagnostics[0]
         raise CloudsyncError(decl.at(*at, message=(
             f"cannot read {chosen}:{name} for secret {decl.decl.name!r}: {first.message}"), hint=first.hint)) from None
-
-
-class Sops(ValueSource):
-    """A value of a SOPS-encrypted file (age natively; KMS, PGP through the sops binary)."""
-
-    kind = "sops"
-
-    def resolve(self, decl: Declaration, ctx: ResolveContext) -> SecretValue:
-        return resolve_sops(decl, ctx)
-
-
-SOURCES: dict[str, ValueSource] = {s.kind: s for s in (Generate(), Env(), File(), From(), PublicKeyOf(), Sops())}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.local import LocalProvider, LocalStore
+from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 from tests.conftest import CliResult, assert_no_canary, files_containing
 

@@ -47,7 +47,8 @@ class FaultyLocal(LocalProvider):
 def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FaultyLocal]]:
     FaultyLocal.faults = {}
     FaultyLocal.calls = []
-    monkeypatch.setitem(registry.ADAPTERS, "local", (__name__, "FaultyLocal", None))
+    monkeypatch.setitem(registry.ADAPTERS, "local",
+                        registry.ADAPTERS["local"]._replace(module=__name__, class_name="FaultyLocal"))
     yield FaultyLocal
 
 

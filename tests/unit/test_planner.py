@@ -152,7 +152,7 @@ def test_summary_counts_every_action() -> None:
 
 
 def test_replication_drift_reported_by_a_provider_is_planned() -> None:
-    plan = plan_changes(STACK, [want()], {"t": {"app/x": have(extra={"replication_drift": True})}}, NOW)
+    plan = plan_changes(STACK, [want()], {"t": {"app/x": have(replication_drift=True)}}, NOW)
     assert [(c.action, c.reasons) for c in plan.changes] == [(Action.UPDATE, (Reason.REPLICATION,))]
 
 

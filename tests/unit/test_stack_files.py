@@ -16,7 +16,7 @@ import pytest
 from cloudsync.config.files import FileRefused, FileScope
 from cloudsync.config.loader import load_stack
 from cloudsync.diagnostics import CloudsyncError
-from cloudsync.values.sources import SOURCES, ResolveContext
+from cloudsync.values.sources import ResolveContext, resolve
 from tests.conftest import CliResult
 from tests.sandbox import run_bounded
 from tests.unit.test_loader import only, problems
@@ -104,7 +104,7 @@ def test_the_reader_refuses_a_path_swapped_after_validate(write_stack: Callable[
     (folder / "out" / "token.txt").symlink_to(outside)
     decl = stack.secrets[0]
     with pytest.raises(CloudsyncError) as info:
-        SOURCES["file"].resolve(decl, ResolveContext(root=folder))
+        resolve(decl, ResolveContext(root=folder))
     assert "outside the stack folder" in info.value.diagnostics[0].message
     assert info.value.diagnostics[0].line == 8
 
@@ -118,7 +118,7 @@ def test_files_allow_names_a_directory_outside(write_stack: Callable[..., Path],
     (mounted / "token").write_bytes(b"from the CI mount\n")
     folder = write_stack(with_value(f"{{file: {mounted}/token}}", extra=f"files: {{allow: [{mounted}]}}\n"))
     stack = load_stack(folder)
-    value = SOURCES["file"].resolve(stack.secrets[0], ResolveContext(root=folder))
+    value = resolve(stack.secrets[0], ResolveContext(root=folder))
     assert value.reveal() == b"from the CI mount\n"
 
 
@@ -196,13 +196,13 @@ def test_a_policy_folder_outside_the_stack(write_stack: Callable[..., Path]) -> 
 
 def test_a_local_store_outside_the_stack(write_stack: Callable[..., Path]) -> None:
     diag = only(write_stack("version: 1\nstack: demo\ntargets: {local: {provider: local, path: /tmp/x.db}}\n"))
-    assert "local store /tmp/x.db resolves to" in diag.message and (diag.line, diag.col) == (3, 42)
+    assert "path /tmp/x.db resolves to" in diag.message and (diag.line, diag.col) == (3, 42)
 
 
 def test_a_local_store_that_is_a_device(write_stack: Callable[..., Path]) -> None:
     folder = write_stack("version: 1\nstack: demo\ntargets: {local: {provider: local, path: store.db}}\n")
     os.mkfifo(folder / "store.db")
-    assert "local store store.db is not a regular file" in only(folder).message
+    assert "path store.db is not a regular file" in only(folder).message
 
 
 def test_a_sops_file_outside_the_stack(write_stack: Callable[..., Path]) -> None:
@@ -216,7 +216,7 @@ def test_the_sops_reader_refuses_a_swapped_path(write_stack: Callable[..., Path]
     (tmp_path / "other.enc.yaml").write_text("a: 1\nsops: {}\n")
     (folder / "v.enc.yaml").symlink_to(tmp_path / "other.enc.yaml")
     with pytest.raises(CloudsyncError) as info:
-        SOURCES["sops"].resolve(stack.secrets[0], ResolveContext(root=folder))
+        resolve(stack.secrets[0], ResolveContext(root=folder))
     assert "sops file v.enc.yaml resolves to" in info.value.diagnostics[0].message
     assert "outside the stack folder" in info.value.diagnostics[0].message
 
@@ -232,5 +232,5 @@ def test_symlink_loops_are_diagnostics(write_stack: Callable[..., Path]) -> None
     assert found[0].startswith("cannot read file ") and found[0].endswith("y.yaml: Too many levels of symbolic links")
     assert found[1] == "cannot read value file loop: Too many levels of symbolic links"
     with pytest.raises(CloudsyncError, match="Too many levels of symbolic links"):
-        SOURCES["sops"].resolve(load_stack(write_stack(with_value("{sops: loop, key: a}"))).secrets[0],
+        resolve(load_stack(write_stack(with_value("{sops: loop, key: a}"))).secrets[0],
                                 ResolveContext(root=folder))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import LOCK_TAG, tag_list, tag_map
 from cloudsync.providers.base import LOCK_PREFIX, OWNER_LABEL, OWNER_VALUE, STACK_LABEL, LockedError, ProviderError

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found, pacer
-from cloudsync.providers.aws.connect import make_client
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
+from cloudsync.providers.aws.client import make_client
 from cloudsync.providers.aws.lock import target_lock
 from cloudsync.providers.aws.read import StateReader
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
     NotFoundError,
@@ -21,23 +22,21 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
-    ValueRecord,
-    WriteRequest,
 )
 from cloudsync.values.secret import SecretValue
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider[AwsTarget]):
     """One AWS account and region."""
 
     kind = "aws"
     # Changes per second: a change makes about one call in each of the 50-TPS write buckets
     # (create / value+metadata / policy / tags), and the calls themselves are paced per
     # bucket in SecretsManagerApi, so this only keeps the engine from queueing far ahead.
-    limits = RateLimits(reads_per_second=80.0, writes_per_second=40.0, max_parallel=16)
+    limits = RateLimits(writes_per_second=40.0, max_parallel=16)
     quota_scale: ClassVar[float] = HEADROOM  # share of each published quota this process uses
 
-    def __init__(self, target: str, config: Any, context: ProviderContext) -> None:
+    def __init__(self, target: str, config: AwsTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
         self.client = make_client(target, config)
         buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), self.quota_scale)
@@ -48,9 +47,6 @@ class AwsProvider(Provider):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
-
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        return self.writer.apply(request)
 
     def read_value(self, name: str) -> SecretValue:
         try:
@@ -74,7 +70,7 @@ class AwsProvider(Provider):
         return permissions_by_operation()
 
     @classmethod
-    def render_permissions(cls, target_config: Any, stack_name: str) -> str:
+    def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         """The least-privilege IAM policy JSON per operation, for ``cloudsync permissions``."""
         return render_policy(target_config, stack_name)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.policy import parse_policy
 from cloudsync.providers.aws.remote import is_lock_marker, owner_of, to_remote
 from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, is_reserved

@@ -15,11 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudsync.providers.base import LOCK_PREFIX, RemoteSecret, SecretState, ValueRecord, decode_meta, encode_meta
+from cloudsync.providers.base import (
+    LOCK_PREFIX,
+    ProviderFacts,
+    RemoteSecret,
+    SecretState,
+    ValueRecord,
+    decode_meta,
+    encode_meta,
+)
 
 STAGE = "cloudsync"
 CURRENT = "AWSCURRENT"
@@ -31,6 +39,16 @@ LOCK_TAG = "cloudsync-lock"
 # The record's version when cloudsync's tags say it wrote a value but no version carries its
 # staging label any more (removed out of band; moto also drops it on an out-of-band put).
 LABEL_MISSING = "(staging label missing)"
+
+
+@dataclass(frozen=True)
+class AwsFacts(ProviderFacts):
+    """What a write needs of a secret as it was listed."""
+
+    tags: Mapping[str, str]  # every tag, cloudsync's own included
+    kms_key_id: str | None
+    replicas: tuple[str, ...]  # the replica regions cloudsync last set (REPLICAS_TAG)
+    replica_of: str | None  # the primary region when this entry is a replica of another region's secret
 
 
 def tag_map(entry: Mapping[str, Any]) -> dict[str, str]:
@@ -132,13 +150,6 @@ def to_remote(entry: Mapping[str, Any], *, region: str, replica_regions: list[st
         purge_on_delete=meta.purge_on_delete,
         revision=revision(entry, policy),
         other_access=other_access,
-        extra={
-            "arn": entry.get("ARN"),
-            "tags": tags,
-            "kms_key_id": entry.get("KmsKeyId"),
-            "replicas": recorded,
-            "replication_drift": owner is not None and recorded != tuple(sorted(replica_regions)),
-            "replica_of": primary,
-            "rotation_enabled": bool(entry.get("RotationEnabled")),
-        },
+        replication_drift=owner is not None and recorded != tuple(sorted(replica_regions)),
+        facts=AwsFacts(tags=tags, kms_key_id=entry.get("KmsKeyId"), replicas=recorded, replica_of=primary),
     )

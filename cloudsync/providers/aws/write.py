@@ -19,19 +19,43 @@ import hashlib
 import json
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from cloudsync.providers.aws.api import SecretsManagerApi, is_not_found
+from cloudsync.plan.actions import Reason
+from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.policy import parse_policy, render_policy
 from cloudsync.providers.aws.read import StateReader
-from cloudsync.providers.aws.remote import CURRENT, STAGE, desired_tags, tag_list, to_remote
-from cloudsync.providers.base import ProviderError, RemoteSecret, SecretState, ValueRecord, WriteRequest, now
+from cloudsync.providers.aws.remote import (
+    CURRENT,
+    STAGE,
+    SYSTEM_TAG_PREFIX,
+    AwsFacts,
+    desired_tags,
+    tag_list,
+    to_remote,
+)
+from cloudsync.providers.aws.rules import AwsTarget
+from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
+    ProviderError,
+    RemoteSecret,
+    Request,
+    RestoreRequest,
+    SecretState,
+    StateRequest,
+    UpdateRequest,
+    ValueRecord,
+    facts_of,
+    not_owned,
+    now,
+)
 from cloudsync.values.secret import SecretValue
 
-SYSTEM_TAG_PREFIX = "aws:"
+S = TypeVar("S", bound=StateRequest)
 
 
-def request_token(request: WriteRequest, purpose: str) -> str:
+def request_token(request: Request, purpose: str) -> str:
     """A ClientRequestToken (32-64 chars; AWS uses it as the version id) unique to this change."""
     digest = hashlib.sha256(f"{request.token}\n{request.name}\n{purpose}".encode()).digest()
     return str(uuid.UUID(bytes=digest[:16]))
@@ -53,46 +77,57 @@ def _same_kms_key(actual: str | None, wanted: str) -> bool:
 class Writer:
     """Writes of one target."""
 
-    def __init__(self, api: SecretsManagerApi, reader: StateReader, config: Any) -> None:
+    def __init__(self, api: SecretsManagerApi, reader: StateReader, config: AwsTarget) -> None:
         self.api = api
         self.reader = reader
         self.config = config
 
-    # -- entry point ------------------------------------------------------------------
+    # -- the four writes --------------------------------------------------------------
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        request = _stamped(request)
+        existing = self._create(request)
+        if existing is None:
+            return self._sync(request, None, created=True, full=False)
+        return self._sync(request, existing, created=False, full=True)  # a retried create, or one the listing missed
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self._sync(_stamped(request), request.before, created=False, full=False)
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        self._restore(request.name)
+        return self._sync(_stamped(request), request.before, created=False, full=True)
+
+    def delete(self, request: DeleteRequest) -> None:
+        name = request.name
         before = request.before
-        if before is not None and before.owner != request.stack and not _adopting(request, before):
-            raise ProviderError(f"{request.name} is not owned by stack {request.stack}; nothing was changed",
-                                code="NotOwned")
-        if request.action == "delete":
-            self._delete(request)
-            return None
-        state = request.state
-        if state is None:
-            raise ProviderError(f"{request.action} of {request.name} has no desired state", code="InvalidRequest")
-        if request.value is not None:
-            # Fix the write time now: the tags written with CreateSecret must match the record returned.
-            base = request.record or ValueRecord()
-            request = replace(request, record=replace(base, written_at=base.written_at or now()))
-        full = False
-        created = False
-        if request.action == "create":
-            existing = self._create(request, state)
-            created = existing is None
-            if existing is not None:
-                before, full = existing, True  # a retried create, or one the listing had not shown yet
-        elif request.action == "restore":
-            self._restore(request.name)
-            full = True
-        elif request.action != "update":
-            raise ProviderError(f"unknown action {request.action!r}", code="InvalidRequest")
-        return self._sync(request, state, before, created=created, full=full)
+        force = before is not None and before.purge_on_delete
+        if before is not None and before.deleted and not force:
+            return  # already scheduled for deletion
+        facts = facts_of(before, AwsFacts)
+        if facts is not None and facts.replicas:
+            self._set_replicas(name, set())  # AWS refuses to delete a primary that still has replicas
+        params: dict[str, Any] = ({"ForceDeleteWithoutRecovery": True} if force
+                                  else {"RecoveryWindowInDays": self.config.recovery_window_days})
+        for attempt in (1, 2):
+            try:
+                self.api.call("DeleteSecret", name=name, SecretId=name, **params)
+                return
+            except ProviderError as exc:
+                if is_not_found(exc):
+                    return  # already gone: a retried delete converges
+                if attempt == 1 and "replica" in exc.message.lower():
+                    self._set_replicas(name, set())  # replicas added out of band
+                    continue
+                if exc.code == "InvalidRequestException" and "deleted" in exc.message.lower() and not force:
+                    return  # scheduled for deletion meanwhile
+                raise
 
-    # -- create, restore, delete -------------------------------------------------------
+    # -- create and restore ------------------------------------------------------------
 
-    def _create(self, request: WriteRequest, state: SecretState) -> RemoteSecret | None:
+    def _create(self, request: CreateRequest) -> RemoteSecret | None:
         """CreateSecret; when the name exists, the existing secret if this stack owns it."""
+        state = request.state
         tags = desired_tags(request.stack, state, request.record, self.config.replica_regions)
         params: dict[str, Any] = {"Name": request.name, "Tags": tag_list(tags),
                                   "ClientRequestToken": request_token(request, "create")}
@@ -115,10 +150,7 @@ class Writer:
                 raise
         existing = self._remote(found)
         if existing.owner != request.stack:
-            who = f"owned by stack {existing.owner}" if existing.owner else "not managed by this stack"
-            raise ProviderError(f"{request.name} already exists and is {who}; nothing was changed",
-                                code="ResourceExistsException",
-                                hint="rename the declaration or remove the existing secret")
+            raise not_owned(request, existing.owner, managed=existing.managed)
         if existing.deleted:
             self._restore(request.name)
         return existing
@@ -126,48 +158,24 @@ class Writer:
     def _restore(self, name: str) -> None:
         self.api.call("RestoreSecret", name=name, SecretId=name)
 
-    def _delete(self, request: WriteRequest) -> None:
-        name = request.name
-        before = request.before
-        force = before is not None and before.purge_on_delete
-        if before is not None and before.deleted and not force:
-            return  # already scheduled for deletion
-        if before is not None and before.extra.get("replicas"):
-            self._set_replicas(name, set())  # AWS refuses to delete a primary that still has replicas
-        params: dict[str, Any] = ({"ForceDeleteWithoutRecovery": True} if force
-                                  else {"RecoveryWindowInDays": self.config.recovery_window_days})
-        for attempt in (1, 2):
-            try:
-                self.api.call("DeleteSecret", name=name, SecretId=name, **params)
-                return
-            except ProviderError as exc:
-                if is_not_found(exc):
-                    return  # already gone: a retried delete converges
-                if attempt == 1 and "replica" in exc.message.lower():
-                    self._set_replicas(name, set())  # replicas added out of band
-                    continue
-                if exc.code == "InvalidRequestException" and "deleted" in exc.message.lower() and not force:
-                    return  # scheduled for deletion meanwhile
-                raise
-
     # -- the update path ---------------------------------------------------------------
 
-    def _sync(self, request: WriteRequest, state: SecretState, before: RemoteSecret | None, *,
-              created: bool, full: bool) -> ValueRecord | None:
-        name = request.name
+    def _sync(self, request: StateRequest, before: RemoteSecret | None, *, created: bool,
+              full: bool) -> ValueRecord | None:
+        name, state = request.name, request.state
         record = request.record
         if not created:
             self._update_secret(name, state, before, writing_value=request.value is not None)
         written: ValueRecord | None = None
         if request.value is not None and record is not None:
             written = record = replace(record, version=self._put_value(request, request.value))
-        if state.readers is not None and (bool(state.readers) if created else full or "access" in request.reasons):
+        if state.readers is not None and (bool(state.readers) if created else full or Reason.ACCESS in request.reasons):
             self._set_readers(name, state.readers, read_current=not created)
         if not created:
-            recorded = set(before.extra.get("replicas", ())) if before is not None else set()
-            if full or before is None or recorded != set(self.config.replica_regions):
+            facts = facts_of(before, AwsFacts)
+            if full or facts is None or set(facts.replicas) != set(self.config.replica_regions):
                 self._set_replicas(name, set(self.config.replica_regions))
-            current_tags = dict(before.extra.get("tags", {})) if before is not None else self._tags(name)
+            current_tags = dict(facts.tags) if facts is not None else self._tags(name)
             self._set_tags(name, desired_tags(request.stack, state, record, self.config.replica_regions),
                            current_tags)
         return written
@@ -179,12 +187,13 @@ class Writer:
         if (current or None) != (state.description or None):
             params["Description"] = state.description or ""
         kms = self.config.kms_key_id
-        if kms and writing_value and not _same_kms_key(before.extra.get("kms_key_id") if before else None, kms):
+        facts = facts_of(before, AwsFacts)
+        if kms and writing_value and not _same_kms_key(facts.kms_key_id if facts else None, kms):
             params["KmsKeyId"] = kms  # new versions are encrypted under the target's key
         if params:
             self.api.call("UpdateSecret", name=name, SecretId=name, **params)
 
-    def _put_value(self, request: WriteRequest, value: SecretValue) -> str:
+    def _put_value(self, request: StateRequest, value: SecretValue) -> str:
         token = request_token(request, "value")
         response = self.api.call("PutSecretValue", name=request.name, carries_value=True, SecretId=request.name,
                                  ClientRequestToken=token, VersionStages=[CURRENT, STAGE], **value_payload(value))
@@ -225,15 +234,19 @@ class Writer:
 
     def _tags(self, name: str) -> dict[str, str]:
         found = self.reader.describe(name)
-        return self._remote(found).extra["tags"] if found else {}
+        facts = facts_of(self._remote(found), AwsFacts) if found else None
+        return dict(facts.tags) if facts is not None else {}
 
     def _remote(self, entry: dict[str, Any]) -> RemoteSecret:
         return to_remote(entry, region=self.config.region, replica_regions=self.config.replica_regions)
 
 
-def _adopting(request: WriteRequest, before: RemoteSecret) -> bool:
-    """An update the planner made to take over a secret no cloudsync stack manages."""
-    return request.action == "update" and "ownership" in request.reasons and not before.managed
+def _stamped(request: S) -> S:
+    """Fix the write time of a value now: the tags written with CreateSecret must match the record returned."""
+    if request.value is None:
+        return request
+    base = request.record or ValueRecord()
+    return replace(request, record=replace(base, written_at=base.written_at or now()))
 
 
 def _normalised(policy: str) -> str:

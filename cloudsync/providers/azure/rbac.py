@@ -22,7 +22,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
-from cloudsync.providers.azure.connection import WRITE_RETRIES, RbacScope
+from cloudsync.providers.azure.client import WRITE_RETRIES, RbacScope
 from cloudsync.providers.azure.errors import azure_call, service_code
 from cloudsync.providers.azure.permissions import SECRETS_USER_ROLE
 from cloudsync.providers.base import ProviderError

@@ -20,7 +20,7 @@ from google.cloud import secretmanager
 from cloudsync.providers.base import LOCK_PREFIX, LockedError, ProviderError, now
 from cloudsync.providers.gcp.calls import Caller
 from cloudsync.providers.gcp.mapping import LOCK_LABEL
-from cloudsync.providers.gcp.writes import replication_for
+from cloudsync.providers.gcp.write import replication_for
 
 log = logging.getLogger("cloudsync")
 

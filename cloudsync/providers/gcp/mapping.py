@@ -30,12 +30,11 @@ from typing import Any
 from google.iam.v1 import policy_pb2
 from google.type import expr_pb2
 
-from cloudsync.providers.base import RemoteSecret, decode_meta
+from cloudsync.providers.base import ProviderFacts, RemoteSecret, decode_meta, facts_of
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 DESCRIPTION_KEY = "description"
 LOCK_LABEL = "cloudsync-lock"
-EXTRA_KEY = "gcp"
 
 
 def secret_id(resource_name: str) -> str:
@@ -64,7 +63,7 @@ class Binding:
 
 @dataclass(frozen=True)
 class PolicyView:
-    """A secret's IAM policy as plain data (kept in RemoteSecret.extra for apply)."""
+    """A secret's IAM policy as plain data (kept in the Snapshot, RemoteSecret.facts, for apply)."""
 
     etag: bytes
     version: int
@@ -123,7 +122,7 @@ class Latest:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(ProviderFacts):
     """What apply needs of a secret as it was read: etag and the fields it may rewrite."""
 
     name: str  # full resource name as the service returned it
@@ -162,12 +161,9 @@ def to_remote(snap: Snapshot) -> RemoteSecret:
         current_version_at=snap.latest.created if snap.latest else None,
         record=meta.record, deleted=False, protected=meta.protected, purge_on_delete=meta.purge_on_delete,
         revision=revision, other_access=policy.other_access if policy else (),
-        extra={EXTRA_KEY: snap},
+        facts=snap,
     )
 
 
 def snapshot_of(remote: RemoteSecret | None) -> Snapshot | None:
-    if remote is None:
-        return None
-    snap = remote.extra.get(EXTRA_KEY)
-    return snap if isinstance(snap, Snapshot) else None
+    return facts_of(remote, Snapshot)

@@ -1,6 +1,7 @@
 """The in-memory Key Vault behind the fake: secrets, versions, soft delete, recover, purge.
 
-Behaviour follows the Key Vault secrets REST reference and the quirks DESIGN.md lists:
+Behaviour follows the Key Vault secrets REST reference and the quirks listed in
+docs/providers/azure.md ("Testing against the HTTPS fake"):
 
 - a secret is its versions; tags, content type and attributes belong to a version, and the
   list of secrets shows the *current* (newest) version's tags and attributes under the

@@ -13,9 +13,9 @@ import pytest
 
 from cloudsync.apply import ApplyReport, apply_plan
 from cloudsync.config.loader import load_stack
-from cloudsync.config.models import AwsTarget
 from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.providers.aws import AwsProvider
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderContext
 from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer, moto_server
 

@@ -11,10 +11,10 @@ import pytest
 
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.actions import ACTIONS, policy_document
-from cloudsync.providers.aws.connect import check_endpoint
+from cloudsync.providers.aws.client import check_endpoint
 from cloudsync.providers.aws.policy import parse_policy, render_policy
 from cloudsync.providers.aws.write import request_token
-from cloudsync.providers.base import Operation, ProviderError, WriteRequest
+from cloudsync.providers.base import DeleteRequest, Operation, ProviderError
 
 ROLE = "arn:aws:iam::123456789012:role/app"
 PACKAGE = Path(__file__).parents[3] / "cloudsync" / "providers" / "aws"
@@ -77,9 +77,8 @@ def test_refused_endpoints(endpoint: str) -> None:
 
 
 def test_request_tokens_are_deterministic_valid_and_distinct() -> None:
-    def request(token: str, name: str) -> WriteRequest:
-        return WriteRequest(action="update", reasons=frozenset(), stack="s", name=name, state=None, value=None,
-                            record=None, before=None, token=token)
+    def request(token: str, name: str) -> DeleteRequest:
+        return DeleteRequest(stack="s", name=name, token=token)
 
     first = request_token(request("t1", "a"), "value")
     assert first == request_token(request("t1", "a"), "value")

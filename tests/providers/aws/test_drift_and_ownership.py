@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from cloudsync.plan.actions import Reason
 from cloudsync.providers.aws import AwsProvider
-from cloudsync.providers.base import ProviderError, ReadQuery, SecretState, ValueRecord, WriteRequest
+from cloudsync.providers.base import CreateRequest, NotOwnedError, ProviderError, ReadQuery, SecretState, ValueRecord
 from cloudsync.values.secret import SecretValue
 from tests.conftest import assert_no_canary
 from tests.fakes.moto_server import FaultProxy, MotoServer
@@ -110,12 +111,12 @@ def test_secret_not_owned_is_reported_and_never_touched(engine: Engine, aws: Mot
 def test_adapter_refuses_to_create_over_a_foreign_secret(provider: AwsProvider, sm: Any, canary: str) -> None:
     sm.create_secret(Name=NAME, SecretString="theirs")
     state = SecretState(name=NAME, labels={}, description=None, expires_at=None, readers=frozenset())
-    request = WriteRequest(action="create", reasons=frozenset({"value"}), stack="payments", name=NAME, state=state,
-                           value=SecretValue(canary), record=ValueRecord(fingerprint="f" * 32), before=None,
-                           token="t" * 40)
+    request = CreateRequest(reasons=frozenset({Reason.VALUE}), stack="payments", name=NAME, state=state,
+                            value=SecretValue(canary), record=ValueRecord(fingerprint="f" * 32), token="t" * 40)
     with pytest.raises(ProviderError) as raised:
         provider.apply(request)
-    assert raised.value.code == "ResourceExistsException" and "not managed by this stack" in raised.value.message
+    assert isinstance(raised.value, NotOwnedError) and raised.value.code == "NotOwned"
+    assert "already exists and is not managed by cloudsync" in raised.value.message
     assert_no_canary(canary, str(raised.value), raised.value.message)
     assert sm.get_secret_value(SecretId=NAME)["SecretString"] == "theirs"
     assert "Tags" not in sm.describe_secret(SecretId=NAME)

@@ -33,7 +33,7 @@ def proxied(engine: Engine, proxy: FaultProxy, canary: str, monkeypatch: pytest.
 def no_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Turn botocore's own retries off, so cloudsync's retry layers are what is tested (quickly)."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setattr("cloudsync.providers.aws.api.READ_BACKOFF", 0.001)
+    monkeypatch.setattr("cloudsync.providers.aws.calls.READ_BACKOFF", 0.001)
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from cloudsync.plan.actions import Reason
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.actions import ACTIONS
 from cloudsync.providers.aws.remote import LABEL_MISSING
-from cloudsync.providers.base import ReadQuery, SecretState, ValueRecord, WriteRequest
+from cloudsync.providers.base import CreateRequest, ReadQuery, SecretState, ValueRecord
 from cloudsync.values.secret import SecretValue
 from tests.fakes.moto_server import FaultProxy, MotoServer
 from tests.providers.aws.conftest import DB_PASSWORD, Engine, assert_applied, changes, provider_via, stack_yaml
@@ -25,11 +26,10 @@ QUERY = ReadQuery(stack="payments", declared=frozenset({NAME}), access=frozenset
 SCHEDULED = "You can't create this secret because a secret with this name is already scheduled for deletion."
 
 
-def _create_request(value: SecretValue, token: str) -> WriteRequest:
+def _create_request(value: SecretValue, token: str) -> CreateRequest:
     state = SecretState(name=NAME, labels={"env": "prod"}, description="d", expires_at=None, readers=frozenset())
-    return WriteRequest(action="create", reasons=frozenset({"value"}), stack="payments", name=NAME, state=state,
-                        value=value, record=ValueRecord(fingerprint="a" * 32, key_id="k" * 12), before=None,
-                        token=token)
+    return CreateRequest(reasons=frozenset({Reason.VALUE}), stack="payments", name=NAME, state=state,
+                         value=value, record=ValueRecord(fingerprint="a" * 32, key_id="k" * 12), token=token)
 
 
 def _scheduled_owned_secret(adapter: AwsProvider, sm: Any) -> None:

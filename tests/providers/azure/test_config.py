@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudsync.config.models import AzureTarget
 from cloudsync.diagnostics import CloudsyncError
-from cloudsync.providers.azure.connection import is_loopback, operation_of, rbac_scope
+from cloudsync.providers.azure.client import is_loopback, operation_of, rbac_scope
+from cloudsync.providers.azure.rules import AzureTarget
 from tests.fakes.azure import AzureFake
 from tests.providers.azure.stacks import apply, plan
 

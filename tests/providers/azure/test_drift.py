@@ -168,7 +168,7 @@ def test_owned_secret_of_another_stack_is_a_conflict(azure: AzureFake, azure_sta
 def test_a_managed_out_of_band_version_keeps_its_own_labels() -> None:
     # cloudsync updated the labels (a PATCH of the current version) after an out-of-band
     # version W replaced its version V: the labels are W's, the record still names V.
-    from cloudsync.providers.azure.reading import Listed, _remote
+    from cloudsync.providers.azure.read import Listed, _remote
 
     meta = {"managed-by": "cloudsync", "cloudsync-stack": "payments", "cloudsync-fp": "f" * 32,
             "cloudsync-version": "v1", "cloudsync-created": "100"}

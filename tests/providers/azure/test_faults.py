@@ -145,15 +145,19 @@ def test_too_many_labels_for_key_vault_tags(azure: AzureFake, azure_stack: Calla
 
 
 def test_description_longer_than_a_content_type(azure: AzureFake, azure_stack: Callable[..., Path]) -> None:
+    # Key Vault keeps a description (cloudsync's contentType) to 255 characters: refused
+    # by validate at the description's line, before anything reaches the vault.
     root = azure_stack(f"""
     - name: long/description
       targets: [azure-prod]
       description: {"x" * 300}
       value: {{generate: {{length: 16}}}}
     """)
-    _, report = apply(root)
-    (result,) = report.results
-    assert result.error is not None and "DescriptionTooLong" in result.error
+    with pytest.raises(CloudsyncError) as info:
+        load_stack(root)
+    (diag,) = info.value.diagnostics
+    assert diag.line == 13 and diag.message.startswith("the description has 300 characters, but Key Vault keeps at "
+                                                       "most 255 in a secret's contentType")
 
 
 def test_readers_without_the_vault_scope(azure: AzureFake, azure_stack: Callable[..., Path], canary: str,

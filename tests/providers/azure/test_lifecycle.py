@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 
 from cloudsync.config.loader import load_stack
+from cloudsync.plan.actions import Reason
 from cloudsync.plan.build import open_session
 from cloudsync.providers.azure import AzureProvider
 from cloudsync.providers.base import (
+    CreateRequest,
     NotFoundError,
     ProviderError,
     ReadQuery,
     SecretState,
     ValueRecord,
-    WriteRequest,
     fingerprint_key_name,
 )
 from cloudsync.values.secret import SecretValue
@@ -231,11 +232,10 @@ def test_purge_protection_keeps_the_deleted_secret(azure: AzureFake, azure_stack
     assert azure.calls["kv.purge"] == 0
 
 
-def _create_request(name: str, value: str, stack: str = "payments") -> WriteRequest:
+def _create_request(name: str, value: str, stack: str = "payments") -> CreateRequest:
     state = SecretState(name=name, labels={}, description=None, expires_at=None, readers=frozenset({API}))
-    return WriteRequest(action="create", reasons=frozenset({"value", "access"}), stack=stack, name=name,
-                        state=state, value=SecretValue(value), record=ValueRecord(fingerprint="f" * 32),
-                        before=None, token="t")
+    return CreateRequest(reasons=frozenset({Reason.VALUE, Reason.ACCESS}), stack=stack, name=name,
+                         state=state, value=SecretValue(value), record=ValueRecord(fingerprint="f" * 32), token="t")
 
 
 def test_create_over_own_soft_deleted_secret_recovers_it(azure: AzureFake, db_stack: Path, canary: str) -> None:
@@ -263,7 +263,7 @@ def test_create_never_recovers_or_overwrites_a_foreign_secret(azure: AzureFake, 
     with _provider(db_stack) as provider:
         with pytest.raises(ProviderError) as taken:
             provider.apply(_create_request("someone-elses", "mine"))
-        assert taken.value.code == "AlreadyExists" and "not managed by cloudsync" in taken.value.message
+        assert taken.value.code == "NotOwned" and "already exists and is not managed by cloudsync" in taken.value.message
         with pytest.raises(ProviderError) as deleted:
             provider.apply(_create_request("deleted-foreign", "mine"))
         assert deleted.value.code == "ObjectIsDeletedButRecoverable"

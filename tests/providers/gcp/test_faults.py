@@ -10,13 +10,13 @@ import grpc
 import pytest
 from google.cloud import secretmanager
 
-from cloudsync.config.models import GcpTarget
 from cloudsync.diagnostics import CloudsyncError
 from cloudsync.providers.base import LockedError, Operation, ProviderContext, ProviderError, ReadQuery
 from cloudsync.providers.gcp import GcpProvider
 from cloudsync.providers.gcp.calls import QuotaLimits
 from cloudsync.providers.gcp.catalog import Quota
-from cloudsync.providers.gcp.connection import parse_endpoint
+from cloudsync.providers.gcp.client import parse_endpoint
+from cloudsync.providers.gcp.rules import GcpTarget
 from tests.conftest import assert_no_canary
 from tests.fakes.gcp import FakeSecretManager
 from tests.providers.gcp import engine

@@ -23,7 +23,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from requests import Session
 from requests.adapters import HTTPAdapter
 
-from cloudsync.config.models import AzureTarget
+from cloudsync.providers.azure.rules import AzureTarget
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.base import is_loopback as is_loopback_host
 

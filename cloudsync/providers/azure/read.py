@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
@@ -22,7 +21,7 @@ from azure.keyvault.secrets import SecretClient, SecretProperties
 from cloudsync.providers.azure.errors import azure_call
 from cloudsync.providers.azure.rbac import Grant, Readers
 from cloudsync.providers.azure.tags import CREATED_TAG, created_stamp
-from cloudsync.providers.base import VERSION_LABEL, ReadQuery, RemoteSecret, decode_meta
+from cloudsync.providers.base import VERSION_LABEL, ProviderFacts, ReadQuery, RemoteSecret, decode_meta
 
 PAGE_SIZE = 25  # Key Vault's maximum
 LOOKUP_PARALLELISM = 8
@@ -53,6 +52,15 @@ class Listed:
 
     def same_version(self, other: Listed) -> bool:
         return (self.created, self.updated, dict(self.tags)) == (other.created, other.updated, dict(other.tags))
+
+
+@dataclass(frozen=True)
+class AzureFacts(ProviderFacts):
+    """What a write needs of a secret as it was read."""
+
+    grants: tuple[Grant, ...] = ()  # cloudsync-model reader assignments at the secret's scope
+    recovery_level: str | None = None  # the vault's, e.g. "Recoverable+Purgeable"
+    created_tag: str | None = None  # cloudsync-created of the version cloudsync wrote
 
 
 class StateReader:
@@ -149,8 +157,8 @@ def _remote(name: str, item: Listed, versions: list[Listed] | None,
         current = meta.record.version if matches else UNKNOWN_VERSION
     secret_grants = grants.get(name.casefold(), []) if grants is not None else []
     readers = [g for g in secret_grants if g.is_reader]
-    extra: dict[str, Any] = {"grants": tuple(readers), "recovery_level": item.recovery_level,
-                             "created_tag": owner_view.tags.get(CREATED_TAG)}
+    facts = AzureFacts(grants=tuple(readers), recovery_level=item.recovery_level,
+                       created_tag=owner_view.tags.get(CREATED_TAG))
     return RemoteSecret(
         name=name, labels=meta.user_labels, owner=meta.owner, managed=meta.managed,
         description=owner_view.content_type or None, expires_at=item.expires,
@@ -158,7 +166,7 @@ def _remote(name: str, item: Listed, versions: list[Listed] | None,
         current_version=current, current_version_at=_moment(item.created),
         record=meta.record, deleted=item.deleted, protected=meta.protected,
         purge_on_delete=meta.purge_on_delete, revision=_revision(item, current, secret_grants),
-        other_access=tuple(sorted(g.describe() for g in secret_grants if not g.is_reader)), extra=extra,
+        other_access=tuple(sorted(g.describe() for g in secret_grants if not g.is_reader)), facts=facts,
     )
 
 

@@ -16,26 +16,33 @@ from dataclasses import replace
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
-from cloudsync.providers.azure.connection import WRITE_RETRIES
+from cloudsync.plan.actions import Action, Reason
+from cloudsync.providers.azure.client import WRITE_RETRIES
 from cloudsync.providers.azure.errors import azure_call, service_code
 from cloudsync.providers.azure.rbac import Grant, Readers, check_principal
-from cloudsync.providers.azure.reading import UNKNOWN_VERSION, StateReader, cloudsync_version
+from cloudsync.providers.azure.read import UNKNOWN_VERSION, AzureFacts, StateReader, cloudsync_version
 from cloudsync.providers.azure.tags import check, created_stamp, tags_for
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     NotFoundError,
     ProviderError,
     RemoteSecret,
+    RestoreRequest,
     SecretState,
+    StateRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
     decode_meta,
+    facts_of,
     is_reserved,
+    not_owned,
 )
 from cloudsync.values.secret import SecretValue
 
 log = logging.getLogger("cloudsync")
 
-METADATA_REASONS = frozenset({"labels", "description", "expiry", "ownership"})
+METADATA_REASONS = frozenset({Reason.LABELS, Reason.DESCRIPTION, Reason.EXPIRY, Reason.OWNERSHIP})
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
 BUSY = frozenset({"ObjectIsBeingDeleted", "ObjectIsBeingRecovered"})
 WAIT_TIMEOUT = 120.0  # seconds for a delete or recovery to complete
@@ -66,46 +73,49 @@ def _text(value: SecretValue) -> str:
 
 
 def _grants(before: RemoteSecret | None) -> tuple[Grant, ...]:
-    return tuple(before.extra.get("grants", ())) if before is not None else ()
+    facts = facts_of(before, AzureFacts)
+    return facts.grants if facts is not None else ()
 
 
 class SecretWriter:
-    """Performs :class:`WriteRequest`\\ s against one vault."""
+    """Performs the four writes against one vault."""
 
     def __init__(self, secrets: SecretClient, reader: StateReader, readers: Readers | None) -> None:
         self.secrets = secrets
         self.reader = reader
         self.readers = readers
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
-        if request.action == "delete":
-            self.delete(request)
-            return None
-        state = request.state
-        if state is None:
-            raise ProviderError(f"{request.name}: {request.action} without a desired state", code="BadRequest")
-        if state.readers is not None:
-            for principal in state.readers:
-                check_principal(principal)
-        if request.action == "restore":
-            self.recover(request.name)
-        if request.action == "create":
-            self._claim(request)
-        record = None
-        if request.value is not None:
-            record = self.write_value(request, state, request.value)
-        elif request.action == "create":
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        _check_readers(request.state)
+        if request.value is None:
             raise ProviderError(f"{request.name}: a Key Vault secret always holds a value", code="ValueRequired",
                                 hint="declare a value source, or create the secret elsewhere and import it")
+        self._claim(request)
+        return self._write(request)
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        _check_readers(request.state)
+        return self._write(request)
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        _check_readers(request.state)
+        self.recover(request.name)
+        return self._write(request)
+
+    def _write(self, request: StateRequest) -> ValueRecord | None:
+        state = request.state
+        record = None
+        if request.value is not None:
+            record = self.write_value(request, request.value)
         elif request.reasons & METADATA_REASONS:
-            self.write_metadata(request, state)
-        if state.readers is not None and (request.action == "create" or "access" in request.reasons):
+            self.write_metadata(request)
+        if state.readers is not None and (request.action is Action.CREATE or Reason.ACCESS in request.reasons):
             self.sync_readers(request, state.readers)
         return record
 
     # -- values and metadata --------------------------------------------------------------
 
-    def _claim(self, request: WriteRequest) -> None:
+    def _claim(self, request: CreateRequest) -> None:
         """Before a create: the name is free, or it is this stack's own secret (a retried create)."""
         versions = self.reader.versions(request.name)
         if not versions:
@@ -113,17 +123,16 @@ class SecretWriter:
         owned = cloudsync_version(versions)
         owner = decode_meta(owned.tags).owner if owned is not None else None
         if owner != request.stack:
-            who = f"owned by stack {owner!r}" if owner else "not managed by cloudsync"
-            raise ProviderError(f"{request.name} already exists in the vault and is {who}", code="AlreadyExists",
-                                hint="cloudsync never writes over a secret it does not own")
+            raise not_owned(request, owner, managed=owned is not None)
         if is_reserved(request.name):
             raise ProviderError(f"{request.name} exists but could not be read; the fingerprint key is never "
                                 "overwritten", code="AlreadyExists",
                                 hint="grant cloudsync's identity Microsoft.KeyVault/vaults/secrets/getSecret/action "
                                      "(`cloudsync permissions --target <target>`)")
 
-    def write_value(self, request: WriteRequest, state: SecretState, value: SecretValue) -> ValueRecord:
+    def write_value(self, request: StateRequest, value: SecretValue) -> ValueRecord:
         """A new version with the value and every tag, then stamped with its own id (see tags.py)."""
+        state = request.state
         base = request.record or ValueRecord()
         text = _text(value)
         tags = tags_for(request.stack, state, base, include_version=False)
@@ -163,10 +172,11 @@ class SecretWriter:
         with azure_call("update_secret", name):
             self.secrets.update_secret_properties(name, version, tags=tags, **WRITE_RETRIES)
 
-    def write_metadata(self, request: WriteRequest, state: SecretState) -> None:
+    def write_metadata(self, request: StateRequest) -> None:
         """Tags, description, expiry of the current version, without a new version."""
-        before = request.before
-        created = before.extra.get("created_tag") if before is not None else None
+        before, state = request.before, request.state
+        facts = facts_of(before, AzureFacts)
+        created = facts.created_tag if facts is not None else None
         tags = tags_for(request.stack, state, request.record, created=created)
         check(request.name, tags, state.description)
         if before is not None and before.expires_at is not None and state.expires_at is None:
@@ -177,7 +187,7 @@ class SecretWriter:
                 request.name, tags=tags, content_type=state.description or "", expires_on=state.expires_at,
                 enabled=True, **WRITE_RETRIES)
 
-    def _rewrite_without_expiry(self, request: WriteRequest, state: SecretState, before: RemoteSecret) -> None:
+    def _rewrite_without_expiry(self, request: StateRequest, state: SecretState, before: RemoteSecret) -> None:
         """Drop an expiry: Key Vault documents no way to remove one from a version, so the
         current value (read into memory only) becomes a new version without it."""
         with azure_call("get_secret", request.name):
@@ -186,8 +196,9 @@ class SecretWriter:
         del current
         record = request.record
         ours = record is not None and not before.value_drifted and before.current_version not in (None, UNKNOWN_VERSION)
+        facts = facts_of(before, AzureFacts)
         tags = tags_for(request.stack, state, record, include_version=not ours,
-                        created=before.extra.get("created_tag"))
+                        created=facts.created_tag if facts is not None else None)
         version, created = self._set(request.name, text, tags, state, expires=False)
         if ours and record is not None:
             self._stamp(request.name, version, tags_for(request.stack, state, replace(record, version=version),
@@ -195,7 +206,7 @@ class SecretWriter:
 
     # -- delete, recover, purge -------------------------------------------------------
 
-    def delete(self, request: WriteRequest) -> None:
+    def delete(self, request: DeleteRequest) -> None:
         name, before = request.name, request.before
         if before is None or not before.deleted:
             try:
@@ -223,7 +234,8 @@ class SecretWriter:
         return True
 
     def purge(self, name: str, before: RemoteSecret) -> None:
-        level = str(before.extra.get("recovery_level") or "")
+        facts = facts_of(before, AzureFacts)
+        level = (facts.recovery_level if facts is not None else None) or ""
         if level and "Purgeable" not in level:
             log.warning("%s: not purged: the vault has purge protection (recovery level %s); Key Vault purges it "
                         "when its retention period ends", name, level)
@@ -255,7 +267,7 @@ class SecretWriter:
             raise NotFoundError(f"{name} is neither live nor soft-deleted in the vault", code="NotFound") from None
         wait_for(lambda: bool(self.reader.versions(name)), f"recovery of {name}")
 
-    def _recover_own(self, request: WriteRequest) -> None:
+    def _recover_own(self, request: StateRequest) -> None:
         """A create met a soft-deleted name: recover it when it is this stack's, never someone else's."""
         name = request.name
         with azure_call("get_deleted_secret", name):
@@ -278,7 +290,7 @@ class SecretWriter:
 
     # -- readers ------------------------------------------------------------------------
 
-    def sync_readers(self, request: WriteRequest, wanted: frozenset[str]) -> None:
+    def sync_readers(self, request: StateRequest, wanted: frozenset[str]) -> None:
         if self.readers is None:
             if wanted:
                 raise ProviderError(f"{request.name}: readers need the vault's ARM scope", code="RbacNotConfigured",
@@ -288,3 +300,9 @@ class SecretWriter:
         have = {g.principal_id for g in grants}
         self.readers.grant(request.name, sorted(wanted - have))
         self.readers.revoke(request.name, [g for g in grants if g.principal_id not in wanted])
+
+
+def _check_readers(state: SecretState) -> None:
+    """Refuse reader ids Key Vault would reject, before anything is written."""
+    for principal in state.readers or ():
+        check_principal(principal)

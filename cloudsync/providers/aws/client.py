@@ -26,6 +26,7 @@ from botocore.session import get_session
 
 from cloudsync import __version__
 from cloudsync.providers.aws.errors import credentials_error
+from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderError, is_loopback
 
 SESSION_NAME = "cloudsync"
@@ -118,7 +119,7 @@ def _assumed_session(target: str, base: boto3.session.Session, region: str, role
     return boto3.session.Session(botocore_session=botocore_session)
 
 
-def make_client(target: str, config: Any) -> Any:
+def make_client(target: str, config: AwsTarget) -> Any:
     """The Secrets Manager client of one ``aws`` target (credentials checked, not yet used)."""
     endpoint = check_endpoint(target, config.endpoint)
     session = _base_session(target, config.profile)

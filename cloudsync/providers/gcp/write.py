@@ -25,13 +25,19 @@ from google.cloud import secretmanager
 from google.iam.v1 import iam_policy_pb2
 from google.protobuf import field_mask_pb2
 
+from cloudsync.plan.actions import Reason
 from cloudsync.providers.base import (
+    CreateRequest,
+    DeleteRequest,
     ProviderError,
+    RestoreRequest,
     SecretState,
+    StateRequest,
+    UpdateRequest,
     ValueRecord,
-    WriteRequest,
     decode_meta,
     encode_meta,
+    not_owned,
     now,
 )
 from cloudsync.providers.gcp.calls import Caller
@@ -45,7 +51,8 @@ from cloudsync.providers.gcp.mapping import (
     version_number,
 )
 from cloudsync.providers.gcp.payload import crc32c
-from cloudsync.providers.gcp.reader import Gone, fetch_policy
+from cloudsync.providers.gcp.read import Gone, fetch_policy
+from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.values.secret import SecretValue
 
 log = logging.getLogger("cloudsync")
@@ -58,7 +65,7 @@ def stale(name: str, what: str = "it") -> ProviderError:
                          code="STALE", hint="run plan again to see the current state; nothing was overwritten")
 
 
-def replication_for(config: Any) -> Any:
+def replication_for(config: GcpTarget) -> Any:
     """The replication policy of new secrets: none for regional, else user-managed or automatic."""
     if config.location:
         return None
@@ -100,9 +107,9 @@ def _seconds(moment: datetime | None) -> int | None:
 
 
 class Writer:
-    """Applies WriteRequests for one target."""
+    """Applies the writes of one target."""
 
-    def __init__(self, client: Any, caller: Caller, parent: str, config: Any) -> None:
+    def __init__(self, client: Any, caller: Caller, parent: str, config: GcpTarget) -> None:
         self.client = client
         self.caller = caller
         self.parent = parent
@@ -113,19 +120,41 @@ class Writer:
     def full_name(self, name: str) -> str:
         return f"{self.parent}/secrets/{name}"
 
-    # -- the change -------------------------------------------------------------------
+    # -- the four writes --------------------------------------------------------------
 
-    def apply(self, request: WriteRequest) -> ValueRecord | None:
+    def create(self, request: CreateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def update(self, request: UpdateRequest) -> ValueRecord | None:
+        return self._write(request)
+
+    def restore(self, request: RestoreRequest) -> ValueRecord | None:
+        raise ProviderError(f"secret {request.name}: Secret Manager has no soft delete, so nothing can be restored",
+                            code="Unsupported", hint="plan again: a deleted secret is created anew")
+
+    def delete(self, request: DeleteRequest) -> None:
+        """Delete with the read etag. GCP has no soft delete: the secret and its versions are gone."""
         name = self.full_name(request.name)
-        if request.action == "delete":
-            self._delete(name, request)
-            return None
-        state = request.state
-        assert state is not None, "create/update/restore carry the desired state"
+        snap = snapshot_of(request.before) or self._get(name)
+        if snap is None:
+            return  # already gone: a retried delete converges
+        delete = secretmanager.DeleteSecretRequest(name=name, etag=snap.etag)
+        try:
+            self.caller("DeleteSecret", self.client.delete_secret, delete, resource=name)
+        except ProviderError as exc:
+            if exc.code == "NOT_FOUND":
+                return
+            if exc.code in _CONFLICT:
+                raise stale(request.name) from None
+            raise
+
+    def _write(self, request: CreateRequest | UpdateRequest) -> ValueRecord | None:
+        name, state = self.full_name(request.name), request.state
+        creating = isinstance(request, CreateRequest)
         with self._lock:
             progress = self._progress.setdefault(request.token, _Progress())
         if progress.snap is None:
-            progress.snap = None if request.action == "create" else snapshot_of(request.before)
+            progress.snap = None if creating else snapshot_of(request.before)
         if progress.snap is None:
             progress.snap, progress.created = self._create_or_adopt(name, request)
         record = request.record
@@ -138,7 +167,7 @@ class Writer:
             progress.snap = self._update_metadata(name, request.stack, state, progress.snap, record)
             progress.metadata_done = True
         if state.readers is not None and not progress.access_done and (
-                progress.created or request.action == "create" or "access" in request.reasons):
+                progress.created or creating or Reason.ACCESS in request.reasons):
             self._set_readers(name, state.readers, progress.snap, fresh=progress.created)
             progress.access_done = True
         if progress.version is not None and not progress.pruned:
@@ -160,10 +189,9 @@ class Writer:
             raise
         return snapshot(secretmanager.Secret.pb(secret))
 
-    def _create_or_adopt(self, name: str, request: WriteRequest) -> tuple[Snapshot, bool]:
+    def _create_or_adopt(self, name: str, request: StateRequest) -> tuple[Snapshot, bool]:
         """Create the secret with its metadata (no value record yet); a retried create finds ours."""
         state = request.state
-        assert state is not None
         secret = secretmanager.Secret(
             labels={**state.labels, **encode_meta(request.stack, state, None)},
             annotations={DESCRIPTION_KEY: state.description} if state.description else {},
@@ -178,10 +206,12 @@ class Writer:
             if exc.code != "ALREADY_EXISTS":
                 raise
         existing = self._get(name)
-        if existing is None or decode_meta(existing.labels).owner != request.stack:
-            raise ProviderError(f"secret {request.name} already exists in the target and is not owned by stack "
-                                f"{request.stack}", code="ALREADY_EXISTS",
-                                hint="cloudsync never changes a secret it does not own; plan again")
+        if existing is None:
+            raise ProviderError(f"secret {request.name} was deleted while it was being created", code="NOT_FOUND",
+                                transient=True)  # a retry creates it
+        meta = decode_meta(existing.labels)
+        if meta.owner != request.stack:
+            raise not_owned(request, meta.owner, managed=meta.managed)
         return existing, False
 
     def _add_version(self, name: str, value: SecretValue) -> int:
@@ -307,23 +337,3 @@ class Writer:
                     raise
                 # Someone changed that version since we listed it: their decision stands.
                 log.debug("version %s of %s changed meanwhile; left as it is", number, secret_id(name))
-
-    def _delete(self, name: str, request: WriteRequest) -> None:
-        """Delete with the read etag. GCP has no soft delete: the secret and its versions are gone."""
-        snap = snapshot_of(request.before)
-        if snap is None:
-            snap = self._get(name)
-            if snap is None:
-                return  # already gone: a retried delete converges
-        if decode_meta(snap.labels).owner != request.stack:
-            raise ProviderError(f"secret {request.name} is not owned by stack {request.stack}; not deleted",
-                                code="NOT_OWNED")
-        delete = secretmanager.DeleteSecretRequest(name=name, etag=snap.etag)
-        try:
-            self.caller("DeleteSecret", self.client.delete_secret, delete, resource=name)
-        except ProviderError as exc:
-            if exc.code == "NOT_FOUND":
-                return
-            if exc.code in _CONFLICT:
-                raise stale(request.name) from None
-            raise

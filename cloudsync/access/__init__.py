@@ -1,0 +1,1 @@
+"""Who can read what: the access report (model, builder, renderers)."""

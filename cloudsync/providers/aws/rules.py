@@ -1,0 +1,44 @@
+"""AWS's rules for the core: the ``provider: aws`` target model, names, principal ids.
+
+Imports no SDK (see :mod:`cloudsync.providers.rules`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
+
+
+class AwsTarget(TargetModel):
+    """An AWS account and region (Secrets Manager)."""
+
+    provider: Literal["aws"]
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    profile: str | None = None
+    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    endpoint: str | None = Field(None, description="emulator or VPC endpoint; http only for loopback")
+    kms_key_id: str | None = None
+    recovery_window_days: int = Field(30, ge=7, le=30)
+    replica_regions: list[str] = Field(default_factory=list)
+    access_drift: Literal["all", "declared"] = Field(
+        default="all",
+        description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "
+                    "per secret); declared: only of secrets that declare readers (a plan costs about N/100 list "
+                    "calls plus one per such secret; a grant added to a secret that declares none goes unseen)")
+
+
+class AwsRules(ProviderRules):
+    """Secrets Manager takes logical names as they are (``/`` is a valid name character)."""
+
+    kind = "aws"
+    tracks_last_access = True
+    config_model = AwsTarget
+    principal_field = id_field("IAM role or user ARN")
+    remote_names = RemoteNames(re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "letters, digits and /_+=.@- (at most 512)")
+
+
+RULES = AwsRules()

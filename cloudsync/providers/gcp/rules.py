@@ -1,0 +1,51 @@
+"""GCP's rules for the core: the ``provider: gcp`` target model, names, principal ids.
+
+Imports no SDK (see :mod:`cloudsync.providers.rules`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
+
+
+class GcpTarget(TargetModel):
+    """A GCP project (Secret Manager)."""
+
+    provider: Literal["gcp"]
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    location: str | None = Field(None, description="regional secrets in this location")
+    endpoint: str | None = Field(None, description="host:port; insecure gRPC only for loopback")
+    replication: list[str] = Field(
+        default_factory=list, description="user-managed replica locations; empty means automatic"
+    )
+    keep_versions: int = Field(5, ge=1, le=1000, description="enabled versions kept per secret")
+    reads_per_minute: int | None = Field(
+        default=None, ge=1, description="the project's Secret Manager read quota, when raised above 600/min")
+    writes_per_minute: int | None = Field(
+        default=None, ge=1, description="the project's Secret Manager write quota, when raised above 600/min")
+
+
+_FOLD = str.maketrans({".": "_"})
+
+
+class GcpRules(ProviderRules):
+    """Secret Manager names have no ``/`` or ``.``: ``/`` becomes ``__``, ``.`` becomes ``_``."""
+
+    kind = "gcp"
+    config_model = GcpTarget
+    principal_field = id_field("IAM member, e.g. serviceAccount:x@p.iam.gserviceaccount.com")
+    remote_names = RemoteNames(re.compile(r"[A-Za-z0-9_-]{1,255}"), "letters, digits, '_' and '-' (at most 255)")
+
+    def remote_name(self, logical: str) -> str:
+        return logical.replace("/", "__").translate(_FOLD)
+
+    def logical_name(self, remote: str) -> str:
+        return remote.replace("__", "/")
+
+
+RULES = GcpRules()
