@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from cloudsync.config.loader import load_stack
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-from tests.fuzz.conftest import CASE_SECONDS, FUZZ, FUZZ_CLI, timed
+from tests.fuzz.conftest import CASE_SECONDS, FUZZ, FUZZ_CLI
+from tests.fuzz.figures import timed
 from tests.sandbox import run_bounded
 
 # --- what a stack is made of ---------------------------------------------------------------------
