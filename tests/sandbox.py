@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class BoundedResult:
     stdout: str
     stderr: str
     timed_out: bool = False
+    max_rss_mib: float | None = None  # the CLI's own peak resident memory
 
     @property
     def output(self) -> str:
@@ -36,23 +38,41 @@ class BoundedResult:
         return -self.code if self.code < 0 else None
 
 
-# The cap is set by a small launcher that then execs the CLI, rather than by a preexec_fn: a
-# preexec_fn forces a fork of the (large) test process, and the child's peak memory would
-# then count the parent's pages too (what benchmarks/fuzz.py reports would be the parent's).
-_LAUNCH = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); os.execv(sys.argv[1], sys.argv[1:])"
+# The launcher sets the cap, forks the CLI and reports the CLI's own peak memory. Not a
+# preexec_fn, nor a launcher that just execs: a process started from the (large) test process
+# carries that process's peak into its own ru_maxrss at exec; a grandchild forked from the
+# small launcher does not. The launcher ends the way the CLI did (same code, same signal).
+_LAUNCH = """
+import os, resource, signal, sys
+cap, report, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+pid = os.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as handle:
+    handle.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
 
 
 def run_bounded(*args: str, cwd: Path | None = None, timeout: float = 60) -> BoundedResult:
     """Run ``cloudsync ARGS`` with at most 1 GiB of memory and ``timeout`` seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_")}
     env.update({"NO_COLOR": "1", "COLUMNS": "200"})
-    try:
-        launcher = [sys.executable, "-c", _LAUNCH.format(cap=MEMORY_CAP), CLI]
-        proc = subprocess.run([*launcher, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        def text(data: bytes | str | None) -> str:
-            return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
-
-        return BoundedResult(-signal.SIGKILL, text(exc.stdout), text(exc.stderr), timed_out=True)
-    return BoundedResult(proc.returncode, proc.stdout, proc.stderr)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        command = [sys.executable, "-c", _LAUNCH, str(MEMORY_CAP), report.name, CLI, *args]
+        # A session of its own, so a timeout kills the launcher and the CLI together.
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            return BoundedResult(-signal.SIGKILL, stdout, stderr, timed_out=True)
+        rss = report.read().strip()
+    return BoundedResult(proc.returncode, stdout, stderr, max_rss_mib=int(rss) / 1024 if rss else None)

@@ -30,11 +30,13 @@ class CaseStats:
     max_seconds: float = 0.0  # wall time: on a loaded machine this includes waiting for a core
     max_cpu_seconds: float = 0.0  # this process's CPU time (a CLI case's is mostly its child's)
     slowest_case: str = ""
+    max_child_rss_mib: float = 0.0  # the largest CLI run's own peak memory (see tests/sandbox.py)
 
     def merge(self, other: CaseStats) -> None:
         self.cases += other.cases
         self.failures += other.failures
         self.max_cpu_seconds = max(self.max_cpu_seconds, other.max_cpu_seconds)
+        self.max_child_rss_mib = max(self.max_child_rss_mib, other.max_child_rss_mib)
         if other.max_seconds > self.max_seconds:
             self.max_seconds, self.slowest_case = other.max_seconds, other.slowest_case
 
@@ -62,8 +64,14 @@ def timed(test: str, case: object = "") -> Iterator[None]:
             stats.slowest_case = repr(case)[:300]
 
 
-def _max_rss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def child_memory(test: str, mib: float | None) -> None:
+    """Record the peak memory of a CLI run of ``test`` (``BoundedResult.max_rss_mib``)."""
+    stats = STATS.setdefault(test, CaseStats())
+    stats.max_child_rss_mib = max(stats.max_child_rss_mib, mib or 0.0)
+
+
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -73,14 +81,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if STATS:
         item.user_properties.append((_PROPERTY, {
             "tests": {name: asdict(s) for name, s in STATS.items()},
-            "max_rss_mib": _max_rss_mib(resource.RUSAGE_SELF),
-            "max_child_rss_mib": _max_rss_mib(resource.RUSAGE_CHILDREN)}))
+            "max_rss_mib": _max_rss_mib()}))
         STATS.clear()  # shipped with this test's report
 
 
 def _collect(reporter: Any) -> dict[str, Any]:
     tests: dict[str, CaseStats] = {}
-    rss = child_rss = 0.0
+    rss = 0.0
     for reports in reporter.stats.values():
         for report in reports:
             if getattr(report, "when", None) != "call":  # teardown reports carry the same properties
@@ -90,9 +97,9 @@ def _collect(reporter: Any) -> dict[str, Any]:
                     continue
                 for name, figures in value["tests"].items():
                     tests.setdefault(name, CaseStats()).merge(CaseStats(**figures))
-                rss, child_rss = max(rss, value["max_rss_mib"]), max(child_rss, value["max_child_rss_mib"])
+                rss = max(rss, value["max_rss_mib"])
     return {"tests": {n: asdict(s) for n, s in sorted(tests.items())}, "max_rss_mib": rss,
-            "max_child_rss_mib": child_rss}
+            "max_child_rss_mib": max((s.max_child_rss_mib for s in tests.values()), default=0.0)}
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:

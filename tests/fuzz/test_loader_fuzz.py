@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cloudsync.config.loader import load_stack
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from tests.fuzz.conftest import CASE_SECONDS, FUZZ, FUZZ_CLI
-from tests.fuzz.figures import timed
+from tests.fuzz.figures import child_memory, timed
 from tests.sandbox import run_bounded
 
 # --- what a stack is made of ---------------------------------------------------------------------
@@ -203,6 +203,7 @@ def test_validate_cli(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp, timed("cli: validate", text):
         (Path(tmp) / "cloudsync.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
         result = run_bounded("validate", "-C", tmp, timeout=CASE_SECONDS)
+        child_memory("cli: validate", result.max_rss_mib)
         assert not result.timed_out, text[:300]
         assert result.signal is None, (result.code, text[:300])
         assert result.code in (0, 1), result.output[-2000:]
