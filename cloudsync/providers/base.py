@@ -77,10 +77,6 @@ class Operation(StrEnum):
     PLAN_METADATA = "plan-metadata"  # plan --metadata-only, drift
     PLAN = "plan"  # plan with values (fingerprint key, `from` sources)
     APPLY = "apply"
-    # The effective-readers scan (`cloudsync access`; plan and drift run it too): grants at
-    # broader scopes. Without these permissions the other operations still work and report
-    # readers as unknown, so they are listed apart.
-    ACCESS = "access"
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,8 @@ def _grant(role: RoleDefinition, pattern: str, assignment: Assignment) -> str:
 
 
 def _policy_grant(policy: AccessPolicy) -> str | None:
-    granted = sorted(p for p in policy.secrets if p in READ_PERMISSIONS)
-    if not granted:
-        return None
+    if READ_PERMISSIONS.isdisjoint(policy.secrets):
+        return None  # e.g. list alone: names, never a value
     text = f"access policy, secret permissions {', '.join(sorted(policy.secrets))}"
     if policy.application_id:
         text += f"; only through application {policy.application_id} (compound identity)"

@@ -52,26 +52,25 @@ NEEDS: dict[str, Need] = {
     "delete_role_assignment": Need(_RA + "delete", "action", "vault",
                                    "revoke Key Vault Secrets User at a secret's scope"),
     "get_role_definition": Need("Microsoft.Authorization/roleDefinitions/read", "action", "vault",
-                                "resolve the role of each assignment at and above the vault (access scan)"),
+                                "access scan: resolve the role of each assignment at and above the vault"),
     "get_vault": Need("Microsoft.KeyVault/vaults/read", "action", "vault",
-                      "read the vault's permission model and access policies (access scan)"),
+                      "access scan: the vault's permission model and access policies"),
 }
 
 _METADATA_CALLS = ("list_secrets", "list_secret_versions", "list_deleted_secrets", "list_role_assignments")
-_ACCESS_CALLS = ("get_role_definition", "get_vault")
+# Every operation reads the target and scans who can read (plan, drift and `cloudsync
+# access` alike); the scan's own calls are left out for a target with `access_scan: false`.
+SCAN_CALLS = ("get_role_definition", "get_vault")
 CALLS: dict[Operation, tuple[str, ...]] = {
-    Operation.PLAN_METADATA: _METADATA_CALLS,
-    Operation.PLAN: (*_METADATA_CALLS, "get_secret"),
-    Operation.APPLY: tuple(call for call in NEEDS if call not in _ACCESS_CALLS),
-    # The scan reuses the read's role-assignment listing; `cloudsync access` lists them itself.
-    Operation.ACCESS: ("list_secrets", "list_role_assignments", *_ACCESS_CALLS),
+    Operation.PLAN_METADATA: (*_METADATA_CALLS, *SCAN_CALLS),
+    Operation.PLAN: (*_METADATA_CALLS, "get_secret", *SCAN_CALLS),
+    Operation.APPLY: tuple(NEEDS),
 }
 
 TITLES = {
-    Operation.PLAN_METADATA: "plan --metadata-only, drift",
+    Operation.PLAN_METADATA: "plan --metadata-only, drift, access",
     Operation.PLAN: "plan",
     Operation.APPLY: "apply",
-    Operation.ACCESS: "access scan: cloudsync access, and who can read in plan and drift",
 }
 
 # Lets an identity grant and revoke only Key Vault Secrets User (Azure ABAC condition on
@@ -86,22 +85,23 @@ ASSIGNMENT_CONDITION = (
 )
 
 
-def needs(operation: Operation) -> list[Need]:
+def needs(operation: Operation, *, access_scan: bool = True) -> list[Need]:
     """The distinct permissions of one operation, in table order."""
     seen: dict[str, Need] = {}
     for call in CALLS[operation]:
-        need = NEEDS[call]
-        seen.setdefault(need.action, need)
+        if access_scan or call not in SCAN_CALLS:
+            need = NEEDS[call]
+            seen.setdefault(need.action, need)
     return list(seen.values())
 
 
-def permissions() -> Mapping[Operation, Sequence[str]]:
-    return {op: [need.action for need in needs(op)] for op in CALLS}
+def permissions(*, access_scan: bool = True) -> Mapping[Operation, Sequence[str]]:
+    return {op: [need.action for need in needs(op, access_scan=access_scan)] for op in CALLS}
 
 
-def role_definition(operation: Operation, stack: str, scope: str) -> dict[str, object]:
+def role_definition(operation: Operation, stack: str, scope: str, *, access_scan: bool = True) -> dict[str, object]:
     """A custom role definition (``az role definition create --role-definition``) for one operation."""
-    chosen = needs(operation)
+    chosen = needs(operation, access_scan=access_scan)
     return {
         "Name": f"cloudsync {stack} {operation.value}",
         "Description": f"cloudsync stack {stack}: {TITLES[operation]} on one Key Vault",
@@ -113,7 +113,7 @@ def role_definition(operation: Operation, stack: str, scope: str) -> dict[str, o
     }
 
 
-def render(vault_url: str, vault_scope: str | None, stack: str) -> str:
+def render(vault_url: str, vault_scope: str | None, stack: str, *, access_scan: bool = True) -> str:
     """Human-readable least-privilege permissions of a target, per operation."""
     scope = vault_scope or "/subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<vault>"
     lines = [f"Azure Key Vault {vault_url} (RBAC permission model)", f"scope: {scope}", ""]
@@ -122,17 +122,18 @@ def render(vault_url: str, vault_scope: str | None, stack: str) -> str:
                   "      without them cloudsync needs no Microsoft.Authorization permission.", ""]
     for operation in CALLS:
         lines.append(f"{TITLES[operation]} ({operation.value}):")
-        for need in needs(operation):
+        for need in needs(operation, access_scan=access_scan):
             lines.append(f"  {need.kind:<10}  {need.action:<55}  {need.why}")
         lines.append("")
     lines.append("Custom roles, one per operation (assign each at the vault scope):")
     for operation in CALLS:
-        lines.append(json.dumps(role_definition(operation, stack, scope), indent=2))
+        lines.append(json.dumps(role_definition(operation, stack, scope, access_scan=access_scan), indent=2))
     lines += ["", "The apply role's roleAssignments/write and /delete can grant any role; limit them to Key Vault",
               "Secrets User with this condition on the apply identity's role assignment (conditionVersion 2.0):",
               f"  {ASSIGNMENT_CONDITION}",
               "Readers get the built-in Key Vault Secrets User role "
               f"({SECRETS_USER_ROLE}) at <vault scope>/secrets/<name>.",
-              "Without the access permissions, plan, drift and apply still work and report who else can read",
-              "a secret as unknown; `access_scan: false` on the target skips the scan."]
+              "roleDefinitions/read and vaults/read serve the access scan (who can read, at every scope): without",
+              "them plan, drift and apply still work and report those readers as unknown; a target with",
+              "`access_scan: false` makes no such call and needs neither."]
     return "\n".join(lines)

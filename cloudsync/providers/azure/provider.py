@@ -92,5 +92,5 @@ class AzureProvider(Provider[AzureTarget]):
     @classmethod
     def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         scope = rbac_scope(target_config) if isinstance(target_config, AzureTarget) else None
-        return _permissions.render(getattr(target_config, "vault_url", "?"),
-                                   scope.vault_scope if scope else None, stack_name)
+        return _permissions.render(getattr(target_config, "vault_url", "?"), scope.vault_scope if scope else None,
+                                   stack_name, access_scan=getattr(target_config, "access_scan", True))

@@ -64,7 +64,7 @@ CALLS: Mapping[Operation, Sequence[str]] = {
 
 
 def permissions_for(operation: Operation) -> list[str]:
-    return sorted({METHODS[m].permission for m in CALLS.get(operation, ())})  # ACCESS: not yet declared
+    return sorted({METHODS[m].permission for m in CALLS[operation]})
 
 
 def permission_of(method: str) -> str:

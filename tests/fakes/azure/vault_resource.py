@@ -65,7 +65,7 @@ class VaultResource:
     def __init__(self, subscription_id: str, resource_group: str, name: str, tenant_id: str) -> None:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
-        self.name = name
+        self.name = self.original_name = name
         self.tenant_id = tenant_id
         self.vault_uri = ""
         self.lock = threading.Lock()
@@ -75,6 +75,7 @@ class VaultResource:
     def reset(self, vault_uri: str) -> None:
         with self.lock:
             self.vault_uri = vault_uri
+            self.name = self.original_name  # a test may rename it to play a vault ARM does not know
             self.rbac = True
             self.policies = []
 

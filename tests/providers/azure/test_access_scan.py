@@ -282,18 +282,27 @@ def test_a_reader_is_a_plain_value_object() -> None:
 # --- permissions and configuration -------------------------------------------------------------
 
 
-def test_permissions_list_the_scans_reads_under_access_only(cli: Callable[..., CliResult],
-                                                             azure_stack: Callable[..., Path], azure: AzureFake) -> None:
-    shown = cli("permissions", "-C", str(azure_stack("")), "--target", "azure-prod")
-    assert shown.code == 0, shown.output
-    sections = dict(re.findall(r"^.*\(([a-z-]+)\):\n((?:  .*\n)+)", shown.stdout, re.MULTILINE))
-    assert set(sections) == {"plan-metadata", "plan", "apply", "access"}
+def test_permissions_list_the_scans_reads_unless_the_target_opts_out(cli: Callable[..., CliResult],
+                                                                      azure_stack: Callable[..., Path],
+                                                                      azure: AzureFake) -> None:
     scan = ("Microsoft.Authorization/roleDefinitions/read", "Microsoft.KeyVault/vaults/read")
-    for permission in scan:
-        assert permission in sections["access"]
-        assert all(permission not in sections[op] for op in ("plan-metadata", "plan", "apply"))
-    assert "Microsoft.Authorization/roleAssignments/read" in sections["access"]
-    assert '"Name": "cloudsync payments access"' in shown.stdout  # a custom role for it, like the others
+
+    def sections(root: Path) -> dict[str, str]:
+        shown = cli("permissions", "-C", str(root), "--target", "azure-prod")
+        assert shown.code == 0, shown.output
+        return dict(re.findall(r"^.*\(([a-z-]+)\):\n((?:  .*\n)+)", shown.stdout, re.MULTILINE))
+
+    root = azure_stack("")
+    scanned = sections(root)
+    assert set(scanned) == {"plan-metadata", "plan", "apply"}
+    for operation, listed in scanned.items():  # plan, drift and apply all run the scan
+        assert all(permission in listed for permission in scan), operation
+    config = root / "cloudsync.yaml"
+    config.write_text(config.read_text().replace("arm_endpoint:", "access_scan: false, arm_endpoint:"))
+    opted_out = sections(root)
+    for operation, listed in opted_out.items():
+        assert not any(permission in listed for permission in scan), operation
+    assert "Microsoft.Authorization/roleAssignments/read" in opted_out["plan-metadata"]  # per-secret readers still
     assert azure.calls.total() == 0
 
 
