@@ -32,8 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.azure import arm_routes, identity, keyvault_routes
 from tests.fakes.azure.rbac import PROVIDER_SEGMENT, RoleAssignments, normalize_scope
-from tests.fakes.azure.tls import TlsFiles
 from tests.fakes.azure.vault import ApiError, Vault
+from tests.fakes.tls import TlsFiles
 
 KEYVAULT_API_VERSION = "2026-04-01"
 ARM_API_VERSION = arm_routes.API_VERSION

@@ -17,9 +17,7 @@ from cloudsync.config.models import AwsTarget
 from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.base import ProviderContext
-from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer, moto_server
-
-__all__ = ["moto_server"]
+from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer
 
 REGION = "us-east-1"
 READER_A = "arn:aws:iam::123456789012:role/payments-api"
