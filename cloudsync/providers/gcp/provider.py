@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from google.cloud import secretmanager
 
 from cloudsync.providers.base import (
+    NotFoundError,
     Operation,
     Provider,
     ProviderContext,
@@ -71,14 +72,14 @@ class GcpProvider(Provider):
         return self.writer.apply(request)
 
     def read_value(self, name: str) -> SecretValue:
-        """The value of ``versions/latest``; ProviderError when absent, disabled or corrupted."""
+        """The value of ``versions/latest``; NotFoundError when absent, ProviderError when disabled or corrupted."""
         full = self.writer.full_name(name)
         request = secretmanager.AccessSecretVersionRequest(name=f"{full}/versions/latest")
         try:
             response = self.caller("AccessSecretVersion", self.client.access_secret_version, request, resource=full)
         except ProviderError as exc:
             if exc.code == "NOT_FOUND":
-                raise ProviderError(f"secret {name} not found in the target, or it has no version",
+                raise NotFoundError(f"secret {name} not found in the target, or it has no version",
                                     code="NOT_FOUND") from None
             raise
         data = bytes(response.payload.data)

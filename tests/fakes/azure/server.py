@@ -182,6 +182,10 @@ class AzureFake:
         with self._lock:
             self._allowed = {a.lower() for a in actions}
 
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(f.remaining for f in self._faults)
+
     def api_calls(self, prefix: str = "") -> int:
         with self._lock:
             return sum(n for op, n in self.calls.items() if op.startswith(prefix))
