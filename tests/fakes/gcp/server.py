@@ -89,6 +89,7 @@ class _Fault:
     methods: frozenset[str] | None
     retry_delay: float | None
     after: bool = False  # perform the call first, then fail (a lost response)
+    where: str | None = None  # only calls whose resource name contains this
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def _pb(cls: Any) -> Any:
 
 
 def _resource_of(request: Any) -> str:
+    if getattr(request, "secret_id", ""):  # CreateSecret: the secret it would make
+        return f"{request.parent}/secrets/{request.secret_id}"
     for attr in ("name", "parent", "resource"):
         if hasattr(request, attr) and getattr(request, attr):
             return str(getattr(request, attr))
@@ -198,10 +201,12 @@ class FakeSecretManager:
         with self._lock:
             self._faults.append(_Fault(code, times, frozenset(methods) if methods else None, retry_delay))
 
-    def lose(self, method: str, times: int = 1) -> None:
-        """Perform the next ``times`` calls of ``method``, then answer UNAVAILABLE (the response is lost)."""
+    def lose(self, method: str, times: int = 1, *, where: str | None = None) -> None:
+        """Perform the next ``times`` calls of ``method`` (on resources containing ``where``), then
+        answer UNAVAILABLE: the response is lost."""
         with self._lock:
-            self._faults.append(_Fault(grpc.StatusCode.UNAVAILABLE, times, frozenset({method}), None, after=True))
+            self._faults.append(_Fault(grpc.StatusCode.UNAVAILABLE, times, frozenset({method}), None, after=True,
+                                       where=where))
 
     def deny(self, *methods: str) -> None:
         """Answer PERMISSION_DENIED to ``methods`` until reset."""
@@ -240,7 +245,8 @@ class FakeSecretManager:
         with self._lock:
             self.calls[method] += 1
             for fault in self._faults:
-                if fault.remaining > 0 and (fault.methods is None or method in fault.methods):
+                if fault.remaining > 0 and (fault.methods is None or method in fault.methods) and (
+                        fault.where is None or fault.where in _resource_of(request)):
                     fault.remaining -= 1
                     if fault.after:
                         return fault

@@ -43,8 +43,12 @@ class Cloud(ABC):
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def driver(self) -> Driver:
-        return Driver(self.root / "stack", self.kind, self.target, self.target_yaml(), self.principals())
+    def driver(self, target_extra: str = "") -> Driver:
+        """cloudsync on a stack folder with this one target (``target_extra``: more target fields, YAML)."""
+        target = self.target_yaml()
+        if target_extra:
+            target = target[:-1] + ", " + target_extra + "}"
+        return Driver(self.root / "stack", self.kind, self.target, target, self.principals())
 
     @abstractmethod
     def target_yaml(self) -> str:
