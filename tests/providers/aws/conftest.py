@@ -17,6 +17,7 @@ from cloudsync.config.models import AwsTarget
 from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.base import ProviderContext
+from tests.fakes.moto_iam import IamMoto
 from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer
 
 REGION = "us-east-1"
@@ -151,3 +152,11 @@ def tags_of(sm: Any, name: str) -> dict[str, str]:
 def assert_applied(report: ApplyReport) -> None:
     failed = [(r.change.address, r.error) for r in report.results if r.outcome.value != "applied"]
     assert not failed, failed
+
+
+@pytest.fixture(scope="session")
+def iam_moto() -> Iterator[IamMoto]:
+    """A moto server of its own (a child process) that can enforce IAM (see tests/fakes/moto_iam.py)."""
+    server = IamMoto()
+    yield server
+    server.stop()

@@ -84,9 +84,9 @@ def scenario(azure: AzureFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         driver = cloud.driver()
         monkeypatch.setenv("ROTATING", "first-value-of-the-rotating-secret")
         driver.declare(BEFORE + REVIVED)
-        driver.converge()
+        driver.applied()
         driver.declare(BEFORE)  # revived: soft-deleted now
-        driver.converge()
+        driver.applied()
         azure.vault.settle_all()
         if operation == "apply":
             monkeypatch.setenv("ROTATING", "second-value-of-the-rotating-secret")

@@ -103,10 +103,15 @@ class Driver:
             report = apply_plan(session, run, sleep=lambda _seconds: None)
         return self._record(Outcome(run, report))
 
-    def converge(self) -> Outcome:
-        """Apply, expect every change applied and the next plan empty."""
+    def applied(self) -> Outcome:
+        """Apply, expect every change applied."""
         outcome = self.apply()
         assert outcome.ok, outcome.errors
+        return outcome
+
+    def converge(self) -> Outcome:
+        """Apply, expect every change applied and the next plan empty."""
+        outcome = self.applied()
         assert self.plan().changes == [], "a second plan after apply still has changes"
         return outcome
 

@@ -79,7 +79,7 @@ def scenario(gcp: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyP
         driver = cloud.driver("keep_versions: 1")
         monkeypatch.setenv("ROTATING", "first-value-of-the-rotating-secret")
         driver.declare(BEFORE)
-        driver.converge()
+        driver.applied()
         if operation == "apply":
             monkeypatch.setenv("ROTATING", "second-value-of-the-rotating-secret")
             driver.declare(AFTER)
