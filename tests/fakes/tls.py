@@ -9,12 +9,15 @@ names (e.g. ``secretmanager.us-east1.rep.googleapis.com``) behind a CONNECT prox
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -83,3 +86,30 @@ def make_tls(folder: Path, dns_names: Sequence[str] = ()) -> TlsFiles:
                                                 serialization.NoEncryption()))
     files.key_pem.chmod(0o600)
     return files
+
+
+class TlsHttpServer(ThreadingHTTPServer):
+    """A threaded HTTPS server: each connection's TLS handshake runs in its own thread, not in
+    the accept loop, and the TLS socket is closed when the handler is done with it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(30)
+        try:
+            connection = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                connection.close()

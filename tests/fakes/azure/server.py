@@ -18,7 +18,6 @@ few (``allow_only``), and every call is counted by operation in :attr:`AzureFake
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import ssl
@@ -27,14 +26,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.azure import arm_routes, identity, keyvault_routes
 from tests.fakes.azure.rbac import PROVIDER_SEGMENT, RoleAssignments, normalize_scope
 from tests.fakes.azure.vault import ApiError, Vault
-from tests.fakes.tls import TlsFiles
+from tests.fakes.tls import TlsFiles, TlsHttpServer
 
 KEYVAULT_API_VERSION = "2026-04-01"
 ARM_API_VERSION = arm_routes.API_VERSION
@@ -318,30 +317,11 @@ def _forbidden(family: str, action: str, token: Token, path: str) -> ApiError:
                     f"authorization to perform action '{action}' over scope '{path}' or the scope is invalid.")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TlsHttpServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext,
                  fake: AzureFake) -> None:
-        super().__init__(address, handler)
-        self.context = context
+        super().__init__(address, handler, context)
         self.fake = fake
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread, not in the accept loop.
-        request.settimeout(30)
-        try:
-            connection = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            self.RequestHandlerClass(connection, client_address, self)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                connection.close()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,13 +12,12 @@ way ``oauth2.googleapis.com/token`` does and remembers the opaque token it issue
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions as auth_exc
 from google.auth import jwt
 
-from tests.fakes.tls import TlsFiles
+from tests.fakes.tls import TlsFiles, TlsHttpServer
 
 TOKEN_LIFETIME = 3600
 # The audience Google wants in an assertion, whatever token_uri the key file names.
@@ -122,29 +121,11 @@ class Credentials:
         return 200, {"access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TlsHttpServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext,
                  credentials: Credentials) -> None:
-        super().__init__(address, handler)
-        self.context = context
+        super().__init__(address, handler, context)
         self.credentials = credentials
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs in the connection's own thread, not in the accept loop.
-        request.settimeout(30)
-        try:
-            connection = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            self.RequestHandlerClass(connection, client_address, self)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                connection.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
