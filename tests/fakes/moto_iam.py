@@ -43,6 +43,7 @@ class IamMoto:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
+        self._keys: tuple[str, str] | None = None  # the one enforced user's access key
         if not self.url.startswith("http://127.0.0.1:"):
             self.stop()
             raise RuntimeError(f"the IAM-enforcing moto server did not start ({self.url!r})")
@@ -58,22 +59,27 @@ class IamMoto:
         """No enforcement, and an empty account: any caller may do anything (to prepare state)."""
         self._post("/moto-api/reset-auth", b"inf")
         self._post("/moto-api/reset")
+        self._keys = None
 
     def enforce(self, actions: Iterable[str], *, user: str = "cloudsync") -> tuple[str, str]:
-        """Create ``user`` allowed exactly ``actions`` (on any resource); from now on every request
-        must be signed by a known user and allowed. Returns the user's access key id and secret."""
+        """Let ``user`` do exactly ``actions`` (on any resource), replacing what it could do before;
+        from now on every request must be signed by a known user and allowed. Returns the user's
+        access key id and secret."""
+        self._post("/moto-api/reset-auth", b"inf")  # the IAM calls below are the test's, not the user's
         iam: Any = boto3.client("iam", region_name=REGION, endpoint_url=self.url, aws_access_key_id="setup",
                                 aws_secret_access_key="setup")
         try:
-            iam.create_user(UserName=user)
+            if self._keys is None:
+                iam.create_user(UserName=user)
+                key = iam.create_access_key(UserName=user)["AccessKey"]
+                self._keys = (str(key["AccessKeyId"]), str(key["SecretAccessKey"]))
             document = {"Version": "2012-10-17",
                         "Statement": [{"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}]}
             iam.put_user_policy(UserName=user, PolicyName="exactly-these", PolicyDocument=json.dumps(document))
-            key = iam.create_access_key(UserName=user)["AccessKey"]
         finally:
             iam.close()
         self._post("/moto-api/reset-auth", b"0")
-        return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
+        return self._keys
 
     def stop(self) -> None:
         if self.process.stdin is not None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import CliResult
@@ -107,8 +109,11 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         driver = _driver(iam_moto, root, "eu-west-1")
         driver.declare(BEFORE + REVIVED)
         driver.applied()
-        driver.declare(BEFORE)  # revived: scheduled for deletion now
-        driver.applied()
+        # revived: scheduled for deletion, as an apply without its declaration would leave it
+        sm: Any = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=iam_moto.url)
+        sm.remove_regions_from_replication(SecretId="payments/revived", RemoveReplicaRegions=["eu-west-1"])
+        sm.delete_secret(SecretId="payments/revived", RecoveryWindowInDays=7)
+        sm.close()
         if operation == "apply":
             monkeypatch.setenv("ROTATING", "second-value-of-the-rotating-secret")
             driver = _driver(iam_moto, root, "us-west-2")
