@@ -8,6 +8,7 @@ shows how to grant it on that one secret.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cloudsync.providers.base import Operation, fingerprint_key_name
@@ -46,8 +47,9 @@ def render_permissions(target_config: Any, stack_name: str) -> str:
         width = max(len(p) for p in perms)
         lines += ["---", f"# {operation.value}: {purpose}",
                   f"# gcloud iam roles create cloudsync{suffix[0].upper()}{suffix[1:]} --project={project} --file=FILE",
-                  f"title: cloudsync {operation.value} ({stack_name})",
-                  f"description: cloudsync {operation.value}: {purpose}",
+                  # Quoted: gcloud reads FILE as YAML, and "a: b: c" is not a mapping value.
+                  f"title: {json.dumps(f'cloudsync {operation.value} ({stack_name})')}",
+                  f"description: {json.dumps(f'cloudsync {operation.value}: {purpose}')}",
                   "stage: GA",
                   "includedPermissions:"]
         for permission, methods in perms.items():
