@@ -127,7 +127,7 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
-    return Scenario(prepare, grant)
+    return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}))
 
 
 @pytest.mark.parametrize("operation", ["plan-metadata", "plan", "apply"])

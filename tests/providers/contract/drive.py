@@ -61,6 +61,12 @@ class Outcome:
     def ok(self) -> bool:
         return self.report is not None and self.report.ok
 
+    @property
+    def unknown_readers(self) -> list[str]:
+        """Why the access scans could not see every reader (a run that says so still succeeds)."""
+        return [reason for scan in self.run.access.values()
+                for reason in (*scan.reasons, *(r for rs in scan.secret_reasons.values() for r in rs))]
+
     def remote_name(self, secret: str) -> str:
         return next(w.remote_name for w in self.run.desired if w.secret == secret)
 
@@ -119,7 +125,7 @@ class Driver:
         stack = load_stack(self.root)
         with open_session(stack) as session:
             run = build_plan(session, list(stack.config.targets), metadata_only=True)
-        self._record(Outcome(run))
+        self.last_drift = self._record(Outcome(run))
         return classify(stack, run.plan, run.actual, {(w.target, w.remote_name) for w in run.desired},
                         today=datetime.now(UTC).date())
 
