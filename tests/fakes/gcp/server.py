@@ -1,4 +1,5 @@
-"""The fake served over real gRPC: ``google.cloud.secretmanager.v1.SecretManagerService``.
+"""The fake served over real gRPC: ``google.cloud.secretmanager.v1.SecretManagerService``,
+and beside it Resource Manager and IAM roles (:mod:`.iam_services`, state in ``directory``).
 
 The real ``SecretManagerServiceClient`` talks to it over its default gRPC transport on a
 127.0.0.1 ephemeral port. Besides the API it offers what tests and benchmarks need:
@@ -31,6 +32,8 @@ from google.protobuf import duration_pb2, empty_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tests.fakes.gcp import iam_services
+from tests.fakes.gcp.directory import Directory
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.store import State, Store
 
@@ -52,6 +55,7 @@ PERMISSIONS = {
     "DestroySecretVersion": "secretmanager.versions.destroy",
     "GetIamPolicy": "secretmanager.secrets.getIamPolicy",
     "SetIamPolicy": "secretmanager.secrets.setIamPolicy",
+    **iam_services.PERMISSIONS,
 }
 
 
@@ -81,6 +85,7 @@ class FakeSecretManager:
 
     def __init__(self) -> None:
         self.store = Store()
+        self.directory = Directory()
         self.calls: Counter[str] = Counter()
         self._faults: list[_Fault] = []
         self._denied: set[str] = set()
@@ -95,7 +100,8 @@ class FakeSecretManager:
                              options=[("grpc.max_send_message_length", -1),
                                       ("grpc.max_receive_message_length", -1),
                                       ("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, self._handlers()),))
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, self._handlers()),
+                                         *iam_services.handlers(self, self._wrap)))
         self.port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._server = server
@@ -113,6 +119,7 @@ class FakeSecretManager:
     def reset(self) -> None:
         with self._lock:
             self.store = Store()
+            self.directory = Directory()
             self.calls.clear()
             self._faults.clear()
             self._denied.clear()
