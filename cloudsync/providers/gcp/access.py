@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from google.iam.v1 import iam_policy_pb2, options_pb2
 
 from cloudsync.providers.access import AccessScan, EffectiveReader, Via
-from cloudsync.providers.base import ProviderError, RemoteSecret
+from cloudsync.providers.base import ProviderError, RemoteSecret, is_reserved
 from cloudsync.providers.gcp.calls import Caller
 from cloudsync.providers.gcp.mapping import PolicyView, snapshot_of
 from cloudsync.providers.gcp.roles import Definition, RoleBook, definition_of, split_role
@@ -62,7 +62,8 @@ class AccessScanner:
         self.project = f"projects/{config.project}"
 
     def scan(self, secrets: Sequence[RemoteSecret]) -> AccessScan:
-        live = [s for s in secrets if not s.deleted]
+        # cloudsync's own secrets (fingerprint key, apply lock) are no one's secrets to report.
+        live = [s for s in secrets if not s.deleted and not is_reserved(s.name)]
         settings = self.config.access_scan
         if settings is False:
             # No IAM call at all: the secrets' own policies, with the roles known without asking.

@@ -7,7 +7,7 @@ scan whose cost does not grow with the number of secrets."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,9 @@ import yaml
 from google.cloud import secretmanager
 from google.iam.v1 import policy_pb2
 
+from cloudsync.config.loader import load_stack
+from cloudsync.diagnostics import CloudsyncError
+from cloudsync.plan.build import open_session
 from cloudsync.providers.access import AccessScan, EffectiveReader, Via
 from cloudsync.providers.base import Operation, ProviderContext, ProviderError, ReadQuery
 from cloudsync.providers.gcp import GcpProvider
@@ -22,6 +25,7 @@ from cloudsync.providers.gcp.access import NOT_READ, OPTED_OUT
 from cloudsync.providers.gcp.rules import GcpTarget
 from tests.fakes.gcp import PERMISSIONS, FakeSecretManager
 from tests.fakes.gcp.iam_services import Clients
+from tests.providers.gcp import engine
 from tests.providers.gcp.conftest import PROJECT
 
 SM = secretmanager.SecretManagerServiceClient
@@ -398,3 +402,58 @@ def test_the_printed_access_roles_are_exactly_what_the_scan_calls(gcp: FakeSecre
     assert "access" not in printed_roles(GcpTarget(provider="gcp", project=PROJECT, access_scan=False))
     assert "access-ancestors" not in printed_roles(GcpTarget(provider="gcp", project=PROJECT))
     assert set(GcpProvider.permissions()[Operation.ACCESS]) == used
+
+
+# -- through a stack, as the engine opens the target --------------------------------------------------
+
+STACK_SECRETS = """\
+- name: payments/db-password
+  targets: [gcp-prod]
+  value: {generate: {length: 32}}
+  readers: [api]
+- name: payments/session-key
+  targets: [gcp-prod]
+  value: {generate: {length: 32}}
+  readers: [worker]
+"""
+
+
+def scan_stack(root: Path) -> AccessScan:
+    stack = load_stack(root)
+    names = frozenset({"payments__db-password", "payments__session-key"})
+    query = ReadQuery(stack=stack.name, declared=names, access=frozenset())
+    with open_session(stack) as session:
+        provider = session.provider("gcp-prod")
+        return provider.scan_access(query, provider.read(query))
+
+
+def test_a_stack_declaring_one_reader_per_secret_sees_a_broad_grant_come_and_go(
+        gcp_stack: Callable[..., Path], iam: Clients) -> None:
+    root = gcp_stack(STACK_SECRETS, target_extra=", access_scan: {ancestors: true}")
+    engine.apply(root)
+    before = scan_stack(root)
+    assert before.complete
+    assert {n: {(r.principal, r.via) for r in before.readers_of(n)} for n in before.readers} == {
+        "payments__db-password": {(API, Via.SECRET)},
+        "payments__session-key": {(f"serviceAccount:worker@{PROJECT}.iam.gserviceaccount.com", Via.SECRET)}}
+    bind(iam.folders, TEAM, ORG_READER_ROLE, INTRUDER)  # out of band, two levels up
+    during = scan_stack(root)
+    for name in during.readers:
+        assert EffectiveReader(INTRUDER, Via.FOLDER, TEAM, ORG_READER_ROLE) in during.readers_of(name)
+    unbind(iam.folders, TEAM, ORG_READER_ROLE)
+    after = scan_stack(root)
+    assert after.complete and all(r.via is Via.SECRET for name in after.readers for r in after.readers_of(name))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (", access_scan: {ancestors: [projects/acme-prod]}", "access_scan"),
+    (", access_scan: {ancestor: true}", "ancestor"),
+    (", endpoints: {secretmanager: '127.0.0.1:1'}", "secretmanager"),
+])
+def test_a_bad_access_scan_or_endpoints_setting_is_a_diagnostic_with_its_place(
+        extra: str, message: str, gcp_stack: Callable[..., Path]) -> None:
+    root = gcp_stack(STACK_SECRETS, target_extra=extra)
+    with pytest.raises(CloudsyncError) as raised:
+        load_stack(root)
+    rendered = "\n".join(d.render() for d in raised.value.diagnostics)
+    assert message in rendered and "cloudsync.yaml:" in rendered
