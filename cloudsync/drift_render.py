@@ -9,7 +9,7 @@ from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker
 
 STYLES = {
     DriftKind.VALUE: "red", DriftKind.METADATA: "yellow", DriftKind.ACCESS: "red",
-    DriftKind.MISSING: "red", DriftKind.ORPHAN: "yellow", DriftKind.UNMANAGED: "cyan",
+    DriftKind.MISSING: "red", DriftKind.ORPHAN: "yellow", DriftKind.UNMANAGED: "cyan", DriftKind.INHERITED: "red",
 }
 
 

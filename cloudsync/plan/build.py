@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,10 +20,21 @@ from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
-from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
+from cloudsync.providers.access import AccessScan
+from cloudsync.providers.base import (
+    LockedError,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    ReadQuery,
+    RemoteSecret,
+    now,
+)
+from cloudsync.providers.lease import Lease, LeaseTerms, hold
 from cloudsync.providers.registry import provider_class, rules_for
 from cloudsync.providers.rules import ProviderRules
 from cloudsync.values.dependencies import dependencies
@@ -49,6 +60,33 @@ class Session:
         self._providers: dict[str, Provider[object]] = {}
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
+        self.leases: dict[str, Lease] = {}  # the apply locks this session holds, by target
+
+    @contextmanager
+    def locks(self, targets: Iterable[str], holder: str, terms: LeaseTerms) -> Iterator[dict[str, Lease]]:
+        """Hold the apply lock of every target in ``targets`` (renewed, released on exit).
+
+        Take them before reading any actual state: a plan read before the lock may already
+        be out of date when the lock is granted. Targets are locked in sorted order, so two
+        applies waiting (``terms.wait``) for overlapping targets never wait for each other.
+        """
+        wanted = sorted(set(targets) - set(self.leases))
+        deadline = terms.clock() + terms.wait
+        with ExitStack() as held:
+            try:
+                for target in wanted:
+                    lock = self.provider(target).target_lock()
+                    try:
+                        lease = held.enter_context(hold(lock, holder, terms, deadline)) if lock else Lease(target)
+                    except LockedError as exc:
+                        raise CloudsyncError(Diagnostic(exc.message, hint=exc.hint)) from None
+                    except ProviderError as exc:
+                        raise CloudsyncError(provider_diagnostic(target, exc, "taking the apply lock")) from None
+                    self.leases[target] = lease
+                yield dict(self.leases)
+            finally:
+                for target in wanted:
+                    self.leases.pop(target, None)
 
     def provider(self, target: str) -> Provider[object]:
         with self._lock:
@@ -160,8 +198,8 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
 
 
 def read_actual(session: Session, targets: list[str], desired: list[DesiredSecret],
-                metadata_only: bool) -> dict[str, dict[str, RemoteSecret]]:
-    """Bulk-read every target (in parallel across targets)."""
+                metadata_only: bool, scans: dict[str, AccessScan] | None = None) -> dict[str, dict[str, RemoteSecret]]:
+    """Bulk-read every target (in parallel across targets); with ``scans``, each target's access scan too."""
     declared: dict[str, set[str]] = {t: set() for t in targets}
     access: dict[str, set[str]] = {t: set() for t in targets}
     granted: dict[str, set[str]] = {t: set() for t in targets}
@@ -182,6 +220,8 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
             secrets = provider.read(query)
         except ProviderError as exc:
             raise CloudsyncError(provider_diagnostic(target, exc, "reading secrets")) from None
+        if scans is not None:
+            scans[target] = scan_target(provider, query, secrets)
         log.debug("target %s: read %d secrets (%s)", target, len(secrets), dict(provider.api_calls))
         return target, {s.name: s for s in secrets}
 
@@ -189,8 +229,17 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
     if len(targets) == 1:
         return dict([read(targets[0])])
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(targets)), initializer=main_thread_only) as pool:
         return dict(pool.map(read, targets))
+
+
+def scan_target(provider: Provider[object], query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+    """Who can read each secret of one target; a failed scan makes every reader unknown, never none."""
+    try:
+        return provider.scan_access(query, secrets)
+    except ProviderError as exc:
+        code = f" [{exc.code}]" if exc.code else ""
+        return AccessScan.skipped((s.name for s in secrets), f"access scan failed{code}: {exc.message}")
 
 
 def desired_state(session: Session, targets: list[str], values: Values | None,
@@ -274,6 +323,7 @@ class PlanRun:
     values: Values
     actual: dict[str, dict[str, RemoteSecret]]
     desired: list[DesiredSecret]
+    access: dict[str, AccessScan] = field(default_factory=dict)  # target -> who can read what
 
 
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
@@ -288,7 +338,8 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
         if diags:
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
-    actual = read_actual(session, targets, shell, metadata_only)
+    scans: dict[str, AccessScan] = {}
+    actual = read_actual(session, targets, shell, metadata_only, scans)
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
     plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
@@ -300,4 +351,4 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
                        "apply; apply will fail this change", severity=Severity.WARNING, file=c.file, line=c.line,
                        hint="apply the secret it derives from first, or check that it is readable")
             for c in plan.real_changes if c.value is not None and c.value.mode is ValueMode.UNKNOWN]
-    return PlanRun(plan=plan, values=values, actual=actual, desired=desired)
+    return PlanRun(plan=plan, values=values, actual=actual, desired=desired, access=scans)

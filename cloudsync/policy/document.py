@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +118,18 @@ REMOTE_SCHEMA = _obj(
     other_access=_array(_scalar(STR, "grant"), "grants outside cloudsync's model"),
     deleted=_scalar("boolean", "soft-deleted or scheduled for deletion"),
     protected=_scalar("boolean", "deletion protection"),
+    effective_readers=_array(_obj(
+        "one principal that can read the value, and the grant that lets it",
+        principal=_scalar(STR, "the principal's id in this cloud"),
+        name=_nullable(_scalar(STR, "the declared principal with this id, if any")),
+        declared=_scalar("boolean", "the secret declares this principal among its readers"),
+        via=_scalar(STR, "secret, vault, resource-group, subscription, management-group, project, folder, "
+                         "organization, account or access-policy"),
+        scope=_scalar(STR, "where the grant is bound"),
+        grant=_scalar(STR, "the role or policy (and statement) that grants the read"),
+        conditional=_scalar("boolean", "a condition decides at request time whether the grant applies"),
+    ), "everyone who can read the value, through the secret's own grants and broader scopes"),
+    readers_complete=_scalar("boolean", "every source of effective_readers was read (false: others may read too)"),
 )
 
 
@@ -295,7 +307,9 @@ def _certificate(generate: Any) -> dict[str, Any] | None:
     return {"not_after": _rfc3339(not_after), "days_left": days}
 
 
-def remote_document(remote: RemoteSecret | None) -> dict[str, Any] | None:
+def remote_document(remote: RemoteSecret | None, effective: Sequence[Mapping[str, Any]] = (),
+                    complete: bool = False) -> dict[str, Any] | None:
+    """The actual secret; ``effective`` are its resolved effective readers (see access.model.reader_documents)."""
     if remote is None:
         return None
     return {
@@ -303,6 +317,7 @@ def remote_document(remote: RemoteSecret | None) -> dict[str, Any] | None:
         "description": remote.description, "expires_at": _rfc3339(remote.expires_at),
         "readers": sorted(remote.readers) if remote.readers is not None else None,
         "other_access": list(remote.other_access), "deleted": remote.deleted, "protected": remote.protected,
+        "effective_readers": [dict(r) for r in effective], "readers_complete": complete,
     }
 
 

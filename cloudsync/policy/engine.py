@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import cel
 
-from cloudsync.config.checks import remote_name
+from cloudsync.access.model import principal_names, reader_documents
+from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.diagnostics import CloudsyncError
 from cloudsync.policy.document import (
     change_document,
@@ -323,6 +324,7 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
         changes = {c.address: c for c in run.plan.changes}
         in_scope = {(d.target, d.secret) for d in run.desired}
     ids = resolved_ids(config)
+    names = principal_names(config, config.targets) if run is not None else {}
     secrets: list[dict[str, Any]] = []
     inputs: list[list[TargetInput]] = []
     evaluated: list[tuple[str, str]] = []
@@ -335,9 +337,13 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
             tin = TargetInput(targets[target])
             if run is not None:
                 change = changes.get(f"{target}:{name}")
-                remote = run.actual.get(target, {}).get(
-                    change.remote_name if change else remote_name(decl, target, config.targets[target].provider))
-                tin = TargetInput(targets[target], change_document(change), remote_document(remote))
+                remote_key = change.remote_name if change else remote_name(decl, target, config.targets[target].provider)
+                remote = run.actual.get(target, {}).get(remote_key)
+                scan = run.access.get(target)
+                effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
+                                              effective_readers(stack, decl)) if scan is not None else [])
+                complete = scan is not None and scan.complete_for(remote_key)
+                tin = TargetInput(targets[target], change_document(change), remote_document(remote, effective, complete))
             tins.append(tin)
             evaluated.append((name, target))
         if tins:

@@ -2,8 +2,9 @@
 
 It behaves like a small cloud secret store: labels, description, expiry, readers, a
 version history, soft delete and restore. The value key comes from ``CLOUDSYNC_LOCAL_KEY``
-(32 bytes in urlsafe base64, or a passphrase stretched with scrypt) or from a key file
-``<store>.key`` created with mode 0600 on first use. SQLite's WAL journal and
+(32 bytes in urlsafe base64, or a passphrase of 32+ characters stretched with scrypt) or
+from a key file ``<store>.key`` created with mode 0600 on first use — and only then: once a
+store holds anything encrypted, a missing key is an error, never a new key. SQLite's WAL journal and
 ``BEGIN IMMEDIATE`` transactions let several cloudsync processes write one store safely;
 an apply holds an exclusive lock file for the whole run.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import socket
@@ -22,16 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from cloudsync.keymaterial import KeyProblem, create_key_file, env_key, env_key_state, read_key_file
 from cloudsync.providers.base import (
     CreateRequest,
     DeleteRequest,
-    LockedError,
     NotFoundError,
     Operation,
     Provider,
@@ -49,6 +51,7 @@ from cloudsync.providers.base import (
     not_owned,
     now,
 )
+from cloudsync.providers.lease import Holder, LeaseLost, LeaseTerms, TargetLock
 from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 
@@ -78,6 +81,15 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (name, version)
 );
 """
+
+
+@functools.cache
+def _schema_columns() -> dict[str, frozenset[str]]:
+    """The columns of each table, read from the schema itself."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(_SCHEMA)
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
 
 
 def _ts(value: datetime | None) -> int | None:
@@ -113,14 +125,47 @@ class LocalStore:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
+                self._prepare(conn)
+            except sqlite3.OperationalError as exc:
                 raise LocalStoreError(f"cannot open local store {self.path}: {exc}",
+                                      hint="check the target's path and its folder's permissions") from None
+            except sqlite3.DatabaseError as exc:
+                raise self._damaged(exc) from None  # not an SQLite file, or not our schema
+            except OSError as exc:
+                raise LocalStoreError(f"cannot open local store {self.path}: {exc.strerror}",
                                       hint="check the target's path and its folder's permissions") from None
             self._conn = conn
         return self._conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._check_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        # CREATE TABLE IF NOT EXISTS keeps a table of the same name with other columns: a file
+        # of another program must be refused here, not fail later in the middle of an apply.
+        for table, columns in _schema_columns().items():
+            found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(columns - found)
+            if missing:
+                raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
+
+    def _reraise_damage(self, exc: BaseException) -> None:
+        """Raise a store error for a damaged file; locks, permissions and the rest pass through."""
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            raise self._damaged(exc) from None  # e.g. "database disk image is malformed"
+
+    def _damaged(self, exc: sqlite3.Error) -> LocalStoreError:
+        return LocalStoreError(
+            f"the local store {self.path} is damaged or not a cloudsync store: {exc}",
+            hint="restore it from a backup, or point the target's path at another file "
+                 "(cloudsync never repairs or replaces a store)")
 
     def close(self) -> None:
         with self._lock:
@@ -135,8 +180,9 @@ class LocalStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                self._reraise_damage(exc)
                 raise
             conn.execute("COMMIT")
 
@@ -152,8 +198,9 @@ class LocalStore:
                 if salt is None:
                     salt = os.urandom(16)
                     conn.execute("INSERT INTO meta VALUES ('kdf_salt', ?)", (salt,))
-                aead = AESGCM(self._key(salt))
                 check = self._meta(conn, "key_check")
+                # A store with a key check has encrypted something: only its own key opens it.
+                aead = AESGCM(self._key(salt, may_create=check is None))
                 if check is None:
                     nonce = os.urandom(12)
                     conn.execute("INSERT INTO meta VALUES ('key_check', ?)",
@@ -173,38 +220,37 @@ class LocalStore:
     def key_file(self) -> Path:
         return self.path.with_name(self.path.name + ".key")
 
-    def _key(self, salt: bytes) -> bytes:
-        raw = os.environ.get(ENV_KEY)
-        if raw:
+    def _key(self, salt: bytes, *, may_create: bool) -> bytes:
+        try:
+            raw = env_key(ENV_KEY)
+        except KeyProblem as problem:
+            raise LocalStoreError(problem.message, hint=problem.hint) from None
+        if raw is not None:
             try:
-                key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+                key = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
                 if len(key) == 32:
                     return key
             except ValueError:
                 pass
-            if len(raw) < 16:
-                raise LocalStoreError(f"{ENV_KEY} is too short",
-                                      hint="use 32 random bytes in urlsafe base64, or a passphrase of 16+ characters")
-            return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(raw.encode("utf-8"))
-        return self._key_from_file()
+            return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(raw)
+        return self._key_from_file(may_create=may_create)
 
-    def _key_from_file(self) -> bytes:
+    def _key_from_file(self, *, may_create: bool) -> bytes:
         path = self.key_file
+        if not path.exists() and not path.is_symlink():
+            if not may_create:
+                raise LocalStoreError(
+                    f"the key of the local store {self.path} is missing: {ENV_KEY} {env_key_state(ENV_KEY)} "
+                    f"and {path} does not exist",
+                    hint=f"restore {path} from a backup, or set {ENV_KEY} to the key the store was created with; "
+                         "cloudsync never makes a new key for a store that holds values")
+            created = create_key_file(path)
+            if created is not None:
+                return created
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                raise LocalStoreError(f"key file {path} is readable by others (mode {mode:o})",
-                                      hint=f"chmod 600 {path}") from None
-            key = base64.urlsafe_b64decode(path.read_bytes().strip())
-            if len(key) != 32:
-                raise LocalStoreError(f"key file {path} does not hold a 32-byte key") from None
-            return key
-        key = os.urandom(32)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.urlsafe_b64encode(key) + b"\n")
-        return key
+            return read_key_file(path, fix=f"restore {path} from a backup, or set {ENV_KEY} to the store's key")
+        except KeyProblem as problem:
+            raise LocalStoreError(problem.message, hint=problem.hint) from None
 
     # -- values --------------------------------------------------------------------
 
@@ -284,6 +330,9 @@ class LocalStore:
                 return conn.execute(
                     "SELECT s.*, (SELECT v.created_at FROM versions v WHERE v.name = s.name AND v.version = s.current_version)"
                     " AS current_version_at FROM secrets s ORDER BY s.name").fetchall()
+            except sqlite3.DatabaseError as exc:
+                self._reraise_damage(exc)
+                raise
             finally:
                 conn.row_factory = None
 
@@ -403,28 +452,83 @@ class LocalProvider(Provider[LocalTarget]):
         self.api_calls["get_value"] += 1
         return self.store.get_value(name)
 
-    @contextlib.contextmanager
-    def _flock(self, holder: str) -> Iterator[None]:
-        path = self.store.path.with_name(self.store.path.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
+    def target_lock(self) -> LocalTargetLock:
+        return LocalTargetLock(self.target, self.store.path.with_name(self.store.path.name + ".lock"))
+
+
+class LocalTargetLock(TargetLock):
+    """An exclusive ``flock`` on ``<store>.lock``, which names its holder.
+
+    The operating system releases a flock the moment its process exits, however it exits
+    (SIGKILL included): the lease of a local lock ends with its holder, so there is nothing
+    to renew and nothing a dead apply can leave behind. (A store on a network file system
+    whose flock is not shared between machines is not protected against other machines.)
+    """
+
+    def __init__(self, target: str, path: Path) -> None:
+        self.target = target
+        self.path = path
+        self.where = f"lock file {path}"
+        self.handle: IO[str] | None = None
+
+    def acquire(self, holder: str, terms: LeaseTerms) -> Holder | None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole apply
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = _read_holder(handle)
+            handle.close()
+            return found
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"holder": holder, "pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": terms.clock().isoformat(timespec="seconds")}))
+        handle.flush()
+        self.handle = handle
+        return None
+
+    def renew(self, terms: LeaseTerms) -> None:
+        if self.handle is None or self.handle.closed:
+            raise LeaseLost(f"{self.path} is not held", code="LeaseLost")
+
+    def release(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def holders(self, terms: LeaseTerms) -> list[Holder]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "a+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                other = handle.read().strip() or "another process"
-                raise LockedError(f"target {self.target} is locked by another apply ({other})",
-                                  code="Locked", hint="wait for it to finish; nothing was changed") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{holder} pid {os.getpid()} on {socket.gethostname()} since {now().isoformat()}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                handle.truncate()
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                return [_read_holder(handle)]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return []  # free: whatever the file says is from an apply that has ended
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        return self._flock(holder)
+    def remove(self, shown: Sequence[Holder], terms: LeaseTerms) -> list[Holder]:
+        if not shown:
+            return []
+        raise LocalStoreError(
+            f"the lock of target {self.target} is held by a running process ({shown[0].holder}); "
+            "cloudsync cannot remove it", code="Locked",
+            hint="the operating system releases it as soon as that process exits: stop that apply instead")
+
+
+def _read_holder(handle: IO[str]) -> Holder:
+    handle.seek(0)
+    text = handle.read(4096).strip()
+    try:
+        data = json.loads(text)
+        who = str(data["holder"])
+        if f"pid {data['pid']}" not in who:
+            who += f" (pid {data['pid']} on {data['host']})"
+        since: datetime | None = datetime.fromisoformat(data["since"])
+    except (ValueError, KeyError, TypeError):
+        who, since = text or "another process", None
+    return Holder(who, since, None)

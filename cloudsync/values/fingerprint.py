@@ -4,14 +4,17 @@ The key comes from ``CLOUDSYNC_FINGERPRINT_KEY`` when set (shared by every targe
 otherwise each target keeps its own random key as a cloudsync-managed secret inside the
 target (see :mod:`cloudsync.providers.base`), readable only by identities that may read
 values. A fingerprint is stored with the id of its key, so a key change is recognised.
+Like every key cloudsync takes, the variable needs at least 32 characters
+(:data:`cloudsync.keymaterial.MIN_KEY_CHARS`); an empty one counts as unset.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
+from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.keymaterial import MIN_KEY_CHARS, KeyProblem, env_key
 from cloudsync.values.secret import SecretValue
 
 ENV_KEY = "CLOUDSYNC_FINGERPRINT_KEY"
@@ -24,8 +27,10 @@ class Fingerprinter:
     __slots__ = ("_key", "key_id")
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("a fingerprint key needs at least 16 bytes")
+        if len(key) < MIN_KEY_CHARS:  # a target's own key is 64 random hex digits: this one was edited
+            raise CloudsyncError(Diagnostic(
+                f"a fingerprint key of fewer than {MIN_KEY_CHARS} bytes is refused",
+                hint=f"set {ENV_KEY}, or restore the target's managed secret cloudsync-fingerprint-key-<stack>"))
         self._key = key
         self.key_id = hmac.new(key, b"cloudsync fingerprint key id", hashlib.sha256).hexdigest()[:12]
 
@@ -37,13 +42,11 @@ class Fingerprinter:
 
 
 def key_from_env() -> bytes | None:
-    raw = os.environ.get(ENV_KEY)
-    if not raw:
-        return None
-    data = raw.encode("utf-8")
-    if len(data) < 16:
-        raise ValueError(f"{ENV_KEY} must be at least 16 characters long")
-    return data
+    """``CLOUDSYNC_FINGERPRINT_KEY``; None when unset or empty; a diagnostic when too short."""
+    try:
+        return env_key(ENV_KEY)
+    except KeyProblem as problem:
+        raise CloudsyncError(Diagnostic(problem.message, hint=problem.hint)) from None
 
 
 def short(fingerprint: str | None) -> str:

@@ -97,9 +97,15 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
 )}
 
 
-def permissions_by_operation() -> dict[Operation, list[str]]:
+# The access scan (who can read each secret) reads identity policies once per plan; a target
+# with ``access_scan: false`` does not need it.
+SCAN_ACTION = "iam:GetAccountAuthorizationDetails"
+
+
+def permissions_by_operation(*, access_scan: bool = True) -> dict[Operation, list[str]]:
     """The IAM actions each cloudsync operation needs, in table order."""
-    return {op: [a.iam_action for a in ACTIONS.values() if op in a.used_by] for op in Operation}
+    scan = [SCAN_ACTION] if access_scan else []
+    return {op: [*(a.iam_action for a in ACTIONS.values() if op in a.used_by), *scan] for op in Operation}
 
 
 def _secret_arn(region: str) -> str:
@@ -107,7 +113,7 @@ def _secret_arn(region: str) -> str:
 
 
 def policy_document(operation: Operation, *, stack: str, region: str, replica_regions: Sequence[str] = (),
-                    kms_key_id: str | None = None) -> dict[str, Any]:
+                    kms_key_id: str | None = None, access_scan: bool = True) -> dict[str, Any]:
     """A least-privilege IAM policy for cloudsync's own identity doing ``operation``."""
     regions = [region, *replica_regions] if operation is Operation.APPLY else [region]
     by_scope: dict[Scope, list[str]] = {}
@@ -135,6 +141,9 @@ def policy_document(operation: Operation, *, stack: str, region: str, replica_re
                            "Resource": resources,
                            "Condition": {"StringEquals": {f"aws:RequestTag/{OWNER_LABEL}": OWNER_VALUE,
                                                           f"aws:RequestTag/{STACK_LABEL}": stack}}})
+    if access_scan:
+        # IAM has no resource-level permission for this read: it is account-wide by nature.
+        statements.append({"Sid": "ScanWhoCanRead", "Effect": "Allow", "Action": [SCAN_ACTION], "Resource": "*"})
     if kms_key_id and operation is not Operation.PLAN_METADATA:
         # A customer-managed key must let the caller encrypt (apply) and decrypt (values).
         kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if operation is Operation.APPLY else [])
@@ -150,11 +159,15 @@ def policy_document(operation: Operation, *, stack: str, region: str, replica_re
 def render_policy(config: Any, stack: str) -> str:
     """``cloudsync permissions`` output: one IAM policy per operation, plus notes."""
     kms = getattr(config, "kms_key_id", None)
+    scan = bool(getattr(config, "access_scan", True))
     replicas = list(getattr(config, "replica_regions", []) or [])
     notes = [
         "plan-metadata serves `plan --metadata-only` and `drift`: it reads no value.",
         "GetSecretValue is limited to the stack's own secrets (its fingerprint key and values copied "
         "between targets); a `from:` source outside the stack needs its own grant.",
+        f"{SCAN_ACTION} finds every principal that can read a secret through identity policies; set "
+        "access_scan: false on the target where cloudsync may not read IAM (readers then show as unknown)."
+        if scan else "access_scan is false: readers through identity policies are not scanned (shown as unknown).",
     ]
     if kms and not kms.startswith("arn:"):
         notes.append(f"kms_key_id {kms!r} is not an ARN: replace the KMS statement's '*' with the key's ARN.")
@@ -166,7 +179,7 @@ def render_policy(config: Any, stack: str) -> str:
         "stack": stack,
         "region": config.region,
         "policies": {op.value: policy_document(op, stack=stack, region=config.region, replica_regions=replicas,
-                                               kms_key_id=kms) for op in Operation},
+                                               kms_key_id=kms, access_scan=scan) for op in Operation},
         "notes": notes,
     }
     return json.dumps(document, indent=2)

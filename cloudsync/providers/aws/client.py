@@ -119,16 +119,40 @@ def _assumed_session(target: str, base: boto3.session.Session, region: str, role
     return boto3.session.Session(botocore_session=botocore_session)
 
 
-def make_client(target: str, config: AwsTarget) -> Any:
-    """The Secrets Manager client of one ``aws`` target (credentials checked, not yet used)."""
+def make_session(target: str, config: AwsTarget) -> boto3.session.Session:
+    """The boto3 session of one ``aws`` target: every client of the target shares its credentials."""
     endpoint = check_endpoint(target, config.endpoint)
     session = _base_session(target, config.profile)
     try:
         if config.role_arn:
-            session = _assumed_session(target, session, config.region, config.role_arn, endpoint)
-        elif session.get_credentials() is None:
+            return _assumed_session(target, session, config.region, config.role_arn, endpoint)
+        if session.get_credentials() is None:
             raise credentials_error(target, "none found in the environment, shared files, SSO or instance role")
+        return session
+    except BotoCoreError as exc:
+        raise credentials_error(target, exc.__class__.__name__) from None
+
+
+def make_client(target: str, config: AwsTarget, session: boto3.session.Session | None = None) -> Any:
+    """The Secrets Manager client of one ``aws`` target (credentials checked, not yet used)."""
+    endpoint = check_endpoint(target, config.endpoint)
+    session = session or make_session(target, config)
+    try:
         return session.client("secretsmanager", region_name=config.region, endpoint_url=endpoint,
                               config=client_config())
+    except BotoCoreError as exc:
+        raise credentials_error(target, exc.__class__.__name__) from None
+
+
+def make_iam_client(target: str, config: AwsTarget, session: boto3.session.Session) -> Any:
+    """The IAM client of the access scan: ``iam_endpoint``, else the loopback emulator, else global IAM.
+
+    A private Secrets Manager endpoint does not serve IAM, so only an emulator's endpoint is reused.
+    """
+    endpoint = check_endpoint(target, config.iam_endpoint)
+    if endpoint is None and config.endpoint and is_loopback(urlsplit(config.endpoint).hostname or ""):
+        endpoint = config.endpoint
+    try:
+        return session.client("iam", region_name=config.region, endpoint_url=endpoint, config=client_config())
     except BotoCoreError as exc:
         raise credentials_error(target, exc.__class__.__name__) from None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from cloudsync.providers.access import AccessScan
+from cloudsync.providers.aws.access import scan_access, scanned_secret
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
-from cloudsync.providers.aws.client import make_client
-from cloudsync.providers.aws.lock import target_lock
+from cloudsync.providers.aws.client import make_client, make_iam_client, make_session
+from cloudsync.providers.aws.lock import AwsTargetLock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.aws.write import Writer
@@ -38,7 +39,9 @@ class AwsProvider(Provider[AwsTarget]):
 
     def __init__(self, target: str, config: AwsTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
-        self.client = make_client(target, config)
+        self.session = make_session(target, config)
+        self.client = make_client(target, config, self.session)
+        self._iam: Any = None
         buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), self.quota_scale)
         self.api = SecretsManagerApi(target, self.client, buckets, self.api_calls)
         self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel,
@@ -47,6 +50,17 @@ class AwsProvider(Provider[AwsTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
+
+    def scan_access(self, query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+        """Identity policies (one paginated GetAccountAuthorizationDetails) and the resource
+        policies the read already fetched, evaluated for GetSecretValue on each secret."""
+        live = {s.name for s in secrets if not s.deleted}
+        scanned = [scanned_secret(entry, self.reader.last_policies.get(name),
+                                  policy_read=name in self.reader.last_policies)
+                   for name, entry in self.reader.last_entries.items() if name in live]
+        if self.config.access_scan and self._iam is None:
+            self._iam = make_iam_client(self.target, self.config, self.session)
+        return scan_access(self._iam if self.config.access_scan else None, scanned, counter=self.api_calls)
 
     def read_value(self, name: str) -> SecretValue:
         try:
@@ -61,9 +75,9 @@ class AwsProvider(Provider[AwsTarget]):
             return SecretValue(response["SecretBinary"])
         raise ProviderError(f"GetSecretValue {name}: the secret has no value", code="NoValue")
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        """The target's apply lock: a marker secret only one apply can create."""
-        return target_lock(self.api, self.reader, self.target, self.context.stack, holder)
+    def target_lock(self) -> AwsTargetLock:
+        """The target's apply lock: a marker secret only one apply can create, held as a lease."""
+        return AwsTargetLock(self.api, self.reader, self.target, self.context.stack)
 
     @classmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
@@ -76,3 +90,5 @@ class AwsProvider(Provider[AwsTarget]):
 
     def close(self) -> None:
         self.client.close()
+        if self._iam is not None:
+            self._iam.close()

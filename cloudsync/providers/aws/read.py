@@ -38,11 +38,15 @@ class StateReader:
         self.region = region
         self.replica_regions = replica_regions
         self.parallel = parallel
+        # What the last read saw, for the access scan that follows it (no second listing).
+        self.last_entries: dict[str, dict[str, Any]] = {}
+        self.last_policies: dict[str, str | None] = {}
 
     def read(self, query: ReadQuery) -> list[RemoteSecret]:
         entries = self.list_all()
         self._confirm(entries, query)
         policies = self._policies(entries, query)
+        self.last_entries, self.last_policies = entries, policies
         secrets = []
         for name, entry in sorted(entries.items()):
             if name in policies:

@@ -24,6 +24,14 @@ class AwsTarget(TargetModel):
     kms_key_id: str | None = None
     recovery_window_days: int = Field(30, ge=7, le=30)
     replica_regions: list[str] = Field(default_factory=list)
+    access_scan: bool = Field(
+        default=True,
+        description="find every principal that can read each secret: identity policies through one paginated "
+                    "iam:GetAccountAuthorizationDetails per plan, besides the secrets' resource policies; false "
+                    "where cloudsync's identity may not read IAM (readers then show as unknown)")
+    iam_endpoint: str | None = Field(
+        None, description="IAM endpoint for the access scan; default: the target's endpoint when it is a loopback "
+                          "emulator, else AWS's global IAM endpoint")
     access_drift: Literal["all", "declared"] = Field(
         default="all",
         description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "

@@ -99,9 +99,22 @@ def test_permissions_per_operation_are_least_privilege() -> None:
     perms = AwsProvider.permissions()
     metadata = set(perms[Operation.PLAN_METADATA])
     assert metadata == {"secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
-                        "secretsmanager:GetResourcePolicy"}
+                        "secretsmanager:GetResourcePolicy", "iam:GetAccountAuthorizationDetails"}
     assert set(perms[Operation.PLAN]) == metadata | {"secretsmanager:GetSecretValue"}
-    assert set(perms[Operation.APPLY]) == {a.iam_action for a in ACTIONS.values()}
+    assert set(perms[Operation.APPLY]) == {a.iam_action for a in ACTIONS.values()} | {
+        "iam:GetAccountAuthorizationDetails"}
+
+
+def test_a_target_that_opts_out_of_the_access_scan_needs_no_iam_read() -> None:
+    from cloudsync.providers.aws.actions import permissions_by_operation
+
+    for operation, actions in permissions_by_operation(access_scan=False).items():
+        assert not any(a.startswith("iam:") for a in actions), operation
+    document = policy_document(Operation.PLAN_METADATA, stack="payments", region="eu-west-1", access_scan=False)
+    assert "ScanWhoCanRead" not in {s["Sid"] for s in document["Statement"]}
+    scan = {s["Sid"]: s for s in policy_document(Operation.PLAN_METADATA, stack="p", region="eu-west-1")["Statement"]}
+    assert scan["ScanWhoCanRead"] == {"Sid": "ScanWhoCanRead", "Effect": "Allow",
+                                      "Action": ["iam:GetAccountAuthorizationDetails"], "Resource": "*"}
 
 
 def test_policy_document_limits_writes_to_the_stacks_secrets() -> None:

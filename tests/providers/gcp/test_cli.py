@@ -25,7 +25,7 @@ def stack(gcp_stack: Callable[..., Path]) -> Path:
 
 
 def run(cli: Cli, stack: Path, canary: str, *args: str) -> CliResult:
-    result = cli(*args, "-C", str(stack), env={"DB_PASSWORD": canary})
+    result = cli(*args, "-C", str(stack), env={"DB_PASSWORD": canary, "CLOUDSYNC_PLAN_KEY": "g" * 32})
     assert_no_canary(canary, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return result

@@ -1,0 +1,113 @@
+"""Gather the access report's facts from a run: declarations, actual state and scans.
+
+The effectful part is the read the plan already makes (one bulk read per target, plus each
+target's access scan); this module only joins what that read returned with the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
+
+from cloudsync.access.model import DEFAULT_UNUSED_AFTER, AccessReport, SecretFacts, build_report, principal_names
+from cloudsync.config.loader import Stack
+from cloudsync.diagnostics import Diagnostic, Severity
+from cloudsync.drift import Drift, DriftKind, name_scopes
+from cloudsync.plan.build import PlanRun, build_plan, open_session
+from cloudsync.plan.planner import DesiredSecret
+from cloudsync.providers.access import AccessScan, Via
+from cloudsync.providers.base import RemoteSecret, is_reserved
+from cloudsync.providers.registry import rules_for
+
+
+def _facts(target: str, remote: RemoteSecret | None, want: DesiredSecret | None, scan: AccessScan | None,
+           secret: str, remote_name: str, provider: str, tracks_last_access: bool,
+           names_of: Mapping[str, str]) -> SecretFacts:
+    found = scan.readers_of(remote_name) if scan is not None else ()
+    reasons = scan.reasons_for(remote_name) if scan is not None else ("the target was not scanned",)
+    declared_ids = want.readers if want is not None and want.readers is not None else frozenset()
+    declared = tuple(sorted(names_of.get(i, i) for i in declared_ids))
+    return SecretFacts(
+        target=target, provider=provider, remote_name=remote_name, secret=secret,
+        managed=want is not None and remote is not None and not remote.deleted,
+        declared_readers=declared, readers=tuple(found), complete=not reasons, incomplete_reasons=tuple(reasons),
+        tracks_last_access=tracks_last_access,
+        last_accessed=scan.last_accessed.get(remote_name) if scan is not None else None,
+        current_version_at=remote.current_version_at if remote is not None else None,
+        rotation=want.rotation if want is not None else None,
+        expires_at=remote.expires_at if remote is not None else None,
+        file=want.file if want is not None else None, line=want.line if want is not None else None)
+
+
+def collect(stack: Stack, desired: list[DesiredSecret], actual: Mapping[str, Mapping[str, RemoteSecret]],
+            scans: Mapping[str, AccessScan], names: Mapping[str, Mapping[str, str]]) -> Iterator[SecretFacts]:
+    """Facts for every declared secret that exists, and every unmanaged one in the stack's name scope."""
+    declared = {(w.target, w.remote_name): w for w in desired}
+    scopes = name_scopes(stack)
+    for target, secrets in actual.items():
+        provider = stack.config.targets[target].provider
+        rules = rules_for(provider)
+        prefixes = tuple(rules.remote_name(scope) for scope in scopes)
+        scan = scans.get(target)
+        names_of = {name: cloud_id for cloud_id, name in names.get(target, {}).items()}
+        names_by_id = {cloud_id: name for name, cloud_id in names_of.items()}
+        for remote_name, remote in secrets.items():
+            if remote.deleted or is_reserved(remote_name):
+                continue
+            want = declared.get((target, remote_name))
+            if want is None and not (remote_name.startswith(prefixes) and remote.owner != stack.name):
+                continue
+            yield _facts(target, remote, want, scan, want.secret if want else remote_name, remote_name, provider,
+                         rules.tracks_last_access, names_by_id)
+
+
+
+def access_report(stack: Stack, targets: list[str], *, today: date, principal: str | None = None,
+                  unused_after: timedelta = DEFAULT_UNUSED_AFTER) -> AccessReport:
+    """Read the targets (metadata only, no value) and their access scans; build the report."""
+    with open_session(stack) as session:
+        run = build_plan(session, targets, metadata_only=True)
+    names = principal_names(stack.config, targets)
+    facts = collect(stack, run.desired, run.actual, run.access, names)
+    report = build_report(stack.name, targets, facts, names, today=today, unused_after=unused_after,
+                          principal=principal)
+    report.diagnostics = [d for d in run.plan.diagnostics if d.severity is Severity.WARNING]
+    return report
+
+
+def inherited_drift(stack: Stack, run: PlanRun, *, today: date) -> tuple[list[Drift], list[Diagnostic]]:
+    """Drift entries for undeclared readers of the stack's secrets through broader scopes, and
+    warnings for targets whose readers are not all known.
+
+    cloudsync never removes such a grant (it belongs to whoever owns the scope), so the entry
+    says where it is; a grant on the secret itself is ``access`` drift, which apply puts back.
+    """
+    targets = list(run.actual)
+    names = principal_names(stack.config, targets)
+    report = build_report(stack.name, targets, collect(stack, run.desired, run.actual, run.access, names), names,
+                          today=today)
+    found = []
+    unknown: dict[str, int] = {}
+    reasons: dict[str, tuple[str, ...]] = {}
+    for item in report.secrets:
+        if not item.facts.managed:
+            continue
+        if not item.facts.complete:
+            unknown[item.facts.target] = unknown.get(item.facts.target, 0) + 1
+            reasons.setdefault(item.facts.target, item.facts.incomplete_reasons)
+        for reader in item.undeclared:
+            if reader.via is Via.SECRET:
+                continue
+            who = f"{reader.name} ({reader.principal})" if reader.name else reader.principal
+            cond = " (conditional)" if reader.conditional else ""
+            found.append(Drift(item.address, item.facts.target, item.facts.secret, DriftKind.INHERITED,
+                               f"{who} can read through a grant at {reader.via.value} {reader.scope}: "
+                               f"{reader.grant}{cond}; not declared, and cloudsync never removes it: "
+                               f"ask the owner of {reader.scope} to remove it, or declare the reader",
+                               principal=reader.principal, via=reader.via.value))
+    diags = [Diagnostic(f"target {target}: who can read {count} secrets is not fully known: "
+                        f"{'; '.join(reasons[target]) or 'scan incomplete'}", severity=Severity.WARNING,
+                        hint="grant cloudsync the access-scan permissions (cloudsync permissions --target "
+                             f"{target}) or accept that broad readers there go unseen")
+             for target, count in sorted(unknown.items())]
+    return found, diags
