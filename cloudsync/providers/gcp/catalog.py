@@ -60,7 +60,7 @@ METHODS: Mapping[str, Method] = {
     "Projects.GetIamPolicy": Method("resourcemanager.projects.getIamPolicy", Quota.IAM_READ,
                                     "who can read every secret through the project's IAM policy"),
     "IAM.GetRole": Method("iam.roles.get", Quota.IAM_READ,
-                          "whether a custom role (or a basic role) carries secretmanager.versions.access"),
+                          "whether a custom role (or a basic role) lets its members read secret values"),
     "Projects.GetProject": Method("resourcemanager.projects.get", Quota.IAM_READ,
                                   "find the project's folder (access_scan.ancestors: true)"),
     "Folders.GetFolder": Method("resourcemanager.folders.get", Quota.IAM_READ,
@@ -73,27 +73,32 @@ METHODS: Mapping[str, Method] = {
 }
 
 _READ_METADATA = ("ListSecrets", "GetSecretVersion", "GetIamPolicy")
-
-CALLS: Mapping[Operation, Sequence[str]] = {
-    Operation.PLAN_METADATA: _READ_METADATA,
-    Operation.PLAN: (*_READ_METADATA, "AccessSecretVersion"),
-    Operation.APPLY: (*_READ_METADATA, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
-                      "DeleteSecret", "AddSecretVersion", "ListSecretVersions", "DisableSecretVersion",
-                      "SetIamPolicy"),
-    # Granted in the project: the project's policy and its custom roles. The ancestors'
-    # calls (ANCESTOR_CALLS) need permissions granted on the folders and the organization.
-    Operation.ACCESS: ("Projects.GetIamPolicy", "IAM.GetRole"),
-}
-
-# The calls of access_scan.ancestors: true (a list of ancestors skips the two lookups).
+# Every plan, drift and apply runs the access scan (unless the target sets access_scan: false):
+# the project's policy and the roles it, or a secret's policy, names. Granted in the project.
+SCAN_CALLS = ("Projects.GetIamPolicy", "IAM.GetRole")
+# With access_scan.ancestors: permissions granted on the folders and the organization, since
+# a project role cannot hold them (a list of ancestors skips the two lookups).
 ANCESTOR_CALLS: Sequence[str] = ("Projects.GetProject", "Folders.GetFolder", "Folders.GetIamPolicy",
                                  "Organizations.GetIamPolicy", "IAM.GetRole")
+LOOKUPS = ("Projects.GetProject", "Folders.GetFolder")
+
+CALLS: Mapping[Operation, Sequence[str]] = {
+    Operation.PLAN_METADATA: (*_READ_METADATA, *SCAN_CALLS),
+    Operation.PLAN: (*_READ_METADATA, "AccessSecretVersion", *SCAN_CALLS),
+    Operation.APPLY: (*_READ_METADATA, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
+                      "DeleteSecret", "AddSecretVersion", "ListSecretVersions", "DisableSecretVersion",
+                      "SetIamPolicy", *SCAN_CALLS),
+    Operation.ACCESS: (*_READ_METADATA, *SCAN_CALLS),  # `cloudsync access`: metadata and the scan, no value
+}
+
+
+def calls_for(operation: Operation, *, access_scan: bool = True) -> list[str]:
+    """The RPCs of ``operation`` in the project; without the scan's when the target opts out."""
+    return [m for m in CALLS[operation] if access_scan or m not in SCAN_CALLS]
 
 
 def permissions_for(operation: Operation) -> list[str]:
-    """Every permission ``operation`` may need (for the access scan: with ancestors too)."""
-    calls = (*CALLS[operation], *ANCESTOR_CALLS) if operation is Operation.ACCESS else CALLS[operation]
-    return sorted({METHODS[m].permission for m in calls})
+    return sorted({METHODS[m].permission for m in CALLS[operation]})
 
 
 def permission_of(method: str) -> str:

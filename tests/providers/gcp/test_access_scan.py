@@ -389,19 +389,22 @@ def printed_roles(config: GcpTarget) -> dict[str, set[str]]:
     return roles
 
 
-def test_the_printed_access_roles_are_exactly_what_the_scan_calls(gcp: FakeSecretManager, sm: SM, iam: Clients,
-                                                                  tmp_path: Path) -> None:
+def test_the_printed_roles_hold_exactly_what_the_scan_calls(gcp: FakeSecretManager, sm: SM, iam: Clients,
+                                                            tmp_path: Path) -> None:
     (name,) = create_secrets(sm, 1)
     bind(iam.projects, PARENT, READER_ROLE, INTRUDER)
     provider = make_provider(gcp, tmp_path, access_scan={"ancestors": True})
     _, calls = scan(provider, [name])
     used = {PERMISSIONS[method] for method in calls}  # the fake's own table of what each RPC checks
     roles = printed_roles(provider.config)
-    assert roles["access"] == {"resourcemanager.projects.getIamPolicy", "iam.roles.get"}
-    assert roles["access"] | roles["access-ancestors"] == used
-    assert "access" not in printed_roles(GcpTarget(provider="gcp", project=PROJECT, access_scan=False))
-    assert "access-ancestors" not in printed_roles(GcpTarget(provider="gcp", project=PROJECT))
-    assert set(GcpProvider.permissions()[Operation.ACCESS]) == used
+    without = printed_roles(GcpTarget(provider="gcp", project=PROJECT, access_scan=False))
+    in_project = {"resourcemanager.projects.getIamPolicy", "iam.roles.get"}
+    for operation in ("plan-metadata", "plan", "apply"):  # each runs the scan
+        assert roles[operation] - without[operation] == in_project
+    assert in_project | roles["access-ancestors"] == used
+    assert "access-ancestors" not in without and "access-ancestors" not in printed_roles(
+        GcpTarget(provider="gcp", project=PROJECT))
+    assert set(GcpProvider.permissions()[Operation.ACCESS]) == roles["plan-metadata"]
 
 
 # -- through a stack, as the engine opens the target --------------------------------------------------
