@@ -83,12 +83,20 @@ def _load(directory: Path) -> Any:
 def validate(
     directory: StackDir = Path("."),
     fmt: Annotated[TextJson, typer.Option("--format", "-f")] = TextJson.text,
+    policy_dir: Annotated[list[Path] | None, typer.Option("--policy-dir",
+                                                          help="extra policy folder (repeatable)")] = None,
 ) -> None:
-    """Check the desired-state files; report every problem with file:line:col."""
+    """Check the desired-state files and the policies, as plan would; report every problem with file:line:col."""
     from cloudsync.config.loader import load_stack
+    from cloudsync.policy.budget import prestart
+    from cloudsync.policy.engine import check_files
 
+    prestart()  # the policy evaluator starts while the stack loads
     try:
         stack = load_stack(directory)
+        # "valid" means plan would accept the files: its policies load and compile, their
+        # parameters have the declared types, waivers name known policies.
+        warnings = [*stack.warnings, *check_files(stack, policy_dir or [])]
     except CloudsyncError as exc:
         if fmt is TextJson.json:
             out.print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in exc.diagnostics]}, indent=2),
@@ -98,9 +106,9 @@ def validate(
     if fmt is TextJson.json:
         out.print(json.dumps({"valid": True, "stack": stack.name, "secrets": len(stack.secrets),
                               "targets": list(stack.config.targets),
-                              "diagnostics": [d.as_dict() for d in stack.warnings]}, indent=2), markup=False)
+                              "diagnostics": [d.as_dict() for d in warnings]}, indent=2), markup=False)
         return
-    print_diagnostics(stack.warnings)
+    print_diagnostics(warnings)
     out.print(f"{directory / 'cloudsync.yaml'}: valid: stack {stack.name}, {len(stack.secrets)} secrets, "
               f"{len(stack.config.targets)} targets", markup=False)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -11,15 +10,12 @@ from rich.text import Text
 from cloudsync.access.model import AccessReport, Reader, SecretAccess
 from cloudsync.drift import Drift
 from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-MAX_SHOWN = 300
+from cloudsync.safe_text import NAME_LIMIT, safe_text
 
 
 def shown(text: str) -> str:
-    """Safe to print: no control or bidi characters, bounded length."""
-    clean = _CONTROL.sub("?", text)
-    return clean if len(clean) <= MAX_SHOWN else clean[: MAX_SHOWN - 1] + "…"
+    """A name, principal or grant, fit for any output (see :mod:`cloudsync.safe_text`)."""
+    return safe_text(text, NAME_LIMIT)
 
 
 def render_json(report: AccessReport) -> str:

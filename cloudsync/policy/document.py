@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
 from cloudsync.config.models import as_timedelta
+from cloudsync.policy.params import INT64_MAX, INT64_MIN, json_type
 from cloudsync.providers.registry import all_rules, kinds
 
 if TYPE_CHECKING:
@@ -162,23 +163,6 @@ def params_schema(defaults: Mapping[str, Any]) -> Schema:
         if isinstance(value, list):
             props[name]["items"] = _scalar(json_type(value[0]), "item") if value else {}
     return _obj("the policy's parameters after stack overrides", **props)
-
-
-def json_type(value: Any) -> str:
-    """The JSON Schema type name of a plain value."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
 
 
 # --- environments --------------------------------------------------------------------------
@@ -352,6 +336,8 @@ def validate(data: Any, schema: Schema, path: tuple[str | int, ...] = ()) -> lis
         actual = "number"
     if actual not in allowed:
         return [(path, f"expected {' or '.join(sorted(allowed))}, got {json_type(data)}")]
+    if isinstance(data, int) and not isinstance(data, bool) and not INT64_MIN <= data <= INT64_MAX:
+        return [(path, "an integer outside the 64-bit range CEL computes with")]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(data, dict):
         props = schema.get("properties")

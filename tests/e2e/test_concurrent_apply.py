@@ -18,9 +18,9 @@ import pytest
 
 from cloudsync.cli import apply as apply_command
 from cloudsync.cli import plan as plan_command
-from cloudsync.config.models import LocalTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.local import LocalProvider
+from cloudsync.providers.local_rules import LocalTarget
 from tests.conftest import CliResult, assert_no_canary, files_containing
 from tests.e2e.concurrency import audit_events, lost_race, start, start_hooked, together, wait_for, writers
 

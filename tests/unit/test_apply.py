@@ -172,7 +172,7 @@ class TimedLocal(LocalProvider):
     """The real local store with parallel writes allowed, recording when each write starts and ends."""
 
     kind = "local"
-    limits = RateLimits(reads_per_second=10_000, writes_per_second=10_000, max_parallel=4)
+    limits = RateLimits(writes_per_second=10_000, max_parallel=4)
     events: list[tuple[str, str, str]] = []  # noqa: RUF012 - (start|end, action, name), reset per test
     delete_started = threading.Event()
     on_write: Callable[[WriteRequest], None] | None = None

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from google.cloud import secretmanager
 
-from cloudsync.config.models import GcpTarget
 from cloudsync.providers.base import ProviderContext
 from cloudsync.providers.gcp import GcpProvider
+from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.providers.lease import LeaseTerms
 from tests.conftest import CliResult
 from tests.fakes.gcp import FakeSecretManager
