@@ -77,7 +77,6 @@ class Operation(StrEnum):
     PLAN_METADATA = "plan-metadata"  # plan --metadata-only, drift
     PLAN = "plan"  # plan with values (fingerprint key, `from` sources)
     APPLY = "apply"
-    ACCESS = "access"  # the effective-access scan (who can read each secret) of plan, drift and `cloudsync access`
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,6 @@ CALLS: Mapping[Operation, Sequence[str]] = {
     Operation.APPLY: (*_READ_METADATA, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
                       "DeleteSecret", "AddSecretVersion", "ListSecretVersions", "DisableSecretVersion",
                       "SetIamPolicy", *SCAN_CALLS),
-    Operation.ACCESS: (*_READ_METADATA, *SCAN_CALLS),  # `cloudsync access`: metadata and the scan, no value
 }
 
 

@@ -68,7 +68,7 @@ def _ancestor_lines(target_config: Any, stack_name: str) -> list[str]:
     lines += _role_lines("access-ancestors", stack_name,
                          "read the IAM policies of the folders and the organization above the project",
                          f"gcloud iam roles create cloudsyncAccessAncestors --organization={organization} --file=FILE",
-                         _role_permissions(Operation.ACCESS, calls))
+                         _role_permissions(Operation.PLAN_METADATA, calls))
     lines += ["# Bind it on the organization (or on the topmost folder cloudsync reads) to every identity",
               "# above: folder and organization permissions cannot go in a project role."]
     return lines

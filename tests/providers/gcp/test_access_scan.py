@@ -404,7 +404,7 @@ def test_the_printed_roles_hold_exactly_what_the_scan_calls(gcp: FakeSecretManag
     assert in_project | roles["access-ancestors"] == used
     assert "access-ancestors" not in without and "access-ancestors" not in printed_roles(
         GcpTarget(provider="gcp", project=PROJECT))
-    assert set(GcpProvider.permissions()[Operation.ACCESS]) == roles["plan-metadata"]
+    assert set(GcpProvider.permissions()[Operation.PLAN_METADATA]) == roles["plan-metadata"]  # `cloudsync access` too
 
 
 # -- through a stack, as the engine opens the target --------------------------------------------------
