@@ -251,7 +251,10 @@ def build_report(stack: str, targets: Iterable[str], facts: Iterable[SecretFacts
             grants.setdefault(reader.principal, []).append(Grant(
                 entry.address, reader.via, reader.scope, reader.grant, reader.conditional, reader.declared))
         if item.tracks_last_access and item.declared_readers:
-            stale = item.last_accessed is None or item.last_accessed < today - unused_after
+            since = today - unused_after
+            # Never read counts once the value is older than the threshold: a new secret is not unused yet.
+            stale = (item.last_accessed < since if item.last_accessed is not None
+                     else age is not None and age > unused_after.days)
             if stale:
                 unused += [UnusedGrant(entry.address, reader, item.last_accessed) for reader in item.declared_readers]
     secrets.sort(key=lambda s: (s.facts.target, s.facts.secret))

@@ -73,9 +73,9 @@ def render_text(report: AccessReport) -> Text:
             out.append(f"      readers: unknown beyond those listed ({why})\n", style="yellow")
         for reader in item.readers:
             if reader.declared:
-                out.append("      ok        ", style="green")
+                out.append(f"      {'ok':<11}", style="green")
             else:
-                out.append("      UNDECLARED", style="bold red")
+                out.append(f"      {'UNDECLARED':<11}", style="bold red")
             out.append(f"{_who(reader)}  ")
             out.append(f"{_grant(reader)}\n", style="dim")
     if report.unused:
@@ -87,7 +87,8 @@ def render_text(report: AccessReport) -> Text:
         out.append("\nWho can read what:\n", style="bold")
         for principal in report.principals:
             who = f"{principal.name} ({principal.principal})" if principal.name else principal.principal
-            out.append(f"  {shown(who)}: {len(principal.can_read)} secrets\n")
+            count = len(principal.can_read)
+            out.append(f"  {shown(who)}: {count} secret{'' if count == 1 else 's'}\n")
     out.append("\n" + summary_line(report) + "\n", style="bold")
     return out
 
