@@ -260,14 +260,14 @@ class _Engine:
         self.slots = {t: threading.BoundedSemaphore(max(1, min(self.parallelism,
                                                                session.provider(t).limits.max_parallel)))
                       for t in targets}
-        results: dict[str, ChangeResult] = {}
+        results: dict[int, ChangeResult] = {}  # by change, not address: an edited plan may name one twice
         for phase, group in plan.phases():
             # A target whose writes did not all apply keeps its deletes: a rename must not lose both names.
             unfinished = {r.change.target for r in results.values() if r.outcome is not Outcome.APPLIED}
             with ThreadPoolExecutor(max_workers=self.parallelism, initializer=main_thread_only) as pool:
                 for result in pool.map(self._one, group, [phase] * len(group), [unfinished] * len(group)):
-                    results[result.change.address] = result
-        return [results[c.address] for c in plan.real_changes]
+                    results[id(result.change)] = result
+        return [results[id(c)] for c in plan.real_changes]
 
     def _one(self, change: Change, phase: Phase, unfinished: set[str]) -> ChangeResult:
         if phase is Phase.DELETE and change.target in unfinished:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The fuzz suite's figures (cases tried per test), reported at the end of every run.
+pytest_plugins = ("tests.fuzz.figures",)
+
 CLI = shutil.which("cloudsync", path=os.path.dirname(sys.executable)) or "cloudsync"
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from cloudsync.config.limits import shown
+
 DURATION_RE = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``30d`` / ``12h`` / ``90m``; raise ValueError with a readable message."""
-    match = DURATION_RE.match(text.strip()) if isinstance(text, str) else None
+    match = DURATION_RE.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(
-            f"bad duration {text!r}: write a whole number followed by d, h or m, e.g. 30d, 12h, 90m"
+            f"bad duration {shown(text)}: write a whole number followed by d, h or m, e.g. 30d, 12h, 90m"
         )
     amount, unit = match.groups()
     return timedelta(**{_UNITS[unit]: int(amount)})

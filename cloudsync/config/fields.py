@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from cloudsync.config.limits import shown
 
 # GCP's label rules are the strictest of the three clouds, so labels follow them everywhere.
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -24,19 +26,36 @@ class Strict(BaseModel):
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        if not LABEL_KEY_RE.match(key):
+        if not LABEL_KEY_RE.fullmatch(key):
             raise ValueError(
-                f"invalid label key {key!r}: keys are lowercase, start with a letter, and use "
+                f"invalid label key {shown(key)}: keys are lowercase, start with a letter, and use "
                 "only a-z, 0-9, '_' and '-' (at most 63 characters) so they are valid in every cloud"
             )
         if key.startswith(RESERVED_LABEL_PREFIXES):
-            raise ValueError(f"label key {key!r} is reserved for cloudsync's ownership metadata")
-        if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"label key {shown(key)} is reserved for cloudsync's ownership metadata")
+        if not isinstance(value, str) or not LABEL_VALUE_RE.fullmatch(value):
             raise ValueError(
-                f"invalid value {value!r} for label {key!r}: values use only a-z, 0-9, '_' and '-' "
+                f"invalid value {shown(value)} for label {shown(key)}: values use only a-z, 0-9, '_' and '-' "
                 "(at most 63 characters)"
             )
     return labels
 
 
 Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+
+
+class PathMarker:
+    """Marks a field as a path the stack names: :mod:`cloudsync.config.paths` checks every such field."""
+
+
+IS_PATH = PathMarker()
+
+
+def _check_path_text(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"invalid path {shown(text)}: a path cannot hold control characters")
+    return text
+
+
+# A file or folder path written in a stack file; where it may point is checked by cloudsync.config.paths.
+PathText = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_check_path_text), IS_PATH]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,9 +17,12 @@ from pydantic import BaseModel, ValidationError
 
 from cloudsync.config import models
 from cloudsync.config.checks import check_stack
+from cloudsync.config.files import FileScope, read_yaml_text
+from cloudsync.config.limits import MAX_DIAGNOSTICS_PER_FILE, MAX_FILES, shown
 from cloudsync.config.models import SecretDecl, SecretsFile, StackFile
+from cloudsync.config.paths import check_paths, yaml_files
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
-from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
+from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics, Severity
 from cloudsync.providers.registry import all_rules, kinds
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +40,7 @@ class Declaration:
     line: int
     smap: SourceMap
     path: tuple[Hashable, ...]
+    scope: FileScope | None = None  # where its value files may be; None: the stack folder only
 
     def at(self, *sub: Hashable, message: str, key: bool = False, hint: str | None = None) -> Diagnostic:
         return self.smap.at(self.path + sub, message, key=key, hint=hint)
@@ -51,6 +55,7 @@ class Stack:
     secrets: list[Declaration]
     smap: SourceMap
     warnings: list[Diagnostic] = field(default_factory=list)
+    scope: FileScope | None = None
 
     @property
     def name(self) -> str:
@@ -69,14 +74,14 @@ def _display(path: Path) -> str:
 def load_stack(root: Path | str) -> Stack:
     """Load and validate the stack in ``root``; raise CloudsyncError with every problem."""
     root = Path(root)
-    diags = Diagnostics()
+    diags = _Capped()
     stack_path = root / STACK_FILE
     if not stack_path.is_file():
         raise CloudsyncError(Diagnostic(
             f"no {STACK_FILE} in {_display(root)}",
             hint="run cloudsync inside a stack folder or pass -C DIR",
         ))
-    data, smap = _read_yaml(stack_path, diags)
+    data, smap = _read_yaml(stack_path, diags, root)
     config: StackFile | None = None
     raw_secrets: list[tuple[Any, SourceMap, tuple[Hashable, ...]]] = []
     if data is not None:
@@ -93,10 +98,15 @@ def load_stack(root: Path | str) -> Stack:
 
     secrets_dir = root / SECRETS_DIR
     if secrets_dir.is_dir():
-        for path in sorted([*secrets_dir.glob("*.yaml"), *secrets_dir.glob("*.yml")]):
-            if path.name.endswith((".enc.yaml", ".enc.yml", ".sops.yaml", ".sops.yml")):
-                continue  # SOPS-encrypted value files live beside declarations
-            fdata, fmap = _read_yaml(path, diags)
+        paths = [p for p in yaml_files(secrets_dir)
+                 # SOPS-encrypted value files live beside declarations
+                 if not p.name.endswith((".enc.yaml", ".enc.yml", ".sops.yaml", ".sops.yml"))]
+        if len(paths) > MAX_FILES:
+            diags.add(Diagnostic(f"more than {MAX_FILES} files in {_display(secrets_dir)}", file=_display(secrets_dir),
+                                 hint="group declarations into fewer files"))
+            paths = []
+        for path in paths:
+            fdata, fmap = _read_yaml(path, diags, root)
             if fdata is None:
                 continue
             if not isinstance(fdata, dict):
@@ -105,6 +115,7 @@ def load_stack(root: Path | str) -> Stack:
             if _validate(SecretsFile, fdata, fmap, (), diags) is not None:
                 raw_secrets += [(item, fmap, ("secrets", i)) for i, item in enumerate(fdata["secrets"] or [])]
 
+    scope = FileScope.of(root, config.files.allow) if config is not None else None
     declared: list[Declaration] = []
     for item, item_map, item_path in raw_secrets:
         if not isinstance(item, dict):
@@ -113,27 +124,67 @@ def load_stack(root: Path | str) -> Stack:
         decl = _validate(SecretDecl, item, item_map, item_path, diags)
         if decl is not None:
             line = item_map.locate(item_path)[0]
-            declared.append(Declaration(decl, item_map.file, line, item_map, item_path))
+            declared.append(Declaration(decl, item_map.file, line, item_map, item_path, scope))
 
     if config is None:
-        raise CloudsyncError(diags.items)
-    stack = Stack(root=root, config=config, secrets=declared, smap=smap)
+        raise CloudsyncError(diags.reported())
+    stack = Stack(root=root, config=config, secrets=declared, smap=smap, scope=scope)
     check_stack(stack, diags)
+    check_paths(stack, diags)
     if diags.has_errors:
-        raise CloudsyncError(diags.items)
-    stack.warnings = list(diags)
+        raise CloudsyncError(diags.reported())
+    stack.warnings = diags.reported()
     return stack
 
 
-def _read_yaml(path: Path, diags: Diagnostics) -> tuple[Any, SourceMap]:
+class _Capped(Diagnostics):
+    """Diagnostics of one load, at most :data:`MAX_DIAGNOSTICS_PER_FILE` per file; the rest only counted.
+
+    20,000 unknown keys are 20,000 problems: listing (and hinting) each would take seconds
+    and bury the first, real one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown_per_file: dict[str | None, int] = {}
+        self.hidden: dict[str | None, list[int]] = {}  # file -> [errors, warnings] not shown
+
+    def room(self, file: str | None) -> bool:
+        return self.shown_per_file.get(file, 0) < MAX_DIAGNOSTICS_PER_FILE
+
+    def add(self, diag: Diagnostic) -> None:
+        if self.room(diag.file):
+            self.shown_per_file[diag.file] = self.shown_per_file.get(diag.file, 0) + 1
+            self.items.append(diag)
+        else:
+            self.hide(diag.file, error=diag.severity is Severity.ERROR)
+
+    def hide(self, file: str | None, *, error: bool) -> None:
+        counts = self.hidden.setdefault(file, [0, 0])
+        counts[0 if error else 1] += 1
+
+    def extend(self, diags: Iterable[Diagnostic]) -> None:
+        for diag in diags:
+            self.add(diag)
+
+    @property
+    def has_errors(self) -> bool:
+        return super().has_errors or any(errors for errors, _ in self.hidden.values())
+
+    def reported(self) -> list[Diagnostic]:
+        """What the user sees: the shown problems, and per file how many more there are."""
+        summary = [Diagnostic(f"{errors + warnings} more problems in this file are not shown",
+                              Severity.ERROR if errors else Severity.WARNING, file=file,
+                              hint="fix the ones above and run validate again")
+                   for file, (errors, warnings) in self.hidden.items()]
+        return [*self.items, *summary]
+
+
+def _read_yaml(path: Path, diags: Diagnostics, within: Path | None = None) -> tuple[Any, SourceMap]:
+    """Read and parse one YAML file that must resolve inside ``within`` (default: its own folder)."""
     display = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        diags.add(Diagnostic(f"cannot read file: {exc.__class__.__name__}", file=display))
-        return None, SourceMap(display)
-    try:
-        return load_yaml(text, display)
+        return load_yaml(read_yaml_text(path, display, within=within or path.parent), display)
     except YamlError as exc:
         diags.extend(exc.diagnostics)
         return None, SourceMap(display)
@@ -144,11 +195,23 @@ def _validate(model: type[M], data: Any, smap: SourceMap, prefix: tuple[Hashable
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            diags.add(_diagnostic(error, data, smap, prefix))
+        hidden = 0
+        for i, error in enumerate(exc.errors(include_url=False)):
+            # Past the cap, problems are counted, not rendered: the hints' fuzzy matching is what
+            # made 20,000 unknown keys take 16 s.
+            if isinstance(diags, _Capped) and not diags.room(smap.file):
+                diags.hide(smap.file, error=True)
+            elif not isinstance(diags, _Capped) and i >= MAX_DIAGNOSTICS_PER_FILE:
+                hidden += 1
+            else:
+                diags.add(_diagnostic(error, data, smap, prefix))
+        if hidden:
+            diags.add(Diagnostic(f"{hidden} more problems in this file are not shown", file=smap.file,
+                                 hint="fix the ones above and run validate again"))
         return None
 
 
+@functools.cache
 def _vocabulary() -> list[str]:
     words: set[str] = set()
     target_models = [rules.config_model for rules in all_rules()]
@@ -180,7 +243,8 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
     kind = error["type"]
     found, rest = _data_path(data, loc)
     path = prefix + found
-    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str) and p != "[key]"), "value")
+    # the last name in loc may be a key the user wrote (a target or principal name): bounded and escaped
+    field_name = next((shown(p)[1:-1] for p in reversed(loc) if isinstance(p, str) and p != "[key]"), "value")
     msg = str(error["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -188,30 +252,29 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
         msg = msg[len("Assertion failed, "):]
 
     if kind == "extra_forbidden":
-        key = str(loc[-1])
+        key = str(loc[-1])[:100]
         close = difflib.get_close_matches(key, _vocabulary(), n=1, cutoff=0.6)
-        return smap.at(path, f"unknown key {key!r}", key=True,
+        return smap.at(path, f"unknown key {shown(loc[-1])}", key=True,
                        hint=f"did you mean {close[0]!r}?" if close else "see `cloudsync schema` for the keys allowed here")
     if kind == "missing":
         return smap.at(path, f"missing required key {str(loc[-1])!r}", hint=None)
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        close = difflib.get_close_matches(str(tag), kinds(), n=1)
-        return smap.at((*path, "provider"), f"unknown provider {tag!r}",
+        close = difflib.get_close_matches(str(tag)[:100], kinds(), n=1)
+        return smap.at((*path, "provider"), f"unknown provider {shown(tag)}",
                        hint=f"did you mean {close[0]!r}?" if close else f"one of {', '.join(kinds())}")
     if kind == "union_tag_not_found":
         return smap.at(path, "a target needs 'provider'", hint=f"one of {', '.join(kinds())}")
     if "[key]" in rest:
-        return smap.at(path, f"invalid name {loc[-2] if len(loc) > 1 else ''!r} in {field_name!r}: {msg.lower()}",
+        name = shown(loc[-2]) if len(loc) > 1 else "''"
+        return smap.at(path, f"invalid name {name} in {field_name!r}: {msg.lower()}",
                        key=True)
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        shown = repr(error.get("input"))[:80]
-        return smap.at(path, f"invalid {field_name} {shown}: must match {pattern}")
+        return smap.at(path, f"invalid {field_name} {shown(error.get('input'))}: must match {pattern}")
     if kind == "literal_error":
-        shown = repr(error.get("input"))[:80]
         expected = error.get("ctx", {}).get("expected", "")
-        return smap.at(path, f"invalid {field_name} {shown}: expected {expected}")
+        return smap.at(path, f"invalid {field_name} {shown(error.get('input'))}: expected {expected}")
     if kind == "value_error" and not rest and field_name in {"value"} and "plaintext" in msg:
         return smap.at((*path, "value"), msg)
     text = msg[0].lower() + msg[1:] if msg else kind

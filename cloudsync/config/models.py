@@ -11,10 +11,11 @@ import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, create_model, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, create_model, model_validator
 
 from cloudsync.config.durations import DURATION_RE, parse_duration
-from cloudsync.config.fields import Labels, Strict
+from cloudsync.config.fields import Labels, PathText, Strict
+from cloudsync.config.limits import shown
 from cloudsync.providers.registry import all_rules
 
 if TYPE_CHECKING:
@@ -40,9 +41,9 @@ Duration = Annotated[
 
 
 def _check_secret_name(name: str) -> str:
-    if len(name) > SECRET_NAME_MAX or not SECRET_NAME_RE.match(name):
+    if len(name) > SECRET_NAME_MAX or not SECRET_NAME_RE.fullmatch(name):
         raise ValueError(
-            f"invalid secret name {name!r}: use path segments of letters, digits, '_', '.' and '-' "
+            f"invalid secret name {shown(name)}: use path segments of letters, digits, '_', '.' and '-' "
             "separated by '/', e.g. payments/db-password"
         )
     return name
@@ -53,6 +54,19 @@ SecretName = Annotated[
     AfterValidator(_check_secret_name),
     WithJsonSchema({"type": "string", "pattern": SECRET_NAME_RE.pattern, "maxLength": SECRET_NAME_MAX}),
 ]
+
+
+def _check_name_overrides(names: dict[str, str]) -> dict[str, str]:
+    for target, remote in names.items():
+        if not remote:
+            raise ValueError(f"empty name override for target {shown(target)}: remove it to use the translated "
+                             "name, or write the remote name")
+    return names
+
+
+# A reference to a target, principal or policy by name. Names are at most 63 characters; the
+# bound keeps a hostile reference from being quoted at full length in every message about it.
+Ref = Annotated[str, Field(max_length=128)]
 
 
 # --- targets and principals: one model and one id per registered provider -------------
@@ -161,7 +175,7 @@ class GenerateSpec(Strict):
 class FromSpec(Strict):
     """The value of a secret in another target."""
 
-    target: str
+    target: Ref
     name: SecretName
 
 
@@ -178,7 +192,7 @@ class PublicKeySpec(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, json_schema_extra=_or_secret_name)
 
     secret: SecretName = Field(description="the declared secret holding the private half")
-    target: str | None = Field(None, description="the target to read it from (default: its first target)")
+    target: Ref | None = Field(None, description="the target to read it from (default: its first target)")
     format: Literal["pem", "openssh", "certificate"] | None = Field(
         None, description="pem: SubjectPublicKeyInfo; openssh: authorized_keys line; certificate: the certificate "
         "chain. Default: certificate for a ca / certificate secret, pem for a key")
@@ -194,10 +208,11 @@ class ValueSpec(Strict):
 
     generate: GenerateSpec | None = None
     env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    sops: str | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
-    key: str | None = Field(None, description="dotted path inside the sops file (or sops --extract syntax)")
+    sops: PathText | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
+    key: str | None = Field(None, max_length=1024, description="dotted path inside the sops file (or sops --extract syntax)")
     from_: FromSpec | None = Field(None, alias="from")
-    file: str | None = None
+    file: PathText | None = Field(None, description="a file relative to the stack folder (or in a directory of "
+                                  "files.allow), at most 64 KiB")
     public_key_of: PublicKeySpec | None = Field(
         None, description="the public half of another declared secret: `other/secret` or {secret, target, format}")
 
@@ -219,7 +234,7 @@ class ValueSpec(Strict):
             try:
                 parse_key_path(self.key)
             except ValueError as exc:
-                raise ValueError(f"bad sops key path {self.key!r}: {exc}") from None
+                raise ValueError(f"bad sops key path {shown(self.key)}: {exc}") from None
         return self
 
     @property
@@ -257,18 +272,19 @@ class SecretDecl(Strict):
 
     name: SecretName
     description: str | None = Field(None, max_length=2048)
-    targets: list[str] = Field(min_length=1)
+    targets: list[Ref] = Field(min_length=1)
     labels: Labels = Field(default_factory=dict)
     value: ValueSpec | None = Field(None, description="omitted: a metadata-only secret whose value is set elsewhere")
     rotation: RotationSetting | None = Field(
         None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external}")
     expires: Duration | None = None
-    readers: list[str] | None = None
+    readers: list[Ref] | None = None
     deletion_protection: bool | None = None
     purge_on_delete: bool = Field(
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
-    names: dict[str, str] = Field(default_factory=dict, description="per-target remote name override")
+    names: Annotated[dict[Ref, Annotated[str, Field(max_length=512)]], AfterValidator(_check_name_overrides)] = Field(
+        default_factory=dict, description="per-target remote name override")
     adopt: bool = Field(
         False, description="take ownership of an existing unowned secret of this name (written by cloudsync import)")
 
@@ -287,17 +303,17 @@ class Defaults(Strict):
     labels: Labels = Field(default_factory=dict)
     rotation: Duration | None = None
     expires: Duration | None = None
-    readers: list[str] = Field(default_factory=list)
+    readers: list[Ref] = Field(default_factory=list)
     deletion_protection: bool = False
 
 
 class PolicyConfig(Strict):
     """Per-stack settings of the policy engine."""
 
-    disabled: list[str] = Field(default_factory=list, description="policy ids turned off for this stack")
+    disabled: list[Ref] = Field(default_factory=list, description="policy ids turned off for this stack")
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
-    dirs: list[str] = Field(default_factory=list, description="extra policy folders, relative to the stack")
+    dirs: list[PathText] = Field(default_factory=list, description="extra policy folders, relative to the stack")
     builtin: bool = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
@@ -330,16 +346,32 @@ class IgnoreFile(Strict):
     ignore: list[DriftIgnore] = Field(default_factory=list)
 
 
+def _integer_version(value: Any) -> Any:
+    # Lax validation would take `true` and `1.0` for 1: a file format version is the integer itself.
+    if type(value) is not int:
+        raise ValueError(f"invalid version {shown(value)}: expected the integer 1")
+    return value
+
+
+class FilesConfig(Strict):
+    """``files:``: directories outside the stack folder that its files may name (reviewable in the PR)."""
+
+    allow: list[PathText] = Field(
+        default_factory=list, description="directories a value file, sops file, policy folder or local store may be "
+        "in besides the stack folder, e.g. /run/secrets (absolute, or relative to the stack folder)")
+
+
 class StackFile(Strict):
     """``cloudsync.yaml``."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_integer_version)] = Field(description="file format version: 1")
     stack: str = Field(pattern=STACK_RE)
     targets: dict[Annotated[str, Field(pattern=TARGET_RE)], TargetConfig] = Field(min_length=1)
     principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     secrets: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -12,6 +12,16 @@ from typing import Any
 
 import yaml
 
+from cloudsync.config.limits import (
+    INT_RANGE,
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    MAX_DIAGNOSTICS_PER_FILE,
+    MAX_FILE_BYTES,
+    MAX_MAPPING_KEYS,
+    MAX_SCALAR_CHARS,
+    shown,
+)
 from cloudsync.diagnostics import Diagnostic
 
 try:
@@ -56,14 +66,40 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document; raise :class:`YamlError` with positions on any problem.
 
     Built from the parser's events rather than a composed node graph: three times faster
-    on large stacks, and positions come for free.
+    on large stacks, and positions come for free. The same pass holds the file to the
+    bounds of :mod:`cloudsync.config.limits` (depth, alias expansion, keys per mapping) and
+    stops at the first one crossed, so an alias bomb costs microseconds, not memory.
     """
     smap = SourceMap(file)
     problems: list[Diagnostic] = []
     builder = _Builder(smap, problems)
+    _run(text, file, builder)
+    if builder.documents > 1:
+        problems.append(Diagnostic("expected one YAML document, found several", file=file, line=1, col=1,
+                                   hint="remove the extra '---' separators"))
+    if problems:
+        raise YamlError(capped(problems, file))
+    return builder.root, smap
+
+
+def check_limits(text: str, file: str) -> None:
+    """Hold a YAML file that another reader will parse to the same bounds; raise :class:`YamlError`.
+
+    For files cloudsync does not read as stack data (SOPS files follow YAML 1.2, see
+    :mod:`cloudsync.values.sopsfile`): only the bounds count here, not tags or duplicates.
+    """
+    _run(text, file, _Builder(SourceMap(file), []))
+
+
+def _run(text: str, file: str, builder: _Builder) -> None:
+    if len(text) > MAX_FILE_BYTES:
+        raise YamlError([Diagnostic(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=file,
+                                    line=1, col=1, hint="split the declarations across secrets/*.yaml")])
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
+    except _Refused as exc:
+        raise YamlError([*capped(builder.problems, file), exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -74,18 +110,51 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
                                     hint="check indentation and quoting on this line")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([Diagnostic(f"YAML error: {exc.__class__.__name__}", file=file, line=1, col=1)]) from None
-    if builder.documents > 1:
-        problems.append(Diagnostic("expected one YAML document, found several", file=file, line=1, col=1,
-                                   hint="remove the extra '---' separators"))
-    if problems:
-        raise YamlError(problems)
-    return builder.root, smap
+
+
+def capped(problems: list[Diagnostic], file: str) -> list[Diagnostic]:
+    """At most :data:`MAX_DIAGNOSTICS_PER_FILE` problems of one file, and how many more there are."""
+    if len(problems) <= MAX_DIAGNOSTICS_PER_FILE:
+        return problems
+    rest = len(problems) - MAX_DIAGNOSTICS_PER_FILE
+    return [*problems[:MAX_DIAGNOSTICS_PER_FILE],
+            Diagnostic(f"{rest} more problems in this file are not shown", file=file,
+                       hint="fix the ones above and run validate again")]
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+# The tags of plain YAML data. Anything else (!!python/..., !!binary, !!set, !Ref, ...) would be
+# silently read as something the author did not mean, so it is refused.
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_TAG_HINT = "cloudsync reads plain YAML data: remove the tag"
+
+
+class _Refused(Exception):
+    """A bound was crossed: stop reading the file at once (what follows may be a bomb)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Frame:
+    """An open mapping or sequence: where it is, and how big it has grown (aliases expanded)."""
+
+    __slots__ = ("anchor", "container", "height", "key", "keys", "nodes", "path")
+
+    def __init__(self, container: Any, path: Path_, anchor: str | None) -> None:
+        self.container = container
+        self.path = path
+        self.key: Any = _NO_KEY  # a mapping's pending key
+        self.anchor = anchor
+        self.nodes = 1  # itself and everything in it, counting what aliases reach
+        self.height = 1  # nesting below and including itself
+        self.keys = 0
 
 
 class _Builder:
@@ -96,91 +165,172 @@ class _Builder:
         self.problems = problems
         self.root: Any = None
         self.documents = 0
-        # open containers: [container, its path, pending mapping key or _NO_KEY]
-        self.stack: list[list[Any]] = []
-        self.anchors: dict[str, Any] = {}
+        self.stack: list[_Frame] = []
+        # complete anchored nodes: name -> (data, nodes, height)
+        self.anchors: dict[str, tuple[Any, int, int]] = {}
+        self.aliased = 0  # nodes reached through aliases so far
 
     def feed(self, event: Any) -> None:
         kind = type(event)
         if kind is yaml.ScalarEvent:
-            self._add(event, self._scalar(event), container=False)
+            self._add(event, self._scalar(event), nodes=1, height=0)
         elif kind is yaml.MappingStartEvent:
-            self._add(event, {}, container=True)
+            self._open(event, {}, _MAP_TAG)
         elif kind is yaml.SequenceStartEvent:
-            self._add(event, [], container=True)
+            self._open(event, [], _SEQ_TAG)
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            self.stack.pop()
+            self._close()
         elif kind is yaml.AliasEvent:
-            if event.anchor not in self.anchors:
-                self._problem(event, f"unknown alias *{event.anchor}")
-                return
-            self._add(event, self.anchors[event.anchor], container=False, alias=True)
+            self._alias(event)
         elif kind is yaml.DocumentStartEvent:
             self.documents += 1
 
+    def _open(self, event: Any, item: Any, standard_tag: str) -> None:
+        if event.tag not in (None, "!", standard_tag):
+            self._problem(event, f"unknown tag {_tag_name(event.tag)}", hint=_TAG_HINT)
+        if len(self.stack) >= MAX_DEPTH:
+            self._refuse(event, f"nesting deeper than {MAX_DEPTH} levels",
+                         hint="a stack needs a handful of levels; flatten this structure")
+        self._add(event, item, nodes=1, height=1, container=True)
+
+    def _close(self) -> None:
+        frame = self.stack.pop()
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (frame.container, frame.nodes, frame.height)
+        self._grow(frame.nodes, frame.height)
+
+    def _grow(self, nodes: int, height: int) -> None:
+        if self.stack:
+            parent = self.stack[-1]
+            parent.nodes += nodes
+            parent.height = max(parent.height, height + 1)
+
+    def _alias(self, event: Any) -> None:
+        name = event.anchor
+        if name not in self.anchors and any(frame.anchor == name for frame in self.stack):
+            self._refuse(event, f"alias *{_short(name)} refers to a node that contains it (a recursive alias)",
+                         hint="an alias must name a node that is complete before it")
+        found = self.anchors.get(name)
+        if found is None:
+            self._problem(event, f"unknown alias *{_short(name)}")
+            return
+        item, nodes, height = found
+        self.aliased += nodes
+        if self.aliased > MAX_ALIAS_NODES:
+            self._refuse(event, f"aliases in this file expand to more than {MAX_ALIAS_NODES:,} nodes",
+                         hint="write the data out, or alias smaller pieces")
+        if len(self.stack) + height > MAX_DEPTH:
+            self._refuse(event, f"alias *{_short(name)} nests deeper than {MAX_DEPTH} levels",
+                         hint="a stack needs a handful of levels; flatten this structure")
+        self._add(event, item, nodes=nodes, height=height, alias=True)
+
     def _scalar(self, event: Any) -> Any:
         value = event.value
+        if len(value) > MAX_SCALAR_CHARS:
+            self._problem(event, f"a value longer than {MAX_SCALAR_CHARS // 1024} KiB",
+                          hint="stack files hold names and settings, not data")
+            return ""
+        if "\0" in value:
+            self._problem(event, "a NUL character in a value", hint="remove the \\0 escape")
+            return value
         if event.tag in (None, "!") and not event.implicit[0]:
             return value  # quoted: always a string
+        if event.tag not in (None, "!") and event.tag not in _SCALAR_TAGS:
+            self._problem(event, f"unknown tag {_tag_name(event.tag)}", hint=_TAG_HINT)
+            return value
         tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
         if tag in (_STR_TAG, _MERGE_TAG):
             return value  # merge keys are not supported: '<<' is reported as an unknown key
         try:
-            return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
-        except (yaml.YAMLError, ValueError, TypeError):
-            self._problem(event, f"cannot read value as {tag.rsplit(':', 1)[-1]}")
+            result = _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
+        # PyYAML's constructors fail on odd text in many ways (`!!bool maybe` is a KeyError,
+        # an empty `!!int` an IndexError): each is the same problem for the user.
+        except (yaml.YAMLError, ArithmeticError, LookupError, ValueError, TypeError):
+            self._problem(event, f"cannot read {shown(value)} as {_tag_name(tag)}")
             return value
+        if type(result) is int and not INT_RANGE[0] <= result <= INT_RANGE[1]:
+            self._problem(event, "integer out of range", hint="integers in stack files are 64-bit")
+            return value
+        return result
 
     def _problem(self, event: Any, message: str, hint: str | None = None) -> None:
         mark = event.start_mark
         self.problems.append(Diagnostic(message, file=self.smap.file, line=mark.line + 1, col=mark.column + 1,
                                         hint=hint))
 
-    def _add(self, event: Any, item: Any, *, container: bool, alias: bool = False) -> None:
+    def _refuse(self, event: Any, message: str, hint: str) -> None:
+        mark = event.start_mark
+        raise _Refused(Diagnostic(message, file=self.smap.file, line=mark.line + 1, col=mark.column + 1, hint=hint))
+
+    def _add(self, event: Any, item: Any, *, nodes: int, height: int, container: bool = False,
+             alias: bool = False) -> None:
         mark = event.start_mark
         pos = (mark.line + 1, mark.column + 1)
+        anchor = None if alias else getattr(event, "anchor", None)
         if not self.stack:
             self.root = item
             path: Path_ = ()
         else:
             frame = self.stack[-1]
-            parent, parent_path, key = frame
+            parent = frame.container
             if type(parent) is dict:
-                if key is _NO_KEY:
-                    self._key(event, frame, item, pos, container)
+                if frame.key is _NO_KEY:
+                    self._key(event, frame, item, pos, container, anchor)
                     return
-                frame[2] = _NO_KEY
+                key, frame.key = frame.key, _NO_KEY
                 if isinstance(key, _Duplicate):
-                    path = (*parent_path, f"<duplicate {key.key}>")
+                    path = (*frame.path, f"<duplicate {_short(key.key)}>")
                 else:
                     parent[key] = item
-                    path = (*parent_path, key)
+                    path = (*frame.path, key)
             else:
-                path = (*parent_path, len(parent))
+                path = (*frame.path, len(parent))
                 parent.append(item)
         self.smap.values.setdefault(path, pos)
-        anchor = getattr(event, "anchor", None)
-        if anchor and not alias:
-            self.anchors[anchor] = item
-        if container:
-            self.stack.append([item, path, _NO_KEY])
+        self._enter(item, path, anchor, nodes, height, container)
 
-    def _key(self, event: Any, frame: list[Any], item: Any, pos: tuple[int, int], container: bool) -> None:
-        parent, parent_path, _ = frame
+    def _enter(self, item: Any, path: Path_, anchor: str | None, nodes: int, height: int, container: bool) -> None:
+        if container:
+            # An anchor on a container is usable once the container is complete (see _close);
+            # until then the name means this open container, so an alias of it is recursive.
+            if anchor:
+                self.anchors.pop(anchor, None)
+            self.stack.append(_Frame(item, path, anchor))
+            return
+        if anchor:
+            self.anchors[anchor] = (item, nodes, height)
+        self._grow(nodes, height)
+
+    def _key(self, event: Any, frame: _Frame, item: Any, pos: tuple[int, int], container: bool,
+             anchor: str | None) -> None:
+        frame.keys += 1
+        if frame.keys > MAX_MAPPING_KEYS:
+            self._refuse(event, f"more than {MAX_MAPPING_KEYS:,} keys in one mapping",
+                         hint="a stack needs far fewer; split it, or check the file was not generated by mistake")
         if container or isinstance(item, dict | list):
             self._problem(event, "mapping keys must be plain scalars")
-            frame[2] = _Duplicate("<complex key>")
-            if container:  # swallow the key's own content; its end event pops this frame
-                self.stack.append([item, ("<complex key>",), _NO_KEY])
+            frame.key = _Duplicate("<complex key>")
+            # the key's own content is built aside; its end event pops this frame
+            self._enter(item, ("<complex key>",), anchor, 1, 1 if container else 0, container)
             return
-        if item in parent:
-            first = self.smap.keys.get((*parent_path, item), (0, 0))[0]
-            self._problem(event, f"duplicate key {item!r} (first at line {first})",
+        self._enter(item, (), anchor, 1, 0, False)
+        if item in frame.container:
+            first = self.smap.keys.get((*frame.path, item), (0, 0))[0]
+            self._problem(event, f"duplicate key {shown(item)} (first at line {first})",
                           hint="remove one of the two entries")
-            frame[2] = _Duplicate(item)
+            frame.key = _Duplicate(item)
             return
-        frame[2] = item
-        self.smap.keys[(*parent_path, item)] = pos
+        frame.key = item
+        self.smap.keys[(*frame.path, item)] = pos
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else _short(tag)
+
+
+def _short(text: object) -> str:
+    """A tag or anchor for a message: bounded, control characters escaped (libyaml decodes %1B in tags)."""
+    return shown(str(text))[1:-1]
 
 
 class _Duplicate:

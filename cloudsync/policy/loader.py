@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cloudsync.config.files import read_yaml_text
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
 from cloudsync.policy.budget import CHECK_SECONDS, Budget, Spent, prestart, run_tasks, static_problems
@@ -194,7 +195,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 def _load_file(path: Path, builtin: bool, result: PolicySet, diags: Diagnostics, pending: list[_Pending]) -> None:
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_text(path, shown, within=path.parent)
         data, smap = load_yaml(text, shown)
     except (OSError, UnicodeDecodeError) as exc:
         diags.add(Diagnostic(f"cannot read policy file: {exc.__class__.__name__}", file=shown))

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cloudsync.config.files import read_yaml_text
 from cloudsync.config.loader import load_stack
 from cloudsync.config.models import PolicyConfig
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
@@ -158,7 +159,7 @@ def run_policy_tests(paths: Sequence[Path], *, policy_dirs_: Sequence[Path] = ()
 def _load_file(path: Path) -> tuple[PolicyTestFile, SourceMap]:
     shown = display_path(path)
     try:
-        data, smap = load_yaml(path.read_text(encoding="utf-8"), shown)
+        data, smap = load_yaml(read_yaml_text(path, shown, within=path.parent), shown)
     except YamlError as exc:
         raise CloudsyncError(exc.diagnostics) from None
     except (OSError, UnicodeDecodeError) as exc:

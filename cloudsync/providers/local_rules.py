@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from cloudsync.config.fields import PathText
 from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ class LocalTarget(TargetModel):
     """The embedded store: a SQLite file, values encrypted at rest."""
 
     provider: Literal["local"]
-    path: str = Field(".cloudsync/local.db", description="store file, relative to the stack folder")
+    path: PathText = Field(".cloudsync/local.db", description="store file, relative to the stack folder (or in a "
+                           "directory of files.allow)")
 
 
 class LocalRules(ProviderRules):

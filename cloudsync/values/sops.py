@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudsync.config.files import FileRefused, read_regular, realpath
+from cloudsync.config.limits import MAX_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError
 from cloudsync.values import age, sopsbin
 from cloudsync.values.secret import SecretValue
@@ -38,7 +40,11 @@ class FileProblem:
 def resolve_sops(decl: Declaration, spec: SopsSource, ctx: ResolveContext) -> SecretValue:
     """The value at ``spec.key`` in the SOPS file ``spec.file``; raise CloudsyncError at the declaration."""
     name = decl.decl.name
-    opened = open_file(ctx.root / spec.file, ctx)
+    try:
+        real = ctx.scope_of(decl).resolve(spec.file, what="sops file")
+    except FileRefused as exc:
+        raise CloudsyncError(decl.at("value", "sops", message=exc.message, hint=exc.hint)) from None
+    opened = open_file(real, ctx)
     if isinstance(opened, FileProblem):
         raise CloudsyncError(decl.at("value", "sops", message=(
             f"sops file {spec.file}: {opened.message} (value of secret {name!r})"), hint=opened.hint))
@@ -66,7 +72,7 @@ def resolve_sops(decl: Declaration, spec: SopsSource, ctx: ResolveContext) -> Se
 
 def open_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
     """The decrypted document (cached per run), or why it cannot be opened."""
-    cache_key = f"sops:{path.resolve()}"
+    cache_key = f"sops:{realpath(path)}"
     cached = ctx.cache.get(cache_key)
     if isinstance(cached, Document | FileProblem):
         return cached
@@ -80,10 +86,9 @@ def open_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
 
 def _decrypt_file(path: Path, ctx: ResolveContext) -> Document | FileProblem:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return FileProblem(f"cannot read it: {exc.strerror or exc.__class__.__name__}",
-                           hint="the path is relative to the stack folder")
+        raw = read_regular(path, limit=MAX_FILE_BYTES, what="sops file")
+    except FileRefused as exc:
+        return FileProblem(exc.reason, hint=exc.hint or "the path is relative to the stack folder")
     fmt = _format_of(path, raw)
     doc, meta = parse(raw, fmt)
     binary = sopsbin.find_binary()

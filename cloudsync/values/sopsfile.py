@@ -37,6 +37,8 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cloudsync.config.limits import MAX_DEPTH
+from cloudsync.config.yamlsource import YamlError, check_limits
 from cloudsync.values.secret import SecretValue
 
 ENC_RE = re.compile(r"^ENC\[AES256_GCM,data:([^,]*),iv:([^,]+),tag:([^,]+),type:([a-z]+)\]$")
@@ -134,12 +136,16 @@ def parse(text: bytes, fmt: str) -> tuple[dict[str, Any], Metadata]:
     try:
         if fmt == "json":
             doc = json.loads(text)
+            _check_depth(doc)
         else:
+            _check_yaml_limits(text)
             docs = list(yaml.load_all(text, Loader=_Yaml12Loader))
             if len(docs) != 1:
                 raise SopsFormatError(f"a {fmt} file with {len(docs)} documents",
                                       hint="keep one YAML document per SOPS file")
             doc = docs[0]
+    except RecursionError:
+        raise SopsFormatError(f"not valid {fmt}: nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, yaml.YAMLError) as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -149,6 +155,29 @@ def parse(text: bytes, fmt: str) -> tuple[dict[str, Any], Metadata]:
                               hint="encrypt it with `sops encrypt --in-place FILE` (see docs/values.md)")
     block = doc.pop("sops")
     return doc, _metadata(block)
+
+
+def _check_yaml_limits(text: bytes) -> None:
+    """A SOPS file from a pull request gets the stack files' bounds (depth, alias expansion) before
+    it is parsed: decrypting walks every node, so an alias bomb would expand there."""
+    try:
+        check_limits(text.decode("utf-8"), "sops file")
+    except UnicodeDecodeError:
+        raise SopsFormatError("not valid yaml: not UTF-8 text") from None
+    except YamlError as exc:
+        first = exc.diagnostics[0]
+        raise SopsFormatError(f"not valid yaml at line {first.line}: {first.message}", hint=first.hint) from None
+
+
+def _check_depth(doc: Any) -> None:
+    """JSON has no aliases, but its nesting is bounded like YAML's (decryption recurses through it)."""
+    level: list[Any] = [doc]
+    for _ in range(MAX_DEPTH + 1):
+        level = [v for node in level if isinstance(node, dict | list)
+                 for v in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return
+    raise SopsFormatError(f"not valid json: nested deeper than {MAX_DEPTH} levels")
 
 
 def _metadata(block: dict[str, Any]) -> Metadata:

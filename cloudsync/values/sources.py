@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudsync.config.files import FileRefused, FileScope
+from cloudsync.config.limits import MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.values.passwords import ALPHABETS
 from cloudsync.values.secret import SecretValue
@@ -51,6 +53,10 @@ class ResolveContext:
     read_remote: Callable[[str, str], SecretValue] | None = None
     cache: dict[str, object] = field(default_factory=dict)
     declarations: Mapping[str, Declaration] = field(default_factory=dict)
+
+    def scope_of(self, decl: Declaration) -> FileScope:
+        """Where ``decl``'s value files may be: its stack's scope, or the stack folder alone."""
+        return decl.scope if decl.scope is not None else FileScope.of(self.root)
 
 
 def resolve(decl: Declaration, ctx: ResolveContext) -> SecretValue:
@@ -89,13 +95,11 @@ def _env(decl: Declaration, var: str) -> SecretValue:
 
 def _file(decl: Declaration, name: str, ctx: ResolveContext) -> SecretValue:
     """The bytes of a local file, produced by another tool of the pipeline (discouraged)."""
-    path = ctx.root / name
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CloudsyncError(decl.at("value", "file", message=(
-            f"cannot read value file {name}: {exc.strerror or exc.__class__.__name__}"),
-            hint="the path is relative to the stack folder")) from None
+        data = ctx.scope_of(decl).read_bytes(name, limit=MAX_VALUE_FILE_BYTES, what="value file")
+    except FileRefused as exc:
+        raise CloudsyncError(decl.at("value", "file", message=exc.message,
+                                     hint=exc.hint or "the path is relative to the stack folder")) from None
     if not data:
         raise CloudsyncError(decl.at("value", "file", message=f"value file {name} is empty"))
     return SecretValue(data)

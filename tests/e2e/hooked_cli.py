@@ -96,7 +96,7 @@ def main() -> None:
     kind = os.environ.get("HOOK_KIND", "local")
     base = registry.provider_class(kind)
     globals()["Hooked"] = hooked(base)
-    registry.ADAPTERS[kind] = (__name__, "Hooked", None)
+    registry.ADAPTERS[kind] = registry.ADAPTERS[kind]._replace(module=__name__, class_name="Hooked")
     from cloudsync.cli import app
 
     sys.argv[0] = "cloudsync"

@@ -92,7 +92,7 @@ def test_every_kind_of_drift(cli: Callable[..., CliResult], applied: Path, canar
     assert details[("local:shop/b", "metadata")] == "labels: ~env: prod -> dev"
     assert details[("local:shop/a", "access")] == "readers: -someone"
     assert data["summary"] == {"value": 1, "metadata": 1, "access": 1, "missing": 1, "orphan": 1,  # type: ignore[comparison-overlap]
-                               "unmanaged": 1, "total": 6, "ignored": 0, "checked": 4}
+                               "unmanaged": 1, "inherited": 0, "total": 6, "ignored": 0, "checked": 4}
 
 
 def test_ignore_entries_apply_until_they_expire(cli: Callable[..., CliResult], applied: Path, canary: str) -> None:
@@ -173,7 +173,7 @@ def test_markdown_stays_under_the_comment_limit_for_10000_drifted_secrets(
     text = render_drift_markdown(report)
     assert len(text) <= GITHUB_COMMENT_LIMIT
     assert text.count("more not listed here") >= 1
-    assert "| 3333 | 3333 | 0 | 3334 | 3333 | 0 | 0 | 10000 |" in text
+    assert "| 3333 | 3333 | 0 | 3334 | 3333 | 0 | 0 | 0 | 10000 |" in text
 
     violations = [{"policy": "CS101", "severity": "error", "address": c.address, "message": "wildcard reader",
                    "file": "secrets/x.yaml", "line": i} for i, c in enumerate(changes)]
@@ -184,7 +184,8 @@ def test_markdown_stays_under_the_comment_limit_for_10000_drifted_secrets(
 
 
 def test_drift_kinds_are_the_contract() -> None:
-    assert [k.value for k in DriftKind] == ["value", "metadata", "access", "missing", "orphan", "unmanaged"]
+    assert [k.value for k in DriftKind] == ["value", "metadata", "access", "missing", "orphan", "unmanaged",
+                                             "inherited"]
 
 
 def test_output_is_written_as_is_without_emoji_or_markup(cli: Callable[..., CliResult], applied: Path) -> None:

@@ -67,22 +67,34 @@ def test_an_edited_and_resigned_plan_cannot_change_secrets_the_stack_does_not_ow
     plan_file = tmp_path / "plan.json"
     assert cli("plan", "--out", str(plan_file), "-C", str(stack), env=env).code == 0
 
-    def add_changes(body: dict[str, Any]) -> None:
+    def add_deletes(body: dict[str, Any]) -> None:
         (update,) = body["changes"]
-        body["changes"] += [_change(UNOWNED, "delete", [], update), _change(FOREIGN, "delete", [], update),
-                            _change(FOREIGN, "update", ["labels", "ownership"], update)]
+        body["changes"] += [_change(UNOWNED, "delete", [], update), _change(FOREIGN, "delete", [], update)]
 
-    _resign(plan_file, add_changes)
+    _resign(plan_file, add_deletes)
     applied = cli("apply", str(plan_file), "-C", str(stack), env=env)
     assert_no_canary(canary, applied.stdout, applied.stderr)
-
     assert applied.code == 1, applied.output
-    assert "1 applied, 3 failed" in applied.stdout
+    assert "1 applied, 2 failed" in applied.stdout
     assert f"delete  local:{UNOWNED}: {UNOWNED} is not managed by cloudsync" in applied.stderr
     assert f"delete  local:{FOREIGN}: {FOREIGN} is owned by stack 'billing'" in applied.stderr
-    assert f"update  local:{FOREIGN}: {FOREIGN} is owned by stack 'billing'" in applied.stderr
+
+    # Taking another stack's secret by an update: refused too, and the deletes after it never start.
+    (stack / "cloudsync.yaml").write_text(STACK.replace("env: dev", "env: staging"))
+    assert cli("plan", "--out", str(plan_file), "-C", str(stack), env=env).code == 0
+
+    def add_takeover(body: dict[str, Any]) -> None:
+        (update,) = body["changes"]
+        body["changes"] += [_change(FOREIGN, "update", ["labels", "ownership"], update),
+                            _change(UNOWNED, "delete", [], update), _change(FOREIGN, "delete", [], update)]
+
+    _resign(plan_file, add_takeover)
+    taken = cli("apply", str(plan_file), "-C", str(stack), env=env)
+    assert taken.code == 1, taken.output
+    assert "1 applied, 1 failed, 2 not attempted" in taken.stdout
+    assert f"update  local:{FOREIGN}: {FOREIGN} is owned by stack 'billing'" in taken.stderr
     assert store.get_value(UNOWNED) == SecretValue("theirs-1")  # still there, not soft-deleted
     assert store.get_value(FOREIGN) == SecretValue("theirs-2")
     rows = {row["name"]: json.loads(row["labels"]) for row in store.rows()}
     assert rows[FOREIGN]["cloudsync-stack"] == "billing" and rows[UNOWNED] == {"team": "legacy"}
-    assert rows["shop/db-password"]["env"] == "test"  # the change the plan job made is applied
+    assert rows["shop/db-password"]["env"] == "staging"  # the changes the plan job made are applied

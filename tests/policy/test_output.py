@@ -59,7 +59,7 @@ def test_sarif_is_what_code_scanning_accepts(report: PolicyReport) -> None:
     driver = run["tool"]["driver"]
     assert driver["name"] == "cloudsync"
     rules = driver["rules"]
-    assert [r["id"] for r in rules] == [f"CS{n:03d}" for n in range(1, 14)]  # every rule, so fixed alerts close
+    assert [r["id"] for r in rules] == [f"CS{n:03d}" for n in range(1, 16)]  # every rule, so fixed alerts close
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
         assert rule["defaultConfiguration"]["level"] in {"error", "warning"}
@@ -84,7 +84,7 @@ def test_sarif_is_what_code_scanning_accepts(report: PolicyReport) -> None:
 def test_junit_parses_back(report: PolicyReport) -> None:
     root = ET.fromstring(render_report_junit(report))
     suite = root.find("testsuite")
-    assert suite is not None and suite.get("tests") == "13" and suite.get("failures") == "2"
+    assert suite is not None and suite.get("tests") == "15" and suite.get("failures") == "2"
     cases = {c.get("name", "").split()[0]: c for c in suite.iter("testcase")}
     failure = cases["CS001"].find("failure")
     assert failure is not None and "gcp-prod:app/public" in (failure.text or "")

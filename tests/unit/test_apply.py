@@ -199,7 +199,7 @@ def timed(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[TimedLocal]]:
     TimedLocal.events = []
     TimedLocal.delete_started = threading.Event()
     TimedLocal.on_write = None
-    monkeypatch.setitem(registry.ADAPTERS, "local", (__name__, "TimedLocal", None))
+    monkeypatch.setitem(registry.ADAPTERS, "local", registry.ADAPTERS["local"]._replace(module=__name__, class_name="TimedLocal"))
     yield TimedLocal
 
 

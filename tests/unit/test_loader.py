@@ -306,3 +306,68 @@ secrets:
 def test_missing_stack_file(tmp_path: Path) -> None:
     diag = only(tmp_path)
     assert "no cloudsync.yaml" in diag.message and diag.hint is not None
+
+
+# --- patterns match whole values (issue 11) ------------------------------------------------------
+
+
+def test_a_trailing_newline_does_not_make_a_second_secret(write_stack: Callable[..., Path]) -> None:
+    """`$` matched before a final newline: "payments/a\\n" loaded as a second secret beside "payments/a"."""
+    folder = write_stack(HEADER + """\
+secrets:
+  - name: payments/a
+    targets: [local]
+  - name: "payments/a\\n"
+    targets: [local]
+""")
+    diag = only(folder)
+    assert diag.message.startswith("invalid secret name 'payments/a\\n'") and diag.line == 16
+
+
+@pytest.mark.parametrize("labels", ['{"env\\n": prod}', '{env: "prod\\n"}'])
+def test_a_trailing_newline_in_a_label(write_stack: Callable[..., Path], labels: str) -> None:
+    diag = only(write_stack(HEADER + f"""\
+secrets:
+  - name: payments/a
+    targets: [local]
+    labels: {labels}
+"""))
+    assert "invalid" in diag.message and "\\n" in diag.message and diag.line == 16
+
+
+def test_a_trailing_newline_in_a_name_override(write_stack: Callable[..., Path]) -> None:
+    diag = only(write_stack(HEADER + """\
+secrets:
+  - name: payments/a
+    targets: [aws-prod]
+    names: {aws-prod: "payments-a\\n"}
+"""))
+    assert "remote name 'payments-a\\n' is not valid in aws" in diag.message
+
+
+def test_a_trailing_newline_in_a_duration(write_stack: Callable[..., Path]) -> None:
+    diag = only(write_stack(HEADER + """\
+secrets:
+  - name: payments/a
+    targets: [local]
+    expires: "30d\\n"
+"""))
+    assert diag.message.startswith("bad duration '30d\\n'") and diag.line == 16
+
+
+def test_an_empty_name_override_is_refused(write_stack: Callable[..., Path]) -> None:
+    """`names: {t: ""}` was silently ignored (the translated name was used)."""
+    diag = only(write_stack(HEADER + """\
+secrets:
+  - name: payments/a
+    targets: [aws-prod]
+    names: {aws-prod: ""}
+"""))
+    assert "empty name override for target 'aws-prod'" in diag.message and diag.line == 16
+
+
+@pytest.mark.parametrize("version", ["true", "1.0", '"1"'])
+def test_version_is_the_integer_one(write_stack: Callable[..., Path], version: str) -> None:
+    diag = only(write_stack(HEADER.replace("version: 1", f"version: {version}")))
+    assert diag.message.startswith("invalid version") and "expected the integer 1" in diag.message
+    assert (diag.line, diag.col) == (1, 10)

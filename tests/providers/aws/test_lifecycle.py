@@ -76,8 +76,10 @@ def test_second_plan_is_empty_and_cheap(created: Engine) -> None:
     run, calls = created.calls()
     assert changes(run) == []
     assert run.plan.summary()["unchanged"] == 1
-    # one list page, the fingerprint key, and the readers of the one owned secret: no DescribeSecret
-    assert calls == {"ListSecrets": 1, "GetSecretValue": 1, "GetResourcePolicy": 1}
+    # one list page, the fingerprint key, the readers of the one owned secret and one page of IAM
+    # authorization details for the access scan: no DescribeSecret
+    assert calls == {"ListSecrets": 1, "GetSecretValue": 1, "GetResourcePolicy": 1,
+                     "GetAccountAuthorizationDetails": 1}
 
 
 def test_metadata_only_plan_reads_no_value(created: Engine) -> None:
