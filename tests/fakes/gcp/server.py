@@ -1,4 +1,5 @@
-"""The fake served over real gRPC: ``google.cloud.secretmanager.v1.SecretManagerService``.
+"""The fake served over real gRPC: ``google.cloud.secretmanager.v1.SecretManagerService``,
+and beside it Resource Manager and IAM roles (:mod:`.iam_services`, state in ``directory``).
 
 The real ``SecretManagerServiceClient`` talks to it over its default gRPC transport on
 127.0.0.1 ephemeral ports, in one of two ways, as cloudsync does:
@@ -46,6 +47,8 @@ from google.protobuf import duration_pb2, empty_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tests.fakes.gcp import iam_services
+from tests.fakes.gcp.directory import Directory
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.oauth import Credentials
 from tests.fakes.gcp.store import MAX_PAGE, State, Store
@@ -69,6 +72,7 @@ PERMISSIONS = {
     "DestroySecretVersion": "secretmanager.versions.destroy",
     "GetIamPolicy": "secretmanager.secrets.getIamPolicy",
     "SetIamPolicy": "secretmanager.secrets.setIamPolicy",
+    **iam_services.PERMISSIONS,
 }
 
 
@@ -126,6 +130,7 @@ class FakeSecretManager:
 
     def __init__(self, tls: TlsFiles | None = None) -> None:
         self.store = Store()
+        self.directory = Directory()
         self.calls: Counter[str] = Counter()
         self.max_page_size = MAX_PAGE
         self.tls = tls
@@ -161,7 +166,8 @@ class FakeSecretManager:
                                       ("grpc.max_receive_message_length", -1),
                                       ("grpc.so_reuseport", 0)])
         handlers = grpc.method_handlers_generic_handler(SERVICE, self._handlers(authenticated=authenticated))
-        server.add_generic_rpc_handlers((handlers,))
+        server.add_generic_rpc_handlers((handlers, *iam_services.handlers(
+            self, lambda method, body: self._wrap(method, body, authenticated=authenticated))))
         return server
 
     def stop(self) -> None:
@@ -185,6 +191,7 @@ class FakeSecretManager:
     def reset(self) -> None:
         with self._lock:
             self.store = Store()
+            self.directory = Directory()
             self.calls.clear()
             self.max_page_size = MAX_PAGE
             self._faults.clear()
