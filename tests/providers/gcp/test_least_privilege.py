@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from google.iam.v1 import policy_pb2
 
 from tests.conftest import CliResult
 from tests.fakes.gcp import FakeSecretManager
-from tests.providers.contract.clouds import Gcp
+from tests.providers.contract.clouds import PROJECT, Gcp
 from tests.providers.contract.drive import Driver
 from tests.providers.contract.privilege import Scenario, check_operation
 
@@ -80,6 +81,9 @@ def scenario(gcp: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("ROTATING", "first-value-of-the-rotating-secret")
         driver.declare(BEFORE)
         driver.applied()
+        # A project owner: the scan asks IAM what roles/owner carries, so iam.roles.get is exercised.
+        gcp.directory.set_iam_policy(f"projects/{PROJECT}", "projects", policy_pb2.Policy(
+            bindings=[policy_pb2.Binding(role="roles/owner", members=["user:owner@example.com"])]))
         if operation == "apply":
             monkeypatch.setenv("ROTATING", "second-value-of-the-rotating-secret")
             driver.declare(AFTER)
@@ -87,7 +91,8 @@ def scenario(gcp: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyP
         return driver
 
     return Scenario(prepare, lambda tokens: _grant(gcp, tokens),
-                    mentions=lambda token: (token.rsplit("::", 1)[-1],))
+                    mentions=lambda token: (token.rsplit("::", 1)[-1],),
+                    scan=frozenset({"iam.roles.get", "resourcemanager.projects.getIamPolicy"}))
 
 
 @pytest.mark.parametrize("operation", ["plan-metadata", "plan", "apply"])
