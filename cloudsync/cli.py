@@ -194,9 +194,9 @@ def plan(
     with open_session(stack) as session:
         run = build_plan(session, targets, metadata_only=metadata_only)
     policy = _policy(stack, run, policy_dir)
-    broad, _ = inherited_drift(stack, run, today=run.plan.created_at.date())
+    broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
     _render_plan(run.plan, fmt, policy, broad)
-    print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
+    print_diagnostics([*run.plan.diagnostics, *unknown, *policy.diagnostics])
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:

@@ -367,12 +367,6 @@ secrets:
 """
 
 
-def _materializer_signs_with_declared_cas() -> bool:
-    from cloudsync.apply import ValueMaterializer
-
-    return hasattr(ValueMaterializer, "value_after_apply")
-
-
 def test_a_self_signed_client_certificate_is_renewed_before_it_expires(
         cli: Cli, write_stack: Callable[..., Path], canary: str, home: dict[str, str]) -> None:
     stack = write_stack(CERT_STACK.split("  - name: shop/ca\n")[0] + "  - name: shop/self-signed\n"
@@ -392,8 +386,6 @@ def test_a_self_signed_client_certificate_is_renewed_before_it_expires(
     assert store(stack).get_value("shop/self-signed").reveal() != first
 
 
-@pytest.mark.xfail(not _materializer_signs_with_declared_cas(), strict=True,
-                   reason="apply's ValueMaterializer does not yet hand a certificate its CA's value")
 def test_a_client_certificate_is_signed_by_its_declared_ca(
         cli: Cli, write_stack: Callable[..., Path], canary: str, home: dict[str, str]) -> None:
     stack = write_stack(CERT_STACK)

@@ -4,8 +4,9 @@
 reset its state with ``POST /moto-api/reset``. :class:`FaultProxy` forwards requests to it
 and answers chosen operations with a canned AWS error (throttling, 5xx, access denied, or
 an AWS behaviour moto does not reproduce) for the first N calls, can rewrite ListSecrets
-pages (AWS's listing is eventually consistent), and logs every operation it sees, so tests
-drive the real boto3 client through real failures.
+pages (AWS's listing is eventually consistent) or shrink them (``max_results``: AWS may
+return fewer than asked for), can forward a call and drop its answer (``lose``), and logs
+every operation it sees, so tests drive the real boto3 client through real failures.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -88,6 +90,7 @@ class Fault:
     times: int
     message: str
     headers: dict[str, str] = field(default_factory=dict)
+    lost: bool = False  # forward the call, then drop the connection without its answer
 
 
 class FaultProxy:
@@ -100,6 +103,8 @@ class FaultProxy:
         self.injected: list[str] = []
         # Rewrites each ListSecrets page, e.g. to play AWS's eventually consistent listing.
         self.list_filter: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+        # The most secrets one ListSecrets page holds, whatever MaxResults asks for.
+        self.max_results: int | None = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -112,6 +117,11 @@ class FaultProxy:
         """Answer the next ``times`` calls of ``operation`` with an AWS error."""
         with self.lock:
             self.faults.append(Fault(operation, code, status, times, message, dict(headers or {})))
+
+    def lose(self, operation: str, *, times: int = 1) -> None:
+        """Forward the next ``times`` calls of ``operation``, then drop each connection unanswered."""
+        with self.lock:
+            self.faults.append(Fault(operation, "", 0, times, "", lost=True))
 
     def _take(self, operation: str) -> Fault | None:
         with self.lock:
@@ -138,7 +148,7 @@ class FaultProxy:
                 target = self.headers.get("X-Amz-Target", "")
                 operation = target.rsplit(".", 1)[-1]
                 fault = proxy._take(operation)
-                if fault is not None:
+                if fault is not None and not fault.lost:
                     payload = json.dumps({"__type": fault.code, "message": fault.message}).encode()
                     self.send_response(fault.status)
                     self.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -148,15 +158,25 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                if operation == "ListSecrets" and proxy.max_results is not None:
+                    request = json.loads(body or b"{}")
+                    request["MaxResults"] = min(int(request.get("MaxResults") or 100), proxy.max_results)
+                    body = json.dumps(request).encode()
                 conn = http.client.HTTPConnection(proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port,
                                                   timeout=30)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() not in ("host", "connection", "content-length")}
+                    headers["Content-Length"] = str(len(body))
                     conn.request("POST", self.path, body=body, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
                 finally:
                     conn.close()
+                if fault is not None:  # performed upstream; the answer is lost on the way back
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if operation == "ListSecrets" and response.status == 200 and proxy.list_filter is not None:
                     page = json.loads(data)
                     page["SecretList"] = proxy.list_filter(page.get("SecretList", []))

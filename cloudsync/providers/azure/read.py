@@ -4,6 +4,10 @@ A plan costs one call per 25 secrets (the list), one paginated role-assignment l
 the whole vault, one listing of deleted secrets only when a declared name is missing, and a
 versions listing only for a declared secret whose current version is not cloudsync's (see
 :mod:`cloudsync.providers.azure.tags`). No value is ever read here.
+
+A certificate's secret (``managed: true``) belongs to Key Vault, which refuses writes to it:
+it is left out unless its name is declared (then the plan shows the conflict), so neither
+``import`` nor drift offers it as an unmanaged secret of the stack.
 """
 
 from __future__ import annotations
@@ -42,13 +46,14 @@ class Listed:
     recovery_level: str | None = None
     version: str | None = None  # set by versions listings only: the list shows base ids
     deleted: bool = False
+    certificate: bool = False  # Key Vault manages it: the secret of a certificate
 
     @classmethod
     def of(cls, props: SecretProperties, *, deleted: bool = False) -> Listed:
         return cls(name=props.name or "", tags=dict(props.tags or {}), content_type=props.content_type,
                    enabled=props.enabled, expires=props.expires_on, created=created_stamp(props.created_on),
                    updated=created_stamp(props.updated_on), recovery_level=plain(props.recovery_level),
-                   version=props.version, deleted=deleted)
+                   version=props.version, deleted=deleted, certificate=bool(props.managed))
 
     def same_version(self, other: Listed) -> bool:
         return (self.created, self.updated, dict(self.tags)) == (other.created, other.updated, dict(other.tags))
@@ -77,6 +82,7 @@ class StateReader:
         with azure_call("list_secrets", "in the vault"):
             live = [Listed.of(p) for p in self.secrets.list_properties_of_secrets(max_page_size=PAGE_SIZE)]
         declared = {name.casefold(): name for name in query.declared}
+        live = [item for item in live if not item.certificate or item.name.casefold() in declared]
         seen = {item.name.casefold() for item in live}
         deleted: list[Listed] = []
         if any(name not in seen for name in declared):

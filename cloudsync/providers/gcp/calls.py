@@ -47,11 +47,14 @@ class QuotaLimits:
     writes_per_minute: float = 600
     access_per_minute: float = 90_000
     writes_per_secret_per_second: float = 2  # AddSecretVersion / UpdateSecret on global secrets
+    # Resource Manager and IAM reads of the access scan (a handful per target): paced well
+    # below those APIs' own per-project read quotas.
+    iam_reads_per_minute: float = 600
     headroom: float = 0.9
 
     def per_second(self, quota: Quota) -> float:
         per_minute = {Quota.READ: self.reads_per_minute, Quota.WRITE: self.writes_per_minute,
-                      Quota.ACCESS: self.access_per_minute}[quota]
+                      Quota.ACCESS: self.access_per_minute, Quota.IAM_READ: self.iam_reads_per_minute}[quota]
         return per_minute * self.headroom / 60
 
 
@@ -115,9 +118,12 @@ class Caller:
         code = _status_name(exc)
         if isinstance(exc, gexc.PermissionDenied):
             permission = permission_of(method)
+            # Folder and organization permissions are granted there, not in the project.
+            place = f"on {resource}" if resource.startswith(("folders/", "organizations/")) else \
+                f"in project {self.project}"
             return ProviderError(
                 f"permission denied: {where} needs {permission}", code=code,
-                hint=f"grant {permission} to cloudsync's identity in project {self.project} "
+                hint=f"grant {permission} to cloudsync's identity {place} "
                      f"(`cloudsync permissions --target {self.target}` prints a least-privilege role)")
         if isinstance(exc, gexc.Unauthenticated):
             return ProviderError(f"{where}: the credentials were rejected", code=code,

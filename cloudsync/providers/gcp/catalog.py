@@ -1,8 +1,12 @@
-"""The one table of what cloudsync calls on Secret Manager, and why.
+"""The one table of what cloudsync calls on Google Cloud, and why.
 
 Each RPC maps to the IAM permission it needs and the quota it counts against; each
 operation lists the RPCs its code paths make. Permission errors, ``cloudsync permissions``
 and the rate limiter all read from here, so they cannot disagree with the code.
+
+Secret Manager RPCs are named as the service names them (``ListSecrets``); the RPCs of the
+access scan on other services carry their service's name (``Projects.GetIamPolicy``,
+``IAM.GetRole``), so counts and messages never confuse a project's policy with a secret's.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from cloudsync.providers.base import Operation
 
 
 class Quota(StrEnum):
-    """Secret Manager's per-project request quotas (checked: 600 / 600 / 90,000 per minute)."""
+    """Secret Manager's per-project request quotas (checked: 600 / 600 / 90,000 per minute), and
+    the read quotas of Resource Manager and IAM that the access scan's few calls count against."""
 
     READ = "read"
     WRITE = "write"
     ACCESS = "access"
+    IAM_READ = "iam-read"
 
 
 @dataclass(frozen=True)
@@ -50,17 +56,44 @@ METHODS: Mapping[str, Method] = {
                                    "disable versions beyond keep_versions (never destroyed)"),
     "SetIamPolicy": Method("secretmanager.secrets.setIamPolicy", Quota.WRITE,
                            "grant and revoke roles/secretmanager.secretAccessor"),
+    # The access scan: grants at broader scopes than the secret (see access.py).
+    "Projects.GetIamPolicy": Method("resourcemanager.projects.getIamPolicy", Quota.IAM_READ,
+                                    "who can read every secret through the project's IAM policy"),
+    "IAM.GetRole": Method("iam.roles.get", Quota.IAM_READ,
+                          "whether a custom role (or a basic role) lets its members read secret values"),
+    "Projects.GetProject": Method("resourcemanager.projects.get", Quota.IAM_READ,
+                                  "find the project's folder (access_scan.ancestors: true)"),
+    "Folders.GetFolder": Method("resourcemanager.folders.get", Quota.IAM_READ,
+                                "find a folder's parent folder or organization (access_scan.ancestors: true)"),
+    "Folders.GetIamPolicy": Method("resourcemanager.folders.getIamPolicy", Quota.IAM_READ,
+                                   "who can read every secret through a folder's IAM policy (access_scan.ancestors)"),
+    "Organizations.GetIamPolicy": Method("resourcemanager.organizations.getIamPolicy", Quota.IAM_READ,
+                                         "who can read every secret through the organization's IAM policy "
+                                         "(access_scan.ancestors)"),
 }
 
 _READ_METADATA = ("ListSecrets", "GetSecretVersion", "GetIamPolicy")
+# Every plan, drift and apply runs the access scan (unless the target sets access_scan: false):
+# the project's policy and the roles it, or a secret's policy, names. Granted in the project.
+SCAN_CALLS = ("Projects.GetIamPolicy", "IAM.GetRole")
+# With access_scan.ancestors: permissions granted on the folders and the organization, since
+# a project role cannot hold them (a list of ancestors skips the two lookups).
+ANCESTOR_CALLS: Sequence[str] = ("Projects.GetProject", "Folders.GetFolder", "Folders.GetIamPolicy",
+                                 "Organizations.GetIamPolicy", "IAM.GetRole")
+LOOKUPS = ("Projects.GetProject", "Folders.GetFolder")
 
 CALLS: Mapping[Operation, Sequence[str]] = {
-    Operation.PLAN_METADATA: _READ_METADATA,
-    Operation.PLAN: (*_READ_METADATA, "AccessSecretVersion"),
+    Operation.PLAN_METADATA: (*_READ_METADATA, *SCAN_CALLS),
+    Operation.PLAN: (*_READ_METADATA, "AccessSecretVersion", *SCAN_CALLS),
     Operation.APPLY: (*_READ_METADATA, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
                       "DeleteSecret", "AddSecretVersion", "ListSecretVersions", "DisableSecretVersion",
-                      "SetIamPolicy"),
+                      "SetIamPolicy", *SCAN_CALLS),
 }
+
+
+def calls_for(operation: Operation, *, access_scan: bool = True) -> list[str]:
+    """The RPCs of ``operation`` in the project; without the scan's when the target opts out."""
+    return [m for m in CALLS[operation] if access_scan or m not in SCAN_CALLS]
 
 
 def permissions_for(operation: Operation) -> list[str]:

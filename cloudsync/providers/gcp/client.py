@@ -1,18 +1,23 @@
-"""Open a Secret Manager client for one target: endpoint, transport security, credentials.
+"""Open the clients of one target: endpoint, transport security, credentials.
 
-- No ``endpoint``: the public service (``secretmanager.googleapis.com``, or
-  ``secretmanager.<location>.rep.googleapis.com`` for regional secrets) over TLS, with
+- No endpoint: the public service (``secretmanager.googleapis.com``, or
+  ``secretmanager.<location>.rep.googleapis.com`` for regional secrets;
+  ``cloudresourcemanager.googleapis.com``, ``iam.googleapis.com``) over TLS, with
   Application Default Credentials.
-- ``endpoint: host:port`` on a loopback host (an emulator, the test fake): plain gRPC via
-  ``SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(...))``, no credentials.
-- ``endpoint`` on any other host (Private Service Connect, a proxy): TLS with ADC. Asking
+- An endpoint ``host:port`` on a loopback host (an emulator, the test fake): plain gRPC via
+  the client's ``*GrpcTransport(channel=grpc.insecure_channel(...))``, no credentials.
+- An endpoint on any other host (Private Service Connect, a proxy): TLS with ADC. Asking
   for plain text there (``http://`` or ``grpc://``) is refused: it would send credentials
   and values unencrypted over a network.
+
+A target's ``endpoint`` applies to every service cloudsync calls for it (Secret Manager,
+Resource Manager, IAM); ``endpoints.<service>`` overrides it for one service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import google.auth
@@ -31,6 +36,14 @@ CHANNEL_OPTIONS = (("grpc.max_send_message_length", -1), ("grpc.max_receive_mess
 _PLAINTEXT_SCHEMES = ("http://", "grpc://")
 
 
+class Service(StrEnum):
+    """The Google APIs cloudsync calls; the values are the keys of a target's ``endpoints``."""
+
+    SECRETMANAGER = "secretmanager"
+    RESOURCEMANAGER = "resourcemanager"
+    IAM = "iam"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str
@@ -41,7 +54,6 @@ class Endpoint:
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
-
 
 
 def parse_endpoint(endpoint: str) -> Endpoint:
@@ -66,6 +78,24 @@ def parse_endpoint(endpoint: str) -> Endpoint:
     return Endpoint(host=host, port=int(port_text) if port_text else 443, tls=tls)
 
 
+def endpoint_for(config: Any, service: Service) -> Endpoint | None:
+    """Where ``config`` (a GcpTarget) reaches ``service``: its override, else ``endpoint``, else None (public)."""
+    overrides = config.endpoints if service is not Service.SECRETMANAGER else None
+    override = getattr(overrides, service.value, None) if overrides is not None else None
+    text = override or config.endpoint
+    return parse_endpoint(text) if text else None
+
+
+def open_grpc(client_class: Any, transport_class: Any, endpoint: Endpoint | None, public: str | None = None) -> Any:
+    """A client of ``client_class``: plain gRPC to a loopback endpoint, else TLS with ADC (``public`` by default)."""
+    if endpoint is not None and not endpoint.tls:
+        channel = grpc.insecure_channel(endpoint.address, options=list(CHANNEL_OPTIONS))
+        return client_class(transport=transport_class(channel=channel))
+    api_endpoint = endpoint.address if endpoint is not None else public
+    options = ClientOptions(api_endpoint=api_endpoint) if api_endpoint else None
+    return client_class(credentials=_default_credentials(), client_options=options)
+
+
 def open_client(config: Any) -> Any:
     """A ``SecretManagerServiceClient`` for ``config`` (a GcpTarget); ProviderError on any problem."""
     if not getattr(config, "project", None):
@@ -73,19 +103,9 @@ def open_client(config: Any) -> Any:
     if config.location and config.replication:
         raise ProviderError("replication applies to global secrets only",
                             hint="regional secrets (location set) live in their location; remove replication")
-    endpoint = parse_endpoint(config.endpoint) if config.endpoint else None
-    if endpoint is not None and not endpoint.tls:
-        channel = grpc.insecure_channel(endpoint.address, options=list(CHANNEL_OPTIONS))
-        return SecretManagerServiceClient(transport=SecretManagerServiceGrpcTransport(channel=channel))
-    if endpoint is not None:
-        api_endpoint = endpoint.address
-    elif config.location:
-        api_endpoint = f"secretmanager.{config.location}.rep.googleapis.com"
-    else:
-        api_endpoint = None
-    credentials = _default_credentials()
-    options = ClientOptions(api_endpoint=api_endpoint) if api_endpoint else None
-    return SecretManagerServiceClient(credentials=credentials, client_options=options)
+    regional = f"secretmanager.{config.location}.rep.googleapis.com" if config.location else None
+    return open_grpc(SecretManagerServiceClient, SecretManagerServiceGrpcTransport,
+                     endpoint_for(config, Service.SECRETMANAGER), regional)
 
 
 def _default_credentials() -> Any:

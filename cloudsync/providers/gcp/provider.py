@@ -1,8 +1,10 @@
 """The ``gcp`` target kind: GCP Secret Manager through ``google-cloud-secret-manager``.
 
-Reads in bulk (:mod:`.read`), writes one change at a time (:mod:`.write`), paces and
-retries every RPC (:mod:`.calls`), holds an apply lock in the project (:mod:`.lock`) and
-declares its permissions from one table (:mod:`.catalog`). See docs/providers/gcp.md.
+Reads in bulk (:mod:`.read`), writes one change at a time (:mod:`.write`), scans who can
+read each secret through project, folder and organization IAM policies (:mod:`.access`),
+paces and retries every RPC (:mod:`.calls`), holds an apply lock in the project
+(:mod:`.lock`) and declares its permissions from one table (:mod:`.catalog`). See
+docs/providers/gcp.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, ClassVar
 
 from google.cloud import secretmanager
 
+from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     NotFoundError,
     Operation,
@@ -23,6 +26,7 @@ from cloudsync.providers.base import (
     ReadQuery,
     RemoteSecret,
 )
+from cloudsync.providers.gcp.access import AccessScanner
 from cloudsync.providers.gcp.calls import Caller, QuotaLimits
 from cloudsync.providers.gcp.catalog import permissions_for
 from cloudsync.providers.gcp.client import open_client
@@ -31,6 +35,7 @@ from cloudsync.providers.gcp.payload import crc32c
 from cloudsync.providers.gcp.permissions import render_permissions
 from cloudsync.providers.gcp.read import read_secrets
 from cloudsync.providers.gcp.rules import GcpTarget
+from cloudsync.providers.gcp.scan_clients import ScanClients
 from cloudsync.providers.gcp.write import Writer
 from cloudsync.values.secret import SecretValue
 
@@ -56,9 +61,15 @@ class GcpProvider(Provider[GcpTarget]):
                             writes_per_minute=config.writes_per_minute or quota.writes_per_minute)
         self.caller = Caller(target, config.project, quota, self.api_calls)
         self.writer = Writer(self.client, self.caller, self.parent, config)
+        self.scan_clients = ScanClients(config)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return read_secrets(self.client, self.caller, self.parent, query, self.limits.max_parallel)
+
+    def scan_access(self, query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
+        """The secrets' own policies (read already), the project's, and the ancestors' when asked:
+        one call per policy plus one per role IAM is asked about, whatever the number of secrets."""
+        return AccessScanner(self.config, self.caller, self.scan_clients, self.parent).scan(secrets)
 
     def read_value(self, name: str) -> SecretValue:
         """The value of ``versions/latest``; NotFoundError when absent, ProviderError when disabled or corrupted."""
@@ -89,4 +100,5 @@ class GcpProvider(Provider[GcpTarget]):
         return GcpTargetLock(self.client, self.caller, self.parent, self.config, self.target, self.context.stack)
 
     def close(self) -> None:
+        self.scan_clients.close()
         self.client.transport.close()

@@ -313,9 +313,9 @@ class Writer:
             # A secret we just created has an empty policy; otherwise read it (retried create).
             policy = PolicyView(etag=b"", version=1, bindings=()) if fresh else self._policy(name)
         for _ in range(2):
+            if policy.readers == readers:
+                return  # compared as a set: IAM keeps bindings in its own order, not the one sent
             desired = policy.with_readers(readers)
-            if desired.bindings == policy.bindings:
-                return
             request = iam_policy_pb2.SetIamPolicyRequest(resource=name, policy=desired.to_pb())
             try:
                 self.caller("SetIamPolicy", self.client.set_iam_policy, request, resource=name)

@@ -5,7 +5,10 @@ Paths and bodies as ``azure-keyvault-secrets`` sends them (see its ``_generated`
 ``GET /secrets``, ``GET /secrets/{name}/versions``, ``DELETE /secrets/{name}``,
 ``GET /deletedsecrets[/{name}]``, ``DELETE /deletedsecrets/{name}`` (purge),
 ``POST /deletedsecrets/{name}/recover``. Lists return at most ``maxresults`` (1-25, default
-25) items and an absolute ``nextLink`` carrying a ``$skiptoken``.
+25) items and an absolute ``nextLink`` carrying a ``$skiptoken``. Like the real vault, a page
+may hold fewer items than asked for (``AzureFake.list_page_size``) or none at all while a
+``nextLink`` still follows (``AzureFake.empty_pages``): only the absence of a ``nextLink``
+ends a listing.
 """
 
 from __future__ import annotations
@@ -64,16 +67,30 @@ def _page(fake: AzureFake, lister: Lister, path: str, query: dict[str, str]) -> 
         size = 0
     if not 1 <= size <= 25:
         raise ApiError(400, "BadParameter", "maxresults must be between 1 and 25.")
-    token = query.get("$skiptoken")
-    start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    size = min(size, max(1, fake.list_page_size))
+    start, empties = _skip(query.get("$skiptoken"))
+
+    def link(position: int, served_empty: int) -> str:
+        skip = base64.urlsafe_b64encode(f"{position}:{served_empty}".encode()).decode()
+        params = {"api-version": query.get("api-version", ""), "$skiptoken": skip, "maxresults": str(size)}
+        return f"{fake.url}{path}?{urlencode(params)}"
+
+    if empties < fake.empty_pages:  # an empty page before each page of items
+        return {"value": [], "nextLink": link(start, empties + 1)}
     items, total = lister(start, size)
     following = start + size
-    next_link = None
-    if following < total:
-        skip = base64.urlsafe_b64encode(str(following).encode()).decode()
-        params = {"api-version": query.get("api-version", ""), "$skiptoken": skip, "maxresults": str(size)}
-        next_link = f"{fake.url}{path}?{urlencode(params)}"
-    return {"value": items, "nextLink": next_link}
+    return {"value": items, "nextLink": link(following, 0) if following < total else None}
+
+
+def _skip(token: str | None) -> tuple[int, int]:
+    """(position, empty pages served there) of a ``$skiptoken``."""
+    if not token:
+        return 0, 0
+    try:
+        position, _, empties = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        return int(position), int(empties or 0)
+    except ValueError:
+        raise ApiError(400, "BadParameter", "The $skiptoken is not valid.") from None
 
 
 def dispatch(fake: AzureFake, operation: str, path: str, query: dict[str, str], body: Any) -> Response:

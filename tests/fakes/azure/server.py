@@ -12,13 +12,13 @@ One ``ThreadingHTTPServer`` on 127.0.0.1, HTTP/1.1 keep-alive over TLS, routes b
 
 Data-plane and ARM requests need a bearer token for their audience; a request without one
 gets the 401 challenge the real vault sends. Faults (429 with Retry-After, 503, dropped
-connections) can be injected for the next N API calls, and every call is counted by
-operation in :attr:`AzureFake.calls`.
+connections) can be injected for the next N API calls, a call can be performed and its
+answer dropped (``lose``), RBAC actions can be refused one by one (``deny``) or all but a
+few (``allow_only``), and every call is counted by operation in :attr:`AzureFake.calls`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import ssl
@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,10 +35,10 @@ from tests.fakes.azure import arm_routes, identity, keyvault_routes, role_routes
 from tests.fakes.azure.rbac import PROVIDER_SEGMENT, RoleAssignments, normalize_scope
 from tests.fakes.azure.roles import SEGMENT as ROLE_SEGMENT
 from tests.fakes.azure.roles import RoleDefinitions
-from tests.fakes.azure.tls import TlsFiles
 from tests.fakes.azure.vault import ApiError, Vault
 from tests.fakes.azure.vault_resource import SEGMENT as VAULT_SEGMENT
 from tests.fakes.azure.vault_resource import VaultResource
+from tests.fakes.tls import TlsFiles, TlsHttpServer
 
 KEYVAULT_API_VERSION = "2026-04-01"
 ARM_API_VERSION = arm_routes.API_VERSION
@@ -53,6 +53,7 @@ class Fault:
     remaining: int
     retry_after: str | None
     operations: frozenset[str] | None  # None: any API call
+    after: bool = False  # perform the call, then drop the connection (a lost answer)
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,14 @@ class AzureFake:
         self.client_id = "11111111-2222-4333-8444-555555555555"
         self.client_secret = secrets.token_hex(12)
         self.arm_page_size = 100
+        self.list_page_size = 25  # the most items a Key Vault list page holds (maxresults caps it too)
+        self.empty_pages = 0  # empty pages (with a nextLink) served before each page of items
         self.calls: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()  # Host header per API family, to check endpoint routing
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._denied: set[str] = set()
+        self._allowed: set[str] | None = None  # None: every action the token's identity asks for
         self._tokens: dict[str, Token] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -132,11 +136,14 @@ class AzureFake:
         self.roles.reset()
         self.vault_resource.reset(self.url)
         self.arm_page_size = 100
+        self.list_page_size = 25
+        self.empty_pages = 0
         with self._lock:
             self.calls.clear()
             self.hosts.clear()
             self._faults.clear()
             self._denied.clear()
+            self._allowed = None
 
     # -- what tests use -------------------------------------------------------------------
 
@@ -184,10 +191,24 @@ class AzureFake:
         with self._lock:
             self._faults.append(Fault(status, count, retry_after, frozenset(operations) if operations else None))
 
+    def lose(self, operation: str, count: int = 1) -> None:
+        """Perform the next ``count`` calls of ``operation``, then drop the connection unanswered."""
+        with self._lock:
+            self._faults.append(Fault(0, count, None, frozenset({operation}), after=True))
+
     def deny(self, *actions: str) -> None:
         """Refuse (403) every call needing one of these RBAC (data) actions."""
         with self._lock:
             self._denied.update(a.lower() for a in actions)
+
+    def allow_only(self, *actions: str) -> None:
+        """Let the identity hold exactly these RBAC actions and data actions: refuse (403) every other."""
+        with self._lock:
+            self._allowed = {a.lower() for a in actions}
+
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(f.remaining for f in self._faults)
 
     def api_calls(self, prefix: str = "") -> int:
         with self._lock:
@@ -211,7 +232,7 @@ class AzureFake:
 
     def denied(self, action: str) -> bool:
         with self._lock:
-            return action.lower() in self._denied
+            return action.lower() in self._denied or (self._allowed is not None and action.lower() not in self._allowed)
 
     def issue_token(self, audience: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
@@ -284,7 +305,7 @@ class AzureFake:
                                             "message": "The access token is missing or invalid."}})
         self.count(counted, headers.get("host"))
         fault = self.take_fault(counted)
-        if fault is not None:
+        if fault is not None and not fault.after:
             self.count(f"fault.{fault.status or 'drop'}")
             if fault.status == 0:
                 return None
@@ -295,7 +316,11 @@ class AzureFake:
                            f"recognized. This fake speaks {expected}.")
         if self.denied(action):
             raise _forbidden(family, action, token, path)
-        return routes.dispatch(self, operation, path, query, body)
+        answer = routes.dispatch(self, operation, path, query, body)
+        if fault is not None:  # performed; the answer is lost on the way back
+            self.count("fault.lost")
+            return None
+        return answer
 
 
 def _fault_response(family: str, fault: Fault) -> Response:
@@ -321,30 +346,11 @@ def _forbidden(family: str, action: str, token: Token, path: str) -> ApiError:
                     f"authorization to perform action '{action}' over scope '{path}' or the scope is invalid.")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TlsHttpServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext,
                  fake: AzureFake) -> None:
-        super().__init__(address, handler)
-        self.context = context
+        super().__init__(address, handler, context)
         self.fake = fake
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread, not in the accept loop.
-        request.settimeout(30)
-        try:
-            connection = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            self.RequestHandlerClass(connection, client_address, self)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                connection.close()
 
 
 class _Handler(BaseHTTPRequestHandler):

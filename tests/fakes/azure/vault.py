@@ -13,12 +13,17 @@ docs/providers/azure.md ("Testing against the HTTPS fake"):
   ``409 Conflict`` with inner error ``ObjectIsDeletedButRecoverable``;
 - purge is refused (403) when the vault has purge protection, and (409) while the
   deletion is still in progress;
-- at most 15 tags per version, values up to 25 KiB.
+- at most 15 tags per version, values up to 25 KiB, a content type up to 255 characters;
+- a certificate's secret (``add_certificate``: Key Vault creates one per certificate, with
+  its key and certificate) lists with ``"managed": true`` and a ``kid``; the secrets API
+  refuses to write, update or delete it.
 
 Modelled but unverified against Azure (named so tests and docs can say so): ``"exp": null``
 in an update is ignored (Azure documents no way to remove an expiry from a version);
 writes during a pending delete or recovery answer 409 with ``ObjectIsBeingDeleted`` /
-``ObjectIsBeingRecovered``.
+``ObjectIsBeingRecovered``; the status, code and wording of the answers to a content type
+over 255 characters (400 ``BadParameter``) and to a write to a certificate's secret (403
+``Forbidden``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 NAME_RE = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 MAX_TAGS = 15
 MAX_VALUE_BYTES = 25 * 1024
+MAX_CONTENT_TYPE = 255
 
 
 class ApiError(Exception):
@@ -71,6 +77,7 @@ class Version:
     exp: int | None
     created: int
     updated: int
+    kid: str | None = None  # the key of the certificate this version belongs to (managed secrets)
 
 
 @dataclass
@@ -85,6 +92,11 @@ class Secret:
     @property
     def current(self) -> Version:
         return self.versions[-1]
+
+    @property
+    def managed(self) -> bool:
+        """Key Vault manages it: the secret of a certificate."""
+        return self.current.kid is not None
 
 
 class Vault:
@@ -132,10 +144,14 @@ class Vault:
             item["tags"] = dict(version.tags)
         if version.content_type is not None:
             item["contentType"] = version.content_type
+        if secret.managed:
+            item["managed"] = True
         return item
 
     def _bundle(self, secret: Secret, version: Version, *, with_value: bool) -> dict[str, Any]:
         bundle = self._item(secret, version, versioned=True)
+        if version.kid is not None:
+            bundle["kid"] = version.kid
         if with_value:
             bundle["value"] = version.value
         return bundle
@@ -167,6 +183,24 @@ class Vault:
         if any(len(k) > 512 or len(v) > 256 for k, v in tags.items()):
             raise ApiError(400, "BadParameter", "A tag name is limited to 512 characters, a value to 256.")
         return dict(tags)
+
+    @staticmethod
+    def _check_content_type(content_type: Any) -> str | None:
+        if content_type is None:
+            return None
+        if not isinstance(content_type, str):
+            raise ApiError(400, "BadParameter", "Property 'contentType' must be a string.")
+        if len(content_type) > MAX_CONTENT_TYPE:
+            raise ApiError(400, "BadParameter",
+                           f"The content type exceeds the maximum length of {MAX_CONTENT_TYPE} characters.")
+        return content_type
+
+    @staticmethod
+    def _guard_unmanaged(secret: Secret | None, operation: str) -> None:
+        if secret is not None and secret.managed:
+            raise ApiError(403, "Forbidden",
+                           f"Operation {operation} is not allowed on secret {secret.name}: it is managed by the "
+                           "certificate of the same name. Use the certificates API.")
 
     def _guard_write(self, key: str, name: str) -> None:
         if key in self.deleted:
@@ -230,13 +264,15 @@ class Vault:
         if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             raise ApiError(400, "BadParameter", "The secret value exceeds the maximum size of 25 KB.")
         tags = self._check_tags(body.get("tags"))
+        content_type = self._check_content_type(body.get("contentType"))
         attrs = body.get("attributes") or {}
         with self.lock:
             key = name.casefold()
             self._settle()
             self._guard_write(key, name)
+            self._guard_unmanaged(self.live.get(key), "set")
             stamp = self.now()
-            version = Version(id=secrets.token_hex(16), value=value, content_type=body.get("contentType"), tags=tags,
+            version = Version(id=secrets.token_hex(16), value=value, content_type=content_type, tags=tags,
                               enabled=attrs.get("enabled", True) is not False, nbf=attrs.get("nbf"),
                               exp=attrs.get("exp"), created=stamp, updated=stamp)
             if key not in self.live:
@@ -268,15 +304,17 @@ class Vault:
 
     def update_secret(self, name: str, version_id: str, body: dict[str, Any]) -> dict[str, Any]:
         tags = self._check_tags(body.get("tags"))
+        content_type = self._check_content_type(body.get("contentType"))
         with self.lock:
             key = name.casefold()
             self._guard_write(key, name)
             secret = self._live(name)
+            self._guard_unmanaged(secret, "update")
             version = self._version(secret, version_id)
             if "tags" in body:
                 version.tags = tags  # a PATCH replaces the whole tag set
-            if body.get("contentType") is not None:
-                version.content_type = body["contentType"]
+            if content_type is not None:
+                version.content_type = content_type
             attrs = body.get("attributes") or {}
             if attrs.get("enabled") is not None:
                 version.enabled = bool(attrs["enabled"])
@@ -308,6 +346,7 @@ class Vault:
         with self.lock:
             key = name.casefold()
             secret = self._live(name)
+            self._guard_unmanaged(secret, "delete")
             del self.live[key]
             self._changed()
             stamp = self.now()
@@ -368,6 +407,22 @@ class Vault:
             return self._bundle(secret, secret.current, with_value=False)
 
     # -- direct access for tests (not part of the API) ------------------------------------
+
+    def add_certificate(self, name: str, pem: str) -> None:
+        """What creating a certificate does to the secrets: a secret of the same name, managed by
+        Key Vault, holding the certificate and its key (the certificates API is not modelled)."""
+        self._check_name(name)
+        with self.lock:
+            key = name.casefold()
+            if key in self.live or key in self.deleting or key in self.deleted:
+                raise ApiError(409, "Conflict", f"A secret named {name} exists already.")
+            stamp = self.now()
+            version_id = secrets.token_hex(16)
+            version = Version(id=version_id, value=pem, content_type="application/x-pem-file", tags=None,
+                              enabled=True, nbf=None, exp=stamp + 365 * 86400, created=stamp, updated=stamp,
+                              kid=f"{self.base_url}/keys/{name}/{version_id}")
+            self.live[key] = Secret(name=name, versions=[version])
+            self._changed()
 
     def reset(self) -> None:
         with self.lock:

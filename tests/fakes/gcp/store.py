@@ -12,6 +12,13 @@ delete and version state changes (mismatch -> FAILED_PRECONDITION), the ``latest
 (the most recently created version, whatever its state), version states, payload CRC32C,
 ``expire_time``/``ttl`` (an expired secret is deleted), and IAM policies with their own
 etag (a stale one -> ABORTED, as IAM answers concurrent read-modify-write races).
+
+IAM policies are kept the way IAM normalises them: bindings of one role and condition are
+merged, members deduplicated and sorted, bindings sorted by role (then condition), so a
+client that compares what it sent with what it reads back in order sees a difference.
+``GetIamPolicy`` honours ``options.requested_policy_version`` (0, 1 or 3; a policy with
+conditional bindings must be asked for as version 3; the answer's version is the lowest
+that can express it).
 """
 
 from __future__ import annotations
@@ -199,7 +206,8 @@ class Store:
         with self._lock:
             return self._copy(self._secret(name).pb)
 
-    def list_secrets(self, parent: str, page_size: int, page_token: str, filter_text: str) -> Any:
+    def list_secrets(self, parent: str, page_size: int, page_token: str, filter_text: str, *,
+                     cap: int = MAX_PAGE) -> Any:
         with self._lock:
             where = parse_parent(parent)
             self._sweep()
@@ -208,7 +216,7 @@ class Store:
             found = sorted((s for n, s in self._secrets.items() if n.startswith(prefix) and "/" not in n[len(prefix):]),
                            key=lambda s: -s.seq)
             found = [s for s in found if matches_secret(terms, s.pb)]
-            page, token = _page(found, page_size, page_token, f"{where.name}\n{filter_text}")
+            page, token = _page(found, page_size, page_token, f"{where.name}\n{filter_text}", cap)
             response = secretmanager.ListSecretsResponse.pb()(next_page_token=token,
                                                                 total_size=0 if filter_text else len(found))
             response.secrets.extend(s.pb for s in page)
@@ -312,12 +320,13 @@ class Store:
             response.payload.data_crc32c = rules.crc32c(data)
             return response
 
-    def list_secret_versions(self, parent: str, page_size: int, page_token: str, filter_text: str) -> Any:
+    def list_secret_versions(self, parent: str, page_size: int, page_token: str, filter_text: str, *,
+                             cap: int = MAX_PAGE) -> Any:
         with self._lock:
             secret = self._secret(parent)
             terms = parse_filter(filter_text)
             found = [v for _, v in sorted(secret.versions.items(), reverse=True) if matches_version(terms, v.pb)]
-            page, token = _page(found, page_size, page_token, f"{secret.pb.name}\n{filter_text}")
+            page, token = _page(found, page_size, page_token, f"{secret.pb.name}\n{filter_text}", cap)
             response = secretmanager.ListSecretVersionsResponse.pb()(next_page_token=token,
                                                                        total_size=0 if filter_text else len(found))
             response.versions.extend(v.pb for v in page)
@@ -343,9 +352,16 @@ class Store:
 
     # -- IAM --------------------------------------------------------------------------
 
-    def get_iam_policy(self, resource: str) -> Any:
+    def get_iam_policy(self, resource: str, requested_version: int = 0) -> Any:
         with self._lock:
-            return self._copy(self._secret(resource).policy)
+            if requested_version not in (0, 1, 3):
+                raise FakeError(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"Invalid requested policy version {requested_version}: use 0, 1 or 3.")
+            policy = self._copy(self._secret(resource).policy)
+            if policy.version >= 3 and requested_version < 3:
+                raise FakeError(grpc.StatusCode.INVALID_ARGUMENT,
+                                "The policy has conditional role bindings: request policy version 3 to read it.")
+            return policy
 
     def set_iam_policy(self, resource: str, policy: Any) -> Any:
         with self._lock:
@@ -353,7 +369,6 @@ class Store:
             if policy.etag and policy.etag != secret.policy.etag:
                 raise FakeError(grpc.StatusCode.ABORTED, "There were concurrent policy changes. Please retry the "
                                 "whole read-modify-write with exponential backoff.")
-            stored = policy_pb2.Policy(version=max(1, policy.version))
             for binding in policy.bindings:
                 rules.check_role(binding.role)
                 for member in binding.members:
@@ -361,8 +376,7 @@ class Store:
                 if binding.HasField("condition") and policy.version < 3:
                     raise FakeError(grpc.StatusCode.INVALID_ARGUMENT,
                                     "conditional role bindings require policy version 3")
-                if binding.members:
-                    stored.bindings.add().CopyFrom(binding)
+            stored = _normalised(policy)
             stored.etag = os.urandom(8)
             secret.policy = stored
             return self._copy(stored)
@@ -385,11 +399,32 @@ class Store:
             return [v.data for s in self._secrets.values() for v in s.versions.values() if v.data is not None]
 
 
-def _page(items: list[Any], page_size: int, token: str, scope: str) -> tuple[list[Any], str]:
-    """One page of ``items`` and the token of the next (opaque, bound to the query)."""
+def _normalised(policy: Any) -> Any:
+    """The policy as IAM stores it: one binding per (role, condition), members sorted, bindings sorted,
+    empty bindings dropped, and the lowest version that expresses it (3 only with conditions)."""
+    merged: dict[tuple[str, bytes], tuple[Any, set[str]]] = {}
+    for binding in policy.bindings:
+        condition = binding.condition.SerializeToString(deterministic=True) if binding.HasField("condition") else b""
+        _, members = merged.setdefault((binding.role, condition), (binding, set()))
+        members.update(binding.members)
+    conditional = any(condition for _, condition in merged)
+    stored = policy_pb2.Policy(version=3 if conditional else 1)
+    for key in sorted(merged):
+        first, members = merged[key]
+        if not members:
+            continue
+        binding = stored.bindings.add(role=first.role, members=sorted(members))
+        if first.HasField("condition"):
+            binding.condition.CopyFrom(first.condition)
+    return stored
+
+
+def _page(items: list[Any], page_size: int, token: str, scope: str, cap: int = MAX_PAGE) -> tuple[list[Any], str]:
+    """One page of ``items`` (at most ``cap``, the server's own limit) and the token of the next
+    (opaque, bound to the query)."""
     if page_size < 0:
         raise FakeError(grpc.StatusCode.INVALID_ARGUMENT, "page_size must not be negative")
-    size = min(page_size or MAX_PAGE, MAX_PAGE)
+    size = min(page_size or MAX_PAGE, MAX_PAGE, max(1, cap))
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
     offset = 0
     if token:

@@ -17,9 +17,8 @@ from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderContext
-from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer, moto_server
-
-__all__ = ["moto_server"]
+from tests.fakes.moto_iam import IamMoto
+from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer
 
 REGION = "us-east-1"
 READER_A = "arn:aws:iam::123456789012:role/payments-api"
@@ -153,3 +152,11 @@ def tags_of(sm: Any, name: str) -> dict[str, str]:
 def assert_applied(report: ApplyReport) -> None:
     failed = [(r.change.address, r.error) for r in report.results if r.outcome.value != "applied"]
     assert not failed, failed
+
+
+@pytest.fixture(scope="session")
+def iam_moto() -> Iterator[IamMoto]:
+    """A moto server of its own (a child process) that can enforce IAM (see tests/fakes/moto_iam.py)."""
+    server = IamMoto()
+    yield server
+    server.stop()

@@ -13,7 +13,7 @@ from azure.keyvault.secrets import SecretClient
 from azure.mgmt.authorization import AuthorizationManagementClient
 
 from tests.conftest import files_containing
-from tests.fakes.azure import AzureFake, make_tls
+from tests.fakes.azure import AzureFake
 from tests.providers.azure import stacks
 from tests.providers.azure.stacks import API, AUDITOR, WORKER, target_yaml
 
@@ -21,13 +21,6 @@ from tests.providers.azure.stacks import API, AUDITOR, WORKER, target_yaml
 _FOREIGN_AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_CERTIFICATE_PATH",
                       "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME", "AZURE_AUTHORITY_HOST", "MSI_ENDPOINT",
                       "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT")
-
-
-@pytest.fixture(scope="session")
-def azure_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureFake]:
-    fake = AzureFake(make_tls(tmp_path_factory.mktemp("azure-tls"))).start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

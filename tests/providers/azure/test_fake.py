@@ -246,3 +246,64 @@ def test_client_secret_credential_against_the_fake_authority(azure: AzureFake) -
     finally:
         client.close()
         credential.close()
+
+
+# -- pages, certificates' secrets, field limits, lost answers, granted actions -------------
+
+
+def test_lists_follow_next_links_through_short_and_empty_pages(azure: AzureFake, oob: OutOfBand) -> None:
+    for i in range(5):
+        oob.secrets.set_secret(f"s{i}", "v")
+    azure.list_page_size, azure.empty_pages = 2, 1
+    azure.calls.clear()
+    assert sorted(p.name or "" for p in oob.secrets.list_properties_of_secrets(max_page_size=25)) == [
+        f"s{i}" for i in range(5)]
+    assert azure.calls["kv.list"] == 6  # an empty page with a nextLink before each of the 3 pages of items
+
+
+def test_a_certificates_secret_is_listed_as_managed_and_refuses_writes(azure: AzureFake, oob: OutOfBand) -> None:
+    azure.vault.add_certificate("tls-cert", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (listed,) = list(oob.secrets.list_properties_of_secrets())
+    assert listed.name == "tls-cert" and listed.managed is True and listed.content_type == "application/x-pem-file"
+    secret = oob.secrets.get_secret("tls-cert")
+    assert secret.properties.key_id and "/keys/tls-cert/" in secret.properties.key_id
+    for attempt in (lambda: oob.secrets.set_secret("tls-cert", "mine"),
+                    lambda: oob.secrets.update_secret_properties("tls-cert", tags={"a": "b"}),
+                    lambda: oob.secrets.begin_delete_secret("tls-cert")):
+        with pytest.raises(HttpResponseError) as refused:
+            attempt()
+        assert refused.value.status_code == 403 and "managed by the certificate" in str(refused.value.message)
+    assert [v.value for v in azure.vault.snapshot("tls-cert").versions] == [secret.value]  # type: ignore[union-attr]
+
+
+def test_a_content_type_is_at_most_255_characters(azure: AzureFake, oob: OutOfBand) -> None:
+    oob.secrets.set_secret("fits", "v", content_type="d" * 255)
+    with pytest.raises(HttpResponseError) as too_long:
+        oob.secrets.set_secret("too-long", "v", content_type="d" * 256)
+    assert too_long.value.status_code == 400 and "255" in str(too_long.value.message)
+    with pytest.raises(HttpResponseError):
+        oob.secrets.update_secret_properties("fits", content_type="d" * 256)
+    assert oob.secrets.get_secret("fits").properties.content_type == "d" * 255
+    assert azure.vault.snapshot("too-long") is None
+
+
+def test_a_lost_answer_means_the_write_was_made(azure: AzureFake, oob: OutOfBand) -> None:
+    oob.secrets.set_secret("first", "warm-up")  # the challenge and the token, answered
+    azure.lose("kv.set")
+    with pytest.raises(ServiceResponseError):
+        oob.secrets.set_secret("db", "v1", retry_total=0)
+    secret = azure.vault.snapshot("db")
+    assert secret is not None and [v.value for v in secret.versions] == ["v1"]
+
+
+def test_allow_only_refuses_every_action_not_granted(azure: AzureFake, oob: OutOfBand) -> None:
+    oob.secrets.set_secret("db", "v")
+    azure.allow_only("Microsoft.KeyVault/vaults/secrets/readMetadata/action")
+    assert [p.name for p in oob.secrets.list_properties_of_secrets()] == ["db"]
+    with pytest.raises(HttpResponseError) as refused:
+        oob.secrets.get_secret("db")
+    assert refused.value.status_code == 403
+    assert "Microsoft.KeyVault/vaults/secrets/getSecret/action" in str(refused.value.message)
+    with pytest.raises(HttpResponseError) as arm:
+        list(oob.authorization.role_assignments.list_for_scope(azure.vault_scope))
+    assert "Microsoft.Authorization/roleAssignments/read" in str(arm.value.message)

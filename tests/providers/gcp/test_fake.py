@@ -3,16 +3,27 @@ reference says, so the adapter's tests mean something."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.api_core import exceptions as gexc
+from google.api_core.client_options import ClientOptions
+from google.auth import crypt, jwt
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.cloud import secretmanager
+from google.oauth2 import service_account
+from google.oauth2.credentials import Credentials as OAuthCredentials
 
 from tests.fakes.gcp import FakeSecretManager
 from tests.fakes.gcp.names import project_number
 from tests.fakes.gcp.rules import crc32c
+from tests.fakes.gcp.server import SERVICE
 from tests.providers.gcp.conftest import PROJECT
 
 Client = secretmanager.SecretManagerServiceClient
@@ -193,3 +204,138 @@ def test_injected_faults_deny_switches_and_call_counters(sm: Client, gcp: FakeSe
     with pytest.raises(gexc.PermissionDenied, match=r"secretmanager\.versions\.access"):
         sm.access_secret_version(name=f"{PARENT}/secrets/x/versions/latest", retry=None)
     assert gcp.calls["GetSecret"] == 3 and gcp.calls["ListSecrets"] == 1 and gcp.calls["CreateSecret"] == 1
+
+
+# -- the TLS port: bearer tokens, as the real service demands ----------------------------
+
+
+def _tls_client(gcp: FakeSecretManager, credentials: object) -> Client:
+    return Client(credentials=credentials, client_options=ClientOptions(api_endpoint=gcp.tls_address))
+
+
+def test_the_tls_port_accepts_the_service_accounts_jwt_and_refuses_anything_else(
+        gcp: FakeSecretManager, gcp_tls: dict[str, str]) -> None:
+    assert gcp.credentials is not None
+    key_file = gcp_tls["GOOGLE_APPLICATION_CREDENTIALS"]
+    scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+    signed = service_account.Credentials.from_service_account_file(key_file, scopes=scopes)
+    client = _tls_client(gcp, signed)  # the client signs its own JWT (always_use_jwt_access)
+    create(client, "db")
+    assert [s.name.rsplit("/", 1)[1] for s in client.list_secrets(request={"parent": PARENT})] == ["db"]
+    assert gcp.credentials.self_signed >= 2 and gcp.credentials.exchanges == 0
+
+    anonymous = _tls_client(gcp, AnonymousCredentials())
+    with pytest.raises(gexc.Unauthenticated, match="invalid authentication credentials"):
+        anonymous.get_secret(name=f"{PARENT}/secrets/db", retry=None)
+
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode()
+    forged = jwt.encode(crypt.RSASigner.from_string(pem, gcp.credentials.key_id),
+                        {"iss": gcp.credentials.email, "sub": gcp.credentials.email,
+                         "iat": int(time.time()), "exp": int(time.time()) + 600})
+    stub = grpc.secure_channel(gcp.tls_address, grpc.ssl_channel_credentials())
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.unary_unary(f"/{SERVICE}/GetSecret", request_serializer=lambda r: r.SerializeToString(),
+                         response_deserializer=secretmanager.Secret.pb().FromString)(
+            secretmanager.GetSecretRequest.pb()(name=f"{PARENT}/secrets/db"),
+            metadata=[("authorization", "Bearer " + forged.decode())])
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    stub.close()
+
+    gcp.credentials.revoke()  # a disabled key: even a fresh JWT of it is refused
+    with pytest.raises(gexc.Unauthenticated):
+        client.get_secret(name=f"{PARENT}/secrets/db", retry=None)
+    plain = gcp.client()  # the loopback port stays an emulator's: no credentials at all
+    assert plain.get_secret(name=f"{PARENT}/secrets/db").name.endswith("/db")
+    plain.transport.close()
+    client.transport.close()
+    anonymous.transport.close()
+
+
+def test_the_token_endpoint_trades_a_signed_assertion_for_an_access_token(
+        gcp: FakeSecretManager, gcp_tls: dict[str, str]) -> None:
+    assert gcp.credentials is not None
+    credentials = service_account.Credentials.from_service_account_file(
+        gcp_tls["GOOGLE_APPLICATION_CREDENTIALS"], scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    with requests.Session() as session:
+        credentials.refresh(GoogleAuthRequest(session))  # POSTs the JWT assertion to the key file's token_uri
+    assert credentials.token and credentials.token.startswith("ya29.") and gcp.credentials.exchanges == 1
+    # Secret Manager's client would sign its own JWT with the key; hand it the access token alone.
+    client = _tls_client(gcp, OAuthCredentials(token=credentials.token))
+    create(client, "db")
+    assert gcp.credentials.self_signed == 0  # the access token did, not a JWT
+    gcp.credentials.revoke()
+    with pytest.raises(gexc.Unauthenticated):
+        client.get_secret(name=f"{PARENT}/secrets/db", retry=None)
+    client.transport.close()
+
+
+# -- pages, policy versions, normalised policies, lost responses, grants --------------------
+
+
+def test_the_service_caps_pages_below_what_the_client_asks_for(sm: Client, gcp: FakeSecretManager) -> None:
+    for i in range(5):
+        create(sm, f"s{i}")
+    gcp.max_page_size = 2
+    first = sm.list_secrets(request={"parent": PARENT, "page_size": 25_000})
+    assert len(first.secrets) == 2 and first.next_page_token
+    assert [s.name.rsplit("/", 1)[1] for s in first] == ["s4", "s3", "s2", "s1", "s0"]
+    assert gcp.calls["ListSecrets"] == 3
+
+
+def test_get_iam_policy_honours_the_requested_policy_version(sm: Client) -> None:
+    secret = create(sm, "db")
+    conditional = {"role": "roles/secretmanager.secretAccessor", "members": ["user:a@example.com"],
+                   "condition": {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "t"}}
+    sm.set_iam_policy(request={"resource": secret.name, "policy": {"version": 3, "bindings": [conditional]}})
+    with pytest.raises(gexc.InvalidArgument, match="version 3"):  # unset = version 0
+        sm.get_iam_policy(request={"resource": secret.name})
+    with pytest.raises(gexc.InvalidArgument):
+        sm.get_iam_policy(request={"resource": secret.name, "options": {"requested_policy_version": 2}})
+    policy = sm.get_iam_policy(request={"resource": secret.name, "options": {"requested_policy_version": 3}})
+    assert policy.version == 3 and policy.bindings[0].condition.title == "t"
+
+    plain = create(sm, "plain")
+    sm.set_iam_policy(request={"resource": plain.name, "policy": {"version": 3, "bindings": [
+        {"role": "roles/secretmanager.secretAccessor", "members": ["user:a@example.com"]}]}})
+    read = sm.get_iam_policy(request={"resource": plain.name, "options": {"requested_policy_version": 3}})
+    assert read.version == 1  # the lowest version that expresses it
+
+
+def test_policies_come_back_normalised_not_in_the_order_they_were_set(sm: Client) -> None:
+    secret = create(sm, "db")
+    sm.set_iam_policy(request={"resource": secret.name, "policy": {"bindings": [
+        {"role": "roles/secretmanager.viewer", "members": ["user:b@example.com", "user:a@example.com"]},
+        {"role": "roles/secretmanager.secretAccessor", "members": ["serviceAccount:z@p.iam.gserviceaccount.com",
+                                                                   "group:g@example.com"]},
+        {"role": "roles/secretmanager.viewer", "members": ["user:a@example.com", "user:d@example.com"]},
+        {"role": "roles/secretmanager.secretVersionAdder", "members": []}]}})
+    policy = sm.get_iam_policy(request={"resource": secret.name})
+    assert [(b.role, list(b.members)) for b in policy.bindings] == [
+        ("roles/secretmanager.secretAccessor", ["group:g@example.com", "serviceAccount:z@p.iam.gserviceaccount.com"]),
+        ("roles/secretmanager.viewer", ["user:a@example.com", "user:b@example.com", "user:d@example.com"]),
+    ]
+
+
+def test_a_lost_response_means_the_call_was_performed(sm: Client, gcp: FakeSecretManager) -> None:
+    secret = create(sm, "db")
+    gcp.lose("AddSecretVersion")
+    with pytest.raises(gexc.ServiceUnavailable):
+        sm.add_secret_version(request={"parent": secret.name, "payload": {"data": b"v1"}}, retry=None)
+    assert [v.name.rsplit("/", 1)[1] for v in sm.list_secret_versions(request={"parent": secret.name})] == ["1"]
+    assert gcp.pending_faults() == 0
+
+
+def test_grant_only_denies_every_permission_not_granted_on_the_project_or_the_secret(
+        sm: Client, gcp: FakeSecretManager) -> None:
+    for name in ("key", "other"):
+        secret = create(sm, name)
+        sm.add_secret_version(request={"parent": secret.name, "payload": {"data": b"v"}})
+    gcp.grant_only(["secretmanager.secrets.list"], on_secrets={"key": ["secretmanager.versions.access"]})
+    assert len(list(sm.list_secrets(request={"parent": PARENT}))) == 2
+    assert sm.access_secret_version(name=f"{PARENT}/secrets/key/versions/latest").payload.data == b"v"
+    with pytest.raises(gexc.PermissionDenied, match=r"'secretmanager\.versions\.access' denied"):
+        sm.access_secret_version(name=f"{PARENT}/secrets/other/versions/latest", retry=None)
+    with pytest.raises(gexc.PermissionDenied, match=r"'secretmanager\.secrets\.get' denied"):
+        sm.get_secret(name=f"{PARENT}/secrets/key", retry=None)

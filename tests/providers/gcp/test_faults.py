@@ -155,8 +155,9 @@ def test_replication_with_a_location_is_refused(gcp: FakeSecretManager, tmp_path
 
 def test_permissions_follow_the_code_paths() -> None:
     perms = GcpProvider.permissions()
-    assert perms[Operation.PLAN_METADATA] == ["secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list",
-                                              "secretmanager.versions.get"]
+    assert perms[Operation.PLAN_METADATA] == ["iam.roles.get", "resourcemanager.projects.getIamPolicy",
+                                              "secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list",
+                                              "secretmanager.versions.get"]  # the first two: the access scan
     assert "secretmanager.versions.access" not in perms[Operation.PLAN_METADATA]
     assert "secretmanager.versions.destroy" not in perms[Operation.APPLY]
     assert {"secretmanager.secrets.setIamPolicy", "secretmanager.versions.add",

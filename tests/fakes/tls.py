@@ -1,17 +1,23 @@
 """A throwaway certificate authority and a server certificate for 127.0.0.1 / localhost.
 
 Made once per test session with ``cryptography``; clients trust the CA through the
-standard ``REQUESTS_CA_BUNDLE`` variable, so the real SDK clients verify TLS as they would
-against Azure (no ``verify=False`` anywhere).
+standard variables (``REQUESTS_CA_BUNDLE`` for HTTPS, ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``
+for gRPC), so the real SDK clients verify TLS as they would against the cloud (no
+``verify=False`` anywhere). Extra DNS names let a fake answer for a cloud's own host
+names (e.g. ``secretmanager.us-east1.rep.googleapis.com``) behind a CONNECT proxy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,8 +42,8 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def make_tls(folder: Path) -> TlsFiles:
-    """Write a CA and a server certificate (SAN 127.0.0.1, ::1, localhost) into ``folder``."""
+def make_tls(folder: Path, dns_names: Sequence[str] = ()) -> TlsFiles:
+    """Write a CA and a server certificate (SAN 127.0.0.1, ::1, localhost, ``dns_names``) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -66,6 +72,7 @@ def make_tls(folder: Path) -> TlsFiles:
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
             x509.DNSName("localhost"),
+            *(x509.DNSName(name) for name in dns_names),
         ]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -79,3 +86,30 @@ def make_tls(folder: Path) -> TlsFiles:
                                                 serialization.NoEncryption()))
     files.key_pem.chmod(0o600)
     return files
+
+
+class TlsHttpServer(ThreadingHTTPServer):
+    """A threaded HTTPS server: each connection's TLS handshake runs in its own thread, not in
+    the accept loop, and the TLS socket is closed when the handler is done with it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(30)
+        try:
+            connection = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                connection.close()
