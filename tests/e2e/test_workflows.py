@@ -272,3 +272,38 @@ def test_sections_that_do_not_fit_link_to_the_full_report(tmp_path: Path) -> Non
     body = (out / "comment.md").read_text()
     assert len(body) <= 65_535
     assert "target `t2`: changes" in body and "artifact cloudsync-plan-big-t2 of [this run](https://g/o/r/actions/runs/7)" in body
+
+
+def test_composite_action_is_valid_for_github() -> None:
+    checker = shutil.which("check-jsonschema", path=str(BIN)) or "check-jsonschema"
+    result = subprocess.run([checker, "--builtin-schema", "vendor.github-actions", str(ROOT / "action.yml")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("command", "code", "report"), [
+    ("plan --format markdown --detailed-exitcode", "2", "plan.out"),
+    ("policy check --format json", "0", "policy-check.out"),
+])
+def test_composite_action_runs_one_command_and_says_where_its_report_is(
+        repo: Path, command: str, code: str, report: str, canary: str) -> None:
+    action: dict[str, Any] = yaml.safe_load((ROOT / "action.yml").read_text())
+    values = {"inputs.install": "", "inputs.command": command, "inputs.directory": "stack",
+              "inputs.report-dir": "reports", "inputs.fail-on-error": "true"}
+    outputs = run_steps(action["runs"]["steps"], "action.yml", repo, values, {"WF_TOKEN": canary})
+    assert outputs["exit-code"] == code and outputs["report"] == f"reports/{report}"
+    assert (repo / outputs["report"]).read_text().strip()
+    assert set(action["outputs"]) == {"exit-code", "report", "diagnostics"}
+    assert files_containing(repo, canary) == []
+
+
+def test_composite_action_fails_the_step_on_error_and_keeps_the_report(tmp_path: Path,
+                                                                        write_stack: Callable[..., Path]) -> None:
+    write_stack(STACK.replace("readers: [api]", "readers: [apii]"), root=tmp_path / "repo" / "stack")
+    action: dict[str, Any] = yaml.safe_load((ROOT / "action.yml").read_text())
+    values = {"inputs.install": "", "inputs.command": "plan --format json", "inputs.directory": "stack",
+              "inputs.report-dir": "reports", "inputs.fail-on-error": "true"}
+    outputs = run_steps(action["runs"]["steps"], "action.yml", tmp_path / "repo", values, {}, check=False)
+    assert outputs["failed"] == "run cloudsync" and outputs["exit-code"] == "1"
+    assert json.loads((tmp_path / "repo" / "reports" / "plan.out").read_text())["errors"]
+    assert "did you mean 'api'" in (tmp_path / "repo" / "reports" / "plan.err").read_text()
