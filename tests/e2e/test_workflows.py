@@ -307,3 +307,61 @@ def test_composite_action_fails_the_step_on_error_and_keeps_the_report(tmp_path:
     assert outputs["failed"] == "run cloudsync" and outputs["exit-code"] == "1"
     assert json.loads((tmp_path / "repo" / "reports" / "plan.out").read_text())["errors"]
     assert "did you mean 'api'" in (tmp_path / "repo" / "reports" / "plan.err").read_text()
+
+
+def run_github_script(step: dict[str, Any], cwd: Path, state: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """Run a github-script step with node against an in-memory GitHub; return its new state."""
+    node = shutil.which("node")
+    assert node, "node is needed to run the workflows' github-script steps (.ci/run installs it)"
+    state = {"pr": 7, "comments": [], "issues": [], "issue_comments": [], "outputs": {}, **state}
+    (cwd / "state.json").write_text(json.dumps(state))
+    (cwd / "script.js").write_text(step["with"]["script"])
+    env = {**os.environ, **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()}}
+    proc = subprocess.run([node, str(Path(__file__).with_name("github_script_harness.js")), "state.json", "script.js"],
+                          cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads((cwd / "state.json").read_text())
+    return result
+
+
+def test_each_stack_updates_its_own_comment_in_place(tmp_path: Path) -> None:
+    post = step_named("cloudsync-plan.yml", "comment", "post or update the stack's comment")
+    for stack in ("payments", "platform"):
+        (tmp_path / "cloudsync-out" / stack).mkdir(parents=True)
+        (tmp_path / "cloudsync-out" / stack / "comment.md").write_text(
+            f"<!-- cloudsync:plan-comment stack={stack} -->\nnew plan of {stack}\n")
+    state = {"comments": [{"id": 1, "body": "<!-- cloudsync:plan-comment stack=payments -->\nold plan"},
+                          {"id": 2, "body": "<!-- cloudsync:plan-comment stack=payments-eu -->\nanother stack"},
+                          {"id": 3, "body": "looks good to me"}]}
+    state = run_github_script(post, tmp_path, state, {"needs.targets.outputs.stack": "payments"})
+    state = run_github_script(post, tmp_path, state, {"needs.targets.outputs.stack": "platform"})
+    state = run_github_script(post, tmp_path, state, {"needs.targets.outputs.stack": "platform"})
+    bodies = {c["id"]: c["body"] for c in state["comments"]}
+    assert bodies[1].endswith("new plan of payments\n")  # updated in place
+    assert bodies[2].endswith("another stack") and bodies[3] == "looks good to me"  # a prefix is not a match
+    assert [b for b in bodies.values() if "stack=platform" in b] == [
+        "<!-- cloudsync:plan-comment stack=platform -->\nnew plan of platform\n"]  # created once, then updated
+
+
+def test_a_clean_stack_closes_only_its_own_drift_issue(tmp_path: Path) -> None:
+    issue = step_named("cloudsync-drift.yml", "drift", "open, update or close the stack's drift issue")
+    (tmp_path / "cloudsync-out").mkdir()
+    (tmp_path / "cloudsync-out" / "drift.md").write_text("<!-- cloudsync:drift stack=x -->\ndrift report\n")
+    payments = {"number": 5, "title": "cloudsync: drift in stack payments", "labels": ["cloudsync-drift"],
+                "state": "open", "body": "<!-- cloudsync:drift-issue stack=payments -->\nold report"}
+    state: dict[str, Any] = {"issues": [payments]}
+
+    def drift(stack: str, code: str) -> None:
+        nonlocal state
+        state = run_github_script(issue, tmp_path, state, {"steps.drift.outputs.exitcode": code,
+                                                           "steps.drift.outputs.stack": stack})
+
+    drift("platform", "0")
+    assert state["issues"][0]["state"] == "open" and state["issue_comments"] == []
+    drift("platform", "2")
+    drift("platform", "1")  # an error is reported in the same issue
+    platform = [i for i in state["issues"] if "stack=platform" in i["body"]]
+    assert len(platform) == 1 and platform[0]["title"] == "cloudsync: drift check failed for stack platform"
+    drift("payments", "0")
+    assert {i["number"]: i["state"] for i in state["issues"]} == {5: "closed", platform[0]["number"]: "open"}
+    assert state["issue_comments"] == [{"issue_number": 5, "body": "No drift any more in stack payments."}]
