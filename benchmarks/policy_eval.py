@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cloudsync.config.loader import load_stack
 from cloudsync.policy import evaluate
+from cloudsync.policy.budget import evaluator_cpu_seconds
 
 HEADER = """\
 version: 1
@@ -84,10 +85,11 @@ def main() -> None:
         cpu = []
         report = None
         for _ in range(args.repeat):
-            started, cpu_started = time.perf_counter(), time.process_time()
+            # CEL runs in the evaluator process: its CPU counts too (Linux; 0 where unknown).
+            started, cpu_started = time.perf_counter(), time.process_time() + (evaluator_cpu_seconds() or 0.0)
             report = evaluate(stack)
             timings.append(time.perf_counter() - started)
-            cpu.append(time.process_time() - cpu_started)
+            cpu.append(time.process_time() + (evaluator_cpu_seconds() or 0.0) - cpu_started)
     assert report is not None
     best, median = min(timings), statistics.median(timings)
     documents = report.evaluated

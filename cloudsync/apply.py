@@ -1,32 +1,33 @@
-"""Execute a plan: locks, parallelism under per-target rate limits, retries, audit.
+"""Execute a plan: locks, phases, parallelism under per-target rate limits, retries, audit.
 
 Every change ends ``applied``, ``failed`` (with a reason) or ``not-attempted``; nothing is
 left half-written silently, and a rerun converges because the planner compares against
-what the targets actually hold.
+what the targets actually hold. Changes run phase by phase (:class:`Phase`): deletes start
+only once every create, update and restore has completed. A stop request (SIGINT, SIGTERM,
+a lost lock) lets the changes in flight finish and starts no new one. Each outcome is
+appended to the audit log as it happens (:mod:`cloudsync.audit`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import hashlib
 import json
 import logging
-import os
 import random
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from typing import Any
 
+from cloudsync.audit import AuditLog, audit_path
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-from cloudsync.plan.build import PlanRun, Session, provider_diagnostic
-from cloudsync.plan.model import Action, Change, Plan, ValueMode
-from cloudsync.providers.base import LockedError, ProviderError, ValueRecord, now, write_request
+from cloudsync.interrupts import main_thread_only
+from cloudsync.plan.build import PlanRun, Session
+from cloudsync.plan.model import Change, Phase, Plan, ValueMode
+from cloudsync.providers.base import ProviderError, ValueRecord, now, write_request
+from cloudsync.providers.lease import LeaseTerms, lease_from_env
 from cloudsync.ratelimit import RateLimiter
 from cloudsync.values.generate import IssuerError, generate_value, issuer_of
 from cloudsync.values.secret import SecretValue
@@ -38,7 +39,7 @@ log = logging.getLogger("cloudsync")
 MAX_ATTEMPTS = 6
 BASE_DELAY = 0.2
 MAX_DELAY = 20.0
-AUDIT_ENV = "CLOUDSYNC_AUDIT_LOG"
+
 
 
 class Outcome(StrEnum):
@@ -59,6 +60,7 @@ class ChangeResult:
 class ApplyReport:
     plan_digest: str
     results: list[ChangeResult] = field(default_factory=list)
+    stopped: str | None = None  # why new changes stopped starting (a signal, a lost lock), if they did
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,12 @@ def plan_digest(plan: Plan) -> str:
     body = json.dumps([(c.address, c.action.value, [r.value for r in c.reasons]) for c in plan.real_changes],
                       separators=(",", ":"))
     return hashlib.sha256(f"{plan.stack}\n{plan.created_at.isoformat()}\n{body}".encode()).hexdigest()
+
+
+def lock_holder(stack: str) -> str:
+    """What a lock says about its holder (never secret): who, where, which process."""
+    who = AuditLog.whoami()
+    return f"{who['actor']} on {who['host']} pid {who['pid']} stack {stack}"
 
 
 class ValueMaterializer:
@@ -157,27 +165,36 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** attempt))
 
 
-def _token(digest: str, change: Change) -> str:
+def _token(digest: str, change: Change, record: ValueRecord | None) -> str:
+    """The change's idempotency token.
+
+    A value write's token derives from the keyed fingerprint of the value and from the
+    record the target held before: a rerun after a kill between the value write and the
+    metadata write sends the same token, and the cloud recognises the version it already
+    has (AWS ClientRequestToken) instead of adding an identical one. Once the metadata moved
+    on, a later write of the same value gets a new token.
+    """
+    if record is not None and record.fingerprint:
+        was = change.before.record if change.before is not None else None
+        basis = [change.address, record.key_id, record.fingerprint, *(
+            [was.key_id, was.fingerprint, was.spec, was.written_at.isoformat() if was.written_at else None]
+            if was is not None else [])]
+        return hashlib.sha256(json.dumps(["value", *basis]).encode()).hexdigest()[:40]
     return hashlib.sha256(f"{digest}\n{change.address}".encode()).hexdigest()[:40]
-
-
-@contextlib.contextmanager
-def _locks(session: Session, targets: list[str], holder: str) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        for target in sorted(targets):
-            try:
-                stack.enter_context(session.provider(target).lock(holder))
-            except LockedError as exc:
-                raise CloudsyncError(Diagnostic(f"{exc.message}", hint=exc.hint)) from None
-            except ProviderError as exc:
-                raise CloudsyncError(provider_diagnostic(target, exc, "taking the apply lock")) from None
-        yield
 
 
 def apply_plan(session: Session, run: PlanRun, *, parallelism: int = 10,
                on_result: Callable[[ChangeResult], None] | None = None,
-               sleep: Callable[[float], None] = time.sleep) -> ApplyReport:
-    """Apply ``run.plan``'s real changes; raise CloudsyncError only before anything is written."""
+               sleep: Callable[[float], Any] | None = None,
+               stop: threading.Event | None = None, stop_reason: Callable[[], str | None] | None = None,
+               ) -> ApplyReport:
+    """Apply ``run.plan``'s real changes; raise CloudsyncError only before anything is written.
+
+    Callers take the targets' locks (``session.locks``) *before* planning; a lock still
+    missing is taken here, but then the plan may predate another apply's writes. ``stop``,
+    once set, lets the changes in flight finish and starts no new one (``stop_reason``
+    says why, for the report and the audit log).
+    """
     plan = run.plan
     if plan.metadata_only:
         raise CloudsyncError(Diagnostic("a metadata-only plan cannot be applied",
@@ -188,111 +205,149 @@ def apply_plan(session: Session, run: PlanRun, *, parallelism: int = 10,
     if not changes:
         return report
     targets = sorted({c.target for c in changes})
-    holder = f"{_actor()} stack {plan.stack}"
-    with _locks(session, targets, holder):
-        for target in targets:
-            if any(c.writes_value for c in changes if c.target == target):
-                session.fingerprinter(target, create=True)
-        materializer = ValueMaterializer(session, run)
-        limiters = {t: RateLimiter(session.provider(t).limits.writes_per_second) for t in targets}
-        slots = {t: threading.BoundedSemaphore(max(1, min(parallelism, session.provider(t).limits.max_parallel)))
-                 for t in targets}
-        results: dict[str, ChangeResult] = {}
-
-        def run_one(change: Change) -> ChangeResult:
-            with slots[change.target]:
-                result = _apply_one(session, change, digest, materializer, limiters[change.target], sleep)
-            if on_result is not None:
-                on_result(result)
-            return result
-
-        # Deletes last: a rename (delete + create) never leaves a gap without the secret.
-        ordered = sorted(changes, key=lambda c: c.action is Action.DELETE)
-        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-            for result in pool.map(run_one, ordered):
-                results[result.change.address] = result
-        report.results = [results[c.address] for c in changes]
-    write_audit(session, plan, report)
+    try:
+        terms = LeaseTerms(duration=lease_from_env())
+    except ValueError as exc:
+        raise CloudsyncError(Diagnostic(str(exc))) from None
+    with session.locks(targets, lock_holder(plan.stack), terms):
+        audit = AuditLog(audit_path(session.stack.root))
+        audit.event("apply-start", {**AuditLog.whoami(), "stack": plan.stack, "plan_digest": digest,
+                                    "targets": targets, "changes": len(changes)})
+        engine = _Engine(session, run, digest, audit, parallelism=parallelism, on_result=on_result,
+                         sleep=sleep, stop=stop or threading.Event(), stop_reason=stop_reason)
+        try:
+            report.results = engine.run(targets)
+            report.stopped = None if report.ok else engine.stopped()  # a stop after the last change stops nothing
+        finally:
+            _audit_end(audit, plan, report, complete=len(report.results) == len(changes))
+            audit.close()
     return report
 
 
-def _apply_one(session: Session, change: Change, digest: str, materializer: ValueMaterializer,
-               limiter: RateLimiter, sleep: Callable[[float], None]) -> ChangeResult:
-    provider = session.provider(change.target)
-    try:
-        unknown = change.value is not None and change.value.mode is ValueMode.UNKNOWN
-        value = materializer.value_for(change) if change.writes_value or unknown else None
-    except CloudsyncError as exc:
-        return ChangeResult(change, Outcome.FAILED, exc.diagnostics[0].message, 0)
-    record = change.before.record if change.before else None
-    if value is not None:
-        fp = session.fingerprinter(change.target, create=True)
-        assert fp is not None
-        spec = change.value.spec if change.value else None
-        record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=now())
-    try:
-        request = write_request(change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
-                                name=change.remote_name, state=change.after, value=value, record=record,
-                                before=change.before, token=_token(digest, change))
-    except ProviderError as exc:
-        return ChangeResult(change, Outcome.FAILED, exc.message, 0)
-    attempt = 0
-    while True:
-        attempt += 1
-        limiter.acquire()
+class _Engine:
+    """One apply's execution: phases, slots per target, the stop check before each change."""
+
+    def __init__(self, session: Session, run: PlanRun, digest: str, audit: AuditLog, *, parallelism: int,
+                 on_result: Callable[[ChangeResult], None] | None, sleep: Callable[[float], Any] | None,
+                 stop: threading.Event, stop_reason: Callable[[], str | None] | None) -> None:
+        self.session = session
+        self.run_ = run
+        self.digest = digest
+        self.audit = audit
+        self.parallelism = max(1, parallelism)
+        self.on_result = on_result
+        self.stop = stop
+        self.sleep = sleep or stop.wait  # a stop request cuts a retry's wait short
+        self.stop_reason = stop_reason
+
+    def stopped(self) -> str | None:
+        """Why no new change may start, or None."""
+        for lease in self.session.leases.values():
+            if lease.lost.is_set():
+                return f"the lock of target {lease.target} was lost ({lease.reason})"
+        if self.stop.is_set():
+            return (self.stop_reason() if self.stop_reason else None) or "the apply was stopped"
+        return None
+
+    def run(self, targets: list[str]) -> list[ChangeResult]:
+        session = self.session
+        plan = self.run_.plan
+        for target in targets:
+            if any(c.writes_value for c in plan.real_changes if c.target == target):
+                session.fingerprinter(target, create=True)
+        self.materializer = ValueMaterializer(session, self.run_)
+        self.limiters = {t: RateLimiter(session.provider(t).limits.writes_per_second) for t in targets}
+        self.slots = {t: threading.BoundedSemaphore(max(1, min(self.parallelism,
+                                                               session.provider(t).limits.max_parallel)))
+                      for t in targets}
+        results: dict[str, ChangeResult] = {}
+        for phase, group in plan.phases():
+            # A target whose writes did not all apply keeps its deletes: a rename must not lose both names.
+            unfinished = {r.change.target for r in results.values() if r.outcome is not Outcome.APPLIED}
+            with ThreadPoolExecutor(max_workers=self.parallelism, initializer=main_thread_only) as pool:
+                for result in pool.map(self._one, group, [phase] * len(group), [unfinished] * len(group)):
+                    results[result.change.address] = result
+        return [results[c.address] for c in plan.real_changes]
+
+    def _one(self, change: Change, phase: Phase, unfinished: set[str]) -> ChangeResult:
+        if phase is Phase.DELETE and change.target in unfinished:
+            result = ChangeResult(change, Outcome.NOT_ATTEMPTED,
+                                  f"not started: an earlier change on target {change.target} did not apply, "
+                                  "and deletes run only after every create and update has")
+        else:
+            with self.slots[change.target]:
+                reason = self.stopped()  # checked once a slot is free: a stop may have come while waiting
+                if reason is not None:
+                    result = ChangeResult(change, Outcome.NOT_ATTEMPTED, f"not started: {reason}")
+                else:
+                    result = self._apply(change)
+        self.audit.event("change", {"address": change.address, "action": change.action.value,
+                                    "reasons": [r.value for r in change.reasons], "outcome": result.outcome.value,
+                                    "attempts": result.attempts, **({"error": result.error} if result.error else {})})
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def _apply(self, change: Change) -> ChangeResult:
+        session = self.session
+        provider = session.provider(change.target)
         try:
-            provider.apply(request)
-            log.debug("%s: %s applied (attempt %d)", change.address, change.action.value, attempt)
-            return ChangeResult(change, Outcome.APPLIED, None, attempt)
+            unknown = change.value is not None and change.value.mode is ValueMode.UNKNOWN
+            value = self.materializer.value_for(change) if change.writes_value or unknown else None
+        except CloudsyncError as exc:
+            return ChangeResult(change, Outcome.FAILED, exc.diagnostics[0].message, 0)
+        record = change.before.record if change.before else None
+        written: ValueRecord | None = None
+        if value is not None:
+            fp = session.fingerprinter(change.target, create=True)
+            assert fp is not None
+            spec = change.value.spec if change.value else None
+            written = record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=now())
+        try:
+            request = write_request(change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
+                                    name=change.remote_name, state=change.after, value=value, record=record,
+                                    before=change.before, token=_token(self.digest, change, written))
         except ProviderError as exc:
-            if exc.transient and attempt < MAX_ATTEMPTS:
-                delay = _backoff(attempt, exc.retry_after)
-                log.debug("%s: transient error %s, retrying in %.2fs", change.address, exc.code, delay)
-                sleep(delay)
-                continue
-            code = f" [{exc.code}]" if exc.code else ""
-            hint = f" (hint: {exc.hint})" if exc.hint else ""
-            tries = f" after {attempt} attempts" if attempt > 1 else ""
-            return ChangeResult(change, Outcome.FAILED, f"{exc.message}{code}{tries}{hint}", attempt)
-        except Exception as exc:
-            log.debug("%s: unexpected error", change.address, exc_info=True)
-            return ChangeResult(change, Outcome.FAILED, f"unexpected error ({exc.__class__.__name__})", attempt)
+            return ChangeResult(change, Outcome.FAILED, exc.message, 0)
+        self.audit.event("change-start", {"address": change.address, "action": change.action.value})
+        attempt = 0
+        while True:
+            attempt += 1
+            self.limiters[change.target].acquire()
+            try:
+                provider.apply(request)
+                log.debug("%s: %s applied (attempt %d)", change.address, change.action.value, attempt)
+                return ChangeResult(change, Outcome.APPLIED, None, attempt)
+            except ProviderError as exc:
+                if exc.transient and attempt < MAX_ATTEMPTS and self.stopped() is None:
+                    delay = _backoff(attempt, exc.retry_after)
+                    log.debug("%s: transient error %s, retrying in %.2fs", change.address, exc.code, delay)
+                    self.sleep(delay)
+                    if self.stopped() is None:
+                        continue
+                code = f" [{exc.code}]" if exc.code else ""
+                hint = f" (hint: {exc.hint})" if exc.hint else ""
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                halted = " (not retried: the apply was stopped)" if exc.transient and self.stopped() else ""
+                return ChangeResult(change, Outcome.FAILED, f"{exc.message}{code}{tries}{halted}{hint}", attempt)
+            except Exception as exc:
+                log.debug("%s: unexpected error", change.address, exc_info=True)
+                return ChangeResult(change, Outcome.FAILED, f"unexpected error ({exc.__class__.__name__})", attempt)
 
 
-def _actor() -> str:
-    for var in ("CLOUDSYNC_ACTOR", "GITHUB_ACTOR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+def _audit_end(audit: AuditLog, plan: Plan, report: ApplyReport, *, complete: bool) -> None:
+    """The summary line: every change's outcome (a change with no result never started)."""
+    done = {r.change.address: r for r in report.results}
+    entries = []
+    for change in plan.real_changes:
+        result = done.get(change.address)
+        outcome = result.outcome.value if result else Outcome.NOT_ATTEMPTED.value
+        entries.append({"address": change.address, "action": change.action.value,
+                        "reasons": [x.value for x in change.reasons], "outcome": outcome,
+                        **({"error": result.error} if result and result.error else {})})
+    counts = {o.value: sum(1 for e in entries if e["outcome"] == o.value) for o in Outcome}
+    status = "complete" if complete and report.ok else ("stopped" if report.stopped else "incomplete")
+    audit.event("apply-end", {**AuditLog.whoami(), "stack": plan.stack, "plan_digest": report.plan_digest,
+                              "result": status, **({"stopped": report.stopped} if report.stopped else {}),
+                              "summary": counts, "changes": entries})
 
-
-def audit_path(session: Session) -> Path:
-    configured = os.environ.get(AUDIT_ENV)
-    return Path(configured) if configured else session.stack.root / ".cloudsync" / "audit.jsonl"
-
-
-def write_audit(session: Session, plan: Plan, report: ApplyReport) -> None:
-    """Append one JSON line per apply: who, when, plan digest, per-change outcome (no values)."""
-    record = {
-        "time": now().isoformat(),
-        "actor": _actor(),
-        "host": socket.gethostname(),
-        "stack": plan.stack,
-        "plan_digest": report.plan_digest,
-        "changes": [
-            {"address": r.change.address, "action": r.change.action.value,
-             "reasons": [x.value for x in r.change.reasons], "outcome": r.outcome.value,
-             **({"error": r.error} if r.error else {})}
-            for r in report.results
-        ],
-    }
-    path = audit_path(session)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-    except OSError as exc:
-        log.warning("could not append the audit record to %s: %s", path, exc.strerror)

@@ -83,12 +83,20 @@ def _load(directory: Path) -> Any:
 def validate(
     directory: StackDir = Path("."),
     fmt: Annotated[TextJson, typer.Option("--format", "-f")] = TextJson.text,
+    policy_dir: Annotated[list[Path] | None, typer.Option("--policy-dir",
+                                                          help="extra policy folder (repeatable)")] = None,
 ) -> None:
-    """Check the desired-state files; report every problem with file:line:col."""
+    """Check the desired-state files and the policies, as plan would; report every problem with file:line:col."""
     from cloudsync.config.loader import load_stack
+    from cloudsync.policy.budget import prestart
+    from cloudsync.policy.engine import check_files
 
+    prestart()  # the policy evaluator starts while the stack loads
     try:
         stack = load_stack(directory)
+        # "valid" means plan would accept the files: its policies load and compile, their
+        # parameters have the declared types, waivers name known policies.
+        warnings = [*stack.warnings, *check_files(stack, policy_dir or [])]
     except CloudsyncError as exc:
         if fmt is TextJson.json:
             out.print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in exc.diagnostics]}, indent=2),
@@ -98,9 +106,9 @@ def validate(
     if fmt is TextJson.json:
         out.print(json.dumps({"valid": True, "stack": stack.name, "secrets": len(stack.secrets),
                               "targets": list(stack.config.targets),
-                              "diagnostics": [d.as_dict() for d in stack.warnings]}, indent=2), markup=False)
+                              "diagnostics": [d.as_dict() for d in warnings]}, indent=2), markup=False)
         return
-    print_diagnostics(stack.warnings)
+    print_diagnostics(warnings)
     out.print(f"{directory / 'cloudsync.yaml'}: valid: stack {stack.name}, {len(stack.secrets)} secrets, "
               f"{len(stack.config.targets)} targets", markup=False)
 
@@ -126,17 +134,22 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")
 PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
 
 
-def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None) -> None:
+def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None, broad: Any = ()) -> None:
+    from cloudsync.access.render import broad_readers_json, broad_readers_markdown, broad_readers_text
     from cloudsync.plan.render import render_json, render_markdown, render_text
 
     violations = [v.as_dict() for v in policy.violations] if policy is not None else []
     waived = [v.as_dict() for v in policy.waived] if policy is not None else []
     if fmt is ReportFormat.json:
-        out.print(render_json(plan, violations, waived), markup=False)
+        data = json.loads(render_json(plan, violations, waived))
+        data["undeclared_readers"] = broad_readers_json(broad)
+        out.print(json.dumps(data, indent=2), markup=False)
     elif fmt is ReportFormat.markdown:
-        out.print(render_markdown(plan, violations), markup=False)
+        out.print(render_markdown(plan, violations) + broad_readers_markdown(broad), markup=False)
     else:
         out.print(render_text(plan))
+        if broad:
+            out.print(broad_readers_text(broad))
         if policy is not None and (policy.violations or policy.waived):
             from cloudsync.policy.render import render_text as render_policy
 
@@ -184,6 +197,7 @@ def plan(
     policy_dir: PolicyDirs = None,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
+    from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
@@ -194,10 +208,11 @@ def plan(
         with open_session(stack) as session:
             run = build_plan(session, targets, metadata_only=metadata_only)
         policy = _policy(stack, run, policy_dir)
+        broad, _ = inherited_drift(stack, run, today=run.plan.created_at.date())
     except CloudsyncError as exc:
         _report_failure("plan", fmt, directory, stack, exc)
         raise
-    _render_plan(run.plan, fmt, policy)
+    _render_plan(run.plan, fmt, policy, broad)
     print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
@@ -212,6 +227,25 @@ def plan(
         raise typer.Exit(2)
 
 
+LockTimeout = Annotated[str, typer.Option("--lock-timeout", metavar="DURATION",
+                                          help="wait this long for a target's lock held by another apply "
+                                               "(e.g. 30s, 5m); default: fail at once")]
+
+
+def _lease_terms(lock_timeout: str) -> Any:
+    from cloudsync.providers.lease import LEASE_ENV, LeaseTerms, lease_from_env, parse_wait
+
+    try:
+        wait = parse_wait(lock_timeout)
+    except ValueError as exc:
+        raise CloudsyncError(Diagnostic(f"--lock-timeout: {exc}")) from None
+    try:
+        duration = lease_from_env()
+    except ValueError as exc:
+        raise CloudsyncError(Diagnostic(str(exc), hint=f"set {LEASE_ENV} to e.g. 2m")) from None
+    return LeaseTerms(duration=duration, wait=wait)
+
+
 @app.command()
 @handles_errors
 def apply(
@@ -222,25 +256,35 @@ def apply(
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64,
                                              help="changes applied at once")] = 10,
     policy_dir: PolicyDirs = None,
+    lock_timeout: LockTimeout = "0s",
 ) -> None:
     """Make the targets match the desired state (or apply exactly a saved plan)."""
+    from cloudsync.apply import lock_holder
+    from cloudsync.interrupts import stop_on_signals
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import bind, read_plan, stale_reasons
 
+    terms = _lease_terms(lock_timeout)
     stack = _load(directory)
-    with open_session(stack) as session:
-        if plan_file is not None:
-            if target:
-                raise CloudsyncError(Diagnostic("--target cannot be combined with a plan file",
-                                                hint="the plan file already names its targets"))
-            body = read_plan(plan_file, stack.root)
-            if body["stack"] != stack.name:
-                raise CloudsyncError(Diagnostic(
-                    f"{plan_file} is a plan for stack {body['stack']!r}, not {stack.name!r}"))
-            if body["metadata_only"]:
-                raise CloudsyncError(Diagnostic(f"{plan_file} is a metadata-only plan and cannot be applied",
-                                                hint="plan without --metadata-only"))
-            fresh = build_plan(session, select_targets(stack, body["targets"]))
+    body = None
+    if plan_file is not None:
+        if target:
+            raise CloudsyncError(Diagnostic("--target cannot be combined with a plan file",
+                                            hint="the plan file already names its targets"))
+        body = read_plan(plan_file, stack.root)
+        if body["stack"] != stack.name:
+            raise CloudsyncError(Diagnostic(f"{plan_file} is a plan for stack {body['stack']!r}, not {stack.name!r}"))
+        if body["metadata_only"]:
+            raise CloudsyncError(Diagnostic(f"{plan_file} is a metadata-only plan and cannot be applied",
+                                            hint="plan without --metadata-only"))
+        targets = select_targets(stack, body["targets"])
+    else:
+        targets = select_targets(stack, target)
+    with stop_on_signals() as stop, open_session(stack) as session, \
+            session.locks(targets, lock_holder(stack.name), terms):
+        # Locked before anything is read: no other apply writes between this plan and its apply.
+        if body is not None:
+            fresh = build_plan(session, targets)
             stale = stale_reasons(body, fresh, stack.root)
             if stale:
                 shown = "; ".join(stale[:5]) + (f"; and {len(stale) - 5} more" if len(stale) > 5 else "")
@@ -248,7 +292,7 @@ def apply(
             _refuse_blocking(_policy(stack, fresh, policy_dir))  # the policy files may have changed since
             run = bind(body, fresh)
         else:
-            run = build_plan(session, select_targets(stack, target))
+            run = build_plan(session, targets)
             policy = _policy(stack, run, policy_dir)
             _render_plan(run.plan, ReportFormat.text, policy)
             print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
@@ -261,7 +305,7 @@ def apply(
             return
         if plan_file is None and not auto_approve:
             _confirm(stack.name, len(changes))
-        _run_apply(session, run, parallelism)
+        _run_apply(session, run, parallelism, stop)
 
 
 def _confirm(stack_name: str, count: int) -> None:
@@ -275,20 +319,22 @@ def _confirm(stack_name: str, count: int) -> None:
         raise typer.Exit(1)
 
 
-def _run_apply(session: Any, run: Any, parallelism: int) -> None:
+def _run_apply(session: Any, run: Any, parallelism: int, stop: Any) -> None:
     from rich.progress import Progress
 
-    from cloudsync.apply import ChangeResult, Outcome, apply_plan, audit_path
+    from cloudsync.apply import ChangeResult, Outcome, apply_plan
+    from cloudsync.audit import audit_path
 
     changes = run.plan.real_changes
     progress = Progress(console=err, transient=True) if err.is_terminal else None
+    marks = {Outcome.APPLIED: ("ok", "green"), Outcome.FAILED: ("FAILED", "red"),
+             Outcome.NOT_ATTEMPTED: ("skipped", "yellow")}
 
     def report(result: ChangeResult) -> None:
         change = result.change
-        if result.outcome is Outcome.APPLIED:
-            err.print(f"  ok      {change.action.value:<8}{change.address}", style="green", markup=False)
-        else:
-            err.print(f"  FAILED  {change.action.value:<8}{change.address}: {result.error}", style="red", markup=False)
+        mark, style = marks[result.outcome]
+        why = f": {result.error}" if result.error else ""
+        err.print(f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style=style, markup=False)
         if progress is not None:
             progress.advance(task)
 
@@ -296,18 +342,73 @@ def _run_apply(session: Any, run: Any, parallelism: int) -> None:
         progress.start()
         task = progress.add_task("applying", total=len(changes))
     try:
-        result = apply_plan(session, run, parallelism=parallelism, on_result=report)
+        with stop.writing():
+            result = apply_plan(session, run, parallelism=parallelism, on_result=report, stop=stop.event,
+                                stop_reason=lambda: f"{stop.signal} received" if stop.signal else None)
     finally:
         if progress is not None:
             progress.stop()
     applied, failed = result.count(Outcome.APPLIED), result.count(Outcome.FAILED)
     missed = result.count(Outcome.NOT_ATTEMPTED)
-    line = f"Apply {'complete' if result.ok else 'incomplete'}: {applied} applied, {failed} failed, {missed} not attempted."
+    state = f"stopped ({result.stopped})" if result.stopped else ("complete" if result.ok else "incomplete")
+    line = f"Apply {state}: {applied} applied, {failed} failed, {missed} not attempted."
     out.print(line, style="bold" if result.ok else "bold red", markup=False)
-    err.print(f"Audit record appended to {audit_path(session)}", style="dim", markup=False)
+    err.print(f"Audit record appended to {audit_path(session.stack.root)}", style="dim", markup=False)
     if not result.ok:
         err.print("hint: fix the cause and run apply again; it continues from what the targets now hold",
                   markup=False)
+        raise typer.Exit(1)
+
+
+@app.command("force-unlock")
+@handles_errors
+def force_unlock(
+    target: Annotated[str, typer.Option("--target", "-t", help="the target whose apply lock to remove")],
+    directory: StackDir = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", help="remove it without asking")] = False,
+) -> None:
+    """Remove a target's apply lock left by an apply that no longer runs (names what it removes)."""
+    from cloudsync.plan.build import open_session, provider_diagnostic, select_targets
+    from cloudsync.providers.base import ProviderError
+    from cloudsync.providers.lease import LeaseTerms
+
+    stack = _load(directory)
+    select_targets(stack, [target])
+    terms = LeaseTerms()
+    with open_session(stack) as session:
+        lock = session.provider(target).target_lock()
+        if lock is None:
+            out.print(f"target {target} keeps no apply lock; nothing to remove", markup=False)
+            return
+        try:
+            holders = lock.holders(terms)
+            if not holders:
+                out.print(f"target {target} is not locked; nothing to remove", markup=False)
+                return
+            moment = terms.clock()
+            for holder in holders:
+                out.print(f"target {target}: the {lock.where} is held by {holder.describe(moment)}", markup=False)
+            if not yes:
+                _confirm_unlock(target)
+            removed = lock.remove(holders, terms)
+        except ProviderError as exc:
+            raise CloudsyncError(provider_diagnostic(target, exc, "removing the apply lock")) from None
+    for holder in removed:
+        out.print(f"Removed the apply lock of target {target} held by {holder.describe(moment)}.", markup=False)
+    if len(removed) < len(holders):
+        raise CloudsyncError(Diagnostic(f"the lock of target {target} changed while it was being removed "
+                                        "(released, or taken by another apply); nothing else was removed",
+                                        hint=f"run `cloudsync force-unlock --target {target}` again to see it"))
+
+
+def _confirm_unlock(target: str) -> None:
+    if not sys.stdin.isatty():
+        raise CloudsyncError(Diagnostic("refusing to remove the lock: no terminal to ask for confirmation",
+                                        hint="make sure no apply is running, then pass --yes"))
+    answer = typer.prompt(f"Remove the apply lock of target {target}? An apply still running under it would "
+                          "no longer be protected. Only 'yes' is accepted", default="", show_default=False)
+    if answer.strip() != "yes":
+        err.print("Nothing was removed.", markup=False)
         raise typer.Exit(1)
 
 
@@ -335,6 +436,7 @@ def drift(
     """Report drift, read-only and without values: exit 0 none, 2 drift, 1 error."""
     from datetime import UTC, datetime
 
+    from cloudsync.access.collect import inherited_drift
     from cloudsync.drift import classify
     from cloudsync.drift_render import render_drift_markdown, render_drift_text
     from cloudsync.plan.build import build_plan, open_session, select_targets
@@ -345,7 +447,9 @@ def drift(
         with open_session(stack) as session:
             run = build_plan(session, select_targets(stack, target), metadata_only=True)
         declared = {(w.target, w.remote_name) for w in run.desired}
-        report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date())
+        inherited, unknown = inherited_drift(stack, run, today=datetime.now(UTC).date())
+        report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date(), inherited=inherited)
+        report.diagnostics += unknown
     except CloudsyncError as exc:
         _report_failure("drift", fmt, directory, stack, exc)
         raise

@@ -10,6 +10,8 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"
@@ -28,17 +30,18 @@ class Diagnostic:
     hint: str | None = None
 
     def render(self) -> str:
+        """One line, whatever the message quotes: controls escaped, each part bounded."""
         where = ""
         if self.file:
-            where = self.file
+            where = safe_text(self.file, NAME_LIMIT)
             if self.line:
                 where += f":{self.line}"
                 if self.col:
                     where += f":{self.col}"
             where += ": "
-        text = f"{where}{self.severity.value}: {self.message}"
+        text = f"{where}{self.severity.value}: {safe_text(self.message, 2 * TEXT_LIMIT)}"
         if self.hint:
-            text += f" (hint: {self.hint})"
+            text += f" (hint: {safe_text(self.hint, TEXT_LIMIT)})"
         return text
 
     def as_dict(self) -> dict[str, object]:

@@ -33,6 +33,7 @@ class DriftKind(StrEnum):
     MISSING = "missing"
     ORPHAN = "orphan"
     UNMANAGED = "unmanaged"
+    INHERITED = "inherited"  # an undeclared principal can read through a grant at a broader scope
 
 
 KIND_ORDER = list(DriftKind)
@@ -46,10 +47,17 @@ class Drift:
     secret: str
     kind: DriftKind
     detail: str
+    principal: str | None = None  # inherited: who can read
+    via: str | None = None  # inherited: the scope kind the grant is bound at
 
     def as_dict(self) -> dict[str, str]:
-        return {"address": self.address, "target": self.target, "secret": self.secret,
-                "kind": self.kind.value, "detail": self.detail}
+        found = {"address": self.address, "target": self.target, "secret": self.secret,
+                 "kind": self.kind.value, "detail": self.detail}
+        if self.principal is not None:
+            found["principal"] = self.principal
+        if self.via is not None:
+            found["via"] = self.via
+        return found
 
 
 @dataclass
@@ -153,9 +161,13 @@ def load_ignores(stack: Stack) -> tuple[list[tuple[DriftIgnore, str]], list[Diag
 
 
 def classify(stack: Stack, plan: Plan, actual: Mapping[str, Mapping[str, RemoteSecret]],
-             declared: Iterable[tuple[str, str]], *, today: date) -> DriftReport:
-    """Turn a metadata-only plan and the actual state into a drift report."""
-    drifted: list[Drift] = []
+             declared: Iterable[tuple[str, str]], *, today: date, inherited: Sequence[Drift] = ()) -> DriftReport:
+    """Turn a metadata-only plan and the actual state into a drift report.
+
+    ``inherited`` are the undeclared readers through broader scopes the access scans found
+    (see :func:`cloudsync.access.collect.inherited_drift`); they are ignorable like any drift.
+    """
+    drifted: list[Drift] = list(inherited)
     for change in plan.real_changes:
         drifted += _from_change(change)
     declared_set = set(declared)

@@ -1,15 +1,20 @@
-"""Drift renderers: text for people, markdown for a PR comment or an issue (bounded)."""
+"""Drift renderers: text for people, markdown for a PR comment or an issue (bounded).
+
+Names and details come from the clouds and the files; both show them through
+``safe_text`` (bounded, no control characters), markdown through ``escape``/``code``.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 
 from cloudsync.drift import DriftKind, DriftReport
-from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker
+from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, code, escape, marker
+from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 
 STYLES = {
     DriftKind.VALUE: "red", DriftKind.METADATA: "yellow", DriftKind.ACCESS: "red",
-    DriftKind.MISSING: "red", DriftKind.ORPHAN: "yellow", DriftKind.UNMANAGED: "cyan",
+    DriftKind.MISSING: "red", DriftKind.ORPHAN: "yellow", DriftKind.UNMANAGED: "cyan", DriftKind.INHERITED: "red",
 }
 
 
@@ -23,12 +28,14 @@ def summary_line(report: DriftReport) -> str:
 
 def render_drift_text(report: DriftReport) -> Text:
     out = Text()
-    out.append(f"cloudsync drift for stack {report.stack} (targets: {', '.join(report.targets)})\n\n")
-    width = max((len(d.address) for d in report.drifted), default=0)
-    for item in report.drifted:
+    targets = ", ".join(safe_text(t, NAME_LIMIT) for t in report.targets)
+    out.append(f"cloudsync drift for stack {safe_text(report.stack, NAME_LIMIT)} (targets: {targets})\n\n")
+    addresses = [safe_text(d.address, NAME_LIMIT) for d in report.drifted]
+    width = max((len(a) for a in addresses), default=0)
+    for item, address in zip(report.drifted, addresses, strict=True):
         out.append(f"  {item.kind.value:<10}", style=STYLES[item.kind])
-        out.append(f"{item.address:<{width}}  ")
-        out.append(f"{item.detail}\n", style="dim")
+        out.append(f"{address:<{width}}  ")
+        out.append(f"{safe_text(item.detail, TEXT_LIMIT)}\n", style="dim")
     if report.drifted:
         out.append("\n")
     out.append(summary_line(report) + "\n", style="bold")
@@ -38,7 +45,7 @@ def render_drift_text(report: DriftReport) -> Text:
 def render_drift_markdown(report: DriftReport, budget: int = DEFAULT_BUDGET) -> str:
     s = report.summary()
     doc = Comment(budget)
-    doc.add(marker("drift", report.stack), f"### cloudsync drift: `{report.stack}`", "",
+    doc.add(marker("drift", report.stack), f"### cloudsync drift: {code(report.stack)}", "",
             "| " + " | ".join(k.value for k in DriftKind) + " | ignored | checked |",
             "|" + "---:|" * (len(DriftKind) + 2),
             "| " + " | ".join(str(s[k.value]) for k in DriftKind) + f" | {s['ignored']} | {s['checked']} |", "")
@@ -47,7 +54,7 @@ def render_drift_markdown(report: DriftReport, budget: int = DEFAULT_BUDGET) -> 
     for kind in DriftKind:
         items = [d for d in report.drifted if d.kind is kind]
         if items:
-            rows = [f"| `{escape(d.address)}` | {escape(d.detail)} |" for d in items]
+            rows = [f"| {code(d.address)} | {escape(d.detail)} |" for d in items]
             doc.section(f"{kind.value} ({len(items)})", ["| address | detail |", "|---|---|"], rows)
     for diag in report.diagnostics[:20]:
         doc.add(f"> **{diag.severity.value}**: {escape(diag.message)}")

@@ -9,29 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 
-from cloudsync.access.model import DEFAULT_UNUSED_AFTER, AccessReport, SecretFacts, build_report
+from cloudsync.access.model import DEFAULT_UNUSED_AFTER, AccessReport, SecretFacts, build_report, principal_names
 from cloudsync.config.loader import Stack
-from cloudsync.diagnostics import Severity
-from cloudsync.drift import name_scopes
-from cloudsync.plan.build import build_plan, open_session
+from cloudsync.diagnostics import Diagnostic, Severity
+from cloudsync.drift import Drift, DriftKind, name_scopes
+from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.plan.planner import DesiredSecret
-from cloudsync.providers.access import AccessScan
+from cloudsync.providers.access import AccessScan, Via
 from cloudsync.providers.base import RemoteSecret, is_reserved
 from cloudsync.providers.registry import rules_for
-
-
-def principal_names(stack: Stack, targets: list[str]) -> dict[str, dict[str, str]]:
-    """target -> cloud principal id -> declared principal name."""
-    found: dict[str, dict[str, str]] = {}
-    for target in targets:
-        rules = rules_for(stack.config.targets[target].provider)
-        ids: dict[str, str] = {}
-        for name, principal in stack.config.principals.items():
-            cloud_id = rules.principal_id(principal, name)
-            if cloud_id is not None:
-                ids.setdefault(cloud_id, name)
-        found[target] = ids
-    return found
 
 
 def _facts(target: str, remote: RemoteSecret | None, want: DesiredSecret | None, scan: AccessScan | None,
@@ -81,9 +67,47 @@ def access_report(stack: Stack, targets: list[str], *, today: date, principal: s
     """Read the targets (metadata only, no value) and their access scans; build the report."""
     with open_session(stack) as session:
         run = build_plan(session, targets, metadata_only=True)
-    names = principal_names(stack, targets)
+    names = principal_names(stack.config, targets)
     facts = collect(stack, run.desired, run.actual, run.access, names)
     report = build_report(stack.name, targets, facts, names, today=today, unused_after=unused_after,
                           principal=principal)
     report.diagnostics = [d for d in run.plan.diagnostics if d.severity is Severity.WARNING]
     return report
+
+
+def inherited_drift(stack: Stack, run: PlanRun, *, today: date) -> tuple[list[Drift], list[Diagnostic]]:
+    """Drift entries for undeclared readers of the stack's secrets through broader scopes, and
+    warnings for targets whose readers are not all known.
+
+    cloudsync never removes such a grant (it belongs to whoever owns the scope), so the entry
+    says where it is; a grant on the secret itself is ``access`` drift, which apply puts back.
+    """
+    targets = list(run.actual)
+    names = principal_names(stack.config, targets)
+    report = build_report(stack.name, targets, collect(stack, run.desired, run.actual, run.access, names), names,
+                          today=today)
+    found = []
+    unknown: dict[str, int] = {}
+    reasons: dict[str, tuple[str, ...]] = {}
+    for item in report.secrets:
+        if not item.facts.managed:
+            continue
+        if not item.facts.complete:
+            unknown[item.facts.target] = unknown.get(item.facts.target, 0) + 1
+            reasons.setdefault(item.facts.target, item.facts.incomplete_reasons)
+        for reader in item.undeclared:
+            if reader.via is Via.SECRET:
+                continue
+            who = f"{reader.name} ({reader.principal})" if reader.name else reader.principal
+            cond = " (conditional)" if reader.conditional else ""
+            found.append(Drift(item.address, item.facts.target, item.facts.secret, DriftKind.INHERITED,
+                               f"{who} can read through a grant at {reader.via.value} {reader.scope}: "
+                               f"{reader.grant}{cond}; not declared, and cloudsync never removes it: "
+                               f"ask the owner of {reader.scope} to remove it, or declare the reader",
+                               principal=reader.principal, via=reader.via.value))
+    diags = [Diagnostic(f"target {target}: who can read {count} secrets is not fully known: "
+                        f"{'; '.join(reasons[target]) or 'scan incomplete'}", severity=Severity.WARNING,
+                        hint="grant cloudsync the access-scan permissions (cloudsync permissions --target "
+                             f"{target}) or accept that broad readers there go unseen")
+             for target, count in sorted(unknown.items())]
+    return found, diags

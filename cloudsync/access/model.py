@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudsync.diagnostics import Diagnostic
 from cloudsync.providers.access import EffectiveReader, Via
+from cloudsync.providers.registry import rules_for
+
+if TYPE_CHECKING:
+    from cloudsync.config.models import StackFile
 
 FORMAT_VERSION = 1
 DEFAULT_UNUSED_AFTER = timedelta(days=90)
@@ -169,6 +173,28 @@ class AccessReport:
                 "summary": self.summary(), "diagnostics": [d.as_dict() for d in self.diagnostics]}
 
 
+def principal_names(config: StackFile, targets: Iterable[str]) -> dict[str, dict[str, str]]:
+    """target -> cloud principal id -> declared principal name."""
+    found: dict[str, dict[str, str]] = {}
+    for target in targets:
+        rules = rules_for(config.targets[target].provider)
+        ids: dict[str, str] = {}
+        for name, principal in config.principals.items():
+            cloud_id = rules.principal_id(principal, name)
+            if cloud_id is not None:
+                ids.setdefault(cloud_id, name)
+        found[target] = ids
+    return found
+
+
+def reader_documents(readers: Iterable[EffectiveReader], names: Mapping[str, str],
+                     declared: Iterable[str]) -> list[dict[str, Any]]:
+    """Effective readers as the policy input document shows them (named, declared or not)."""
+    facts = SecretFacts(target="", provider="", remote_name="", secret="", managed=True,
+                        declared_readers=tuple(declared), readers=tuple(readers))
+    return [r.as_dict() for r in _resolve(facts, names)]
+
+
 def _resolve(facts: SecretFacts, names: Mapping[str, str]) -> tuple[Reader, ...]:
     """Name each reader after the stack's principal with that id; one row per grant."""
     declared = set(facts.declared_readers)
@@ -225,7 +251,10 @@ def build_report(stack: str, targets: Iterable[str], facts: Iterable[SecretFacts
             grants.setdefault(reader.principal, []).append(Grant(
                 entry.address, reader.via, reader.scope, reader.grant, reader.conditional, reader.declared))
         if item.tracks_last_access and item.declared_readers:
-            stale = item.last_accessed is None or item.last_accessed < today - unused_after
+            since = today - unused_after
+            # Never read counts once the value is older than the threshold: a new secret is not unused yet.
+            stale = (item.last_accessed < since if item.last_accessed is not None
+                     else age is not None and age > unused_after.days)
             if stale:
                 unused += [UnusedGrant(entry.address, reader, item.last_accessed) for reader in item.declared_readers]
     secrets.sort(key=lambda s: (s.facts.target, s.facts.secret))

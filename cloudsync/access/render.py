@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Sequence
 
 from rich.text import Text
 
 from cloudsync.access.model import AccessReport, Reader, SecretAccess
+from cloudsync.drift import Drift
 from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-MAX_SHOWN = 300
+from cloudsync.safe_text import NAME_LIMIT, safe_text
 
 
 def shown(text: str) -> str:
-    """Safe to print: no control or bidi characters, bounded length."""
-    clean = _CONTROL.sub("?", text)
-    return clean if len(clean) <= MAX_SHOWN else clean[: MAX_SHOWN - 1] + "…"
+    """A name, principal or grant, fit for any output (see :mod:`cloudsync.safe_text`)."""
+    return safe_text(text, NAME_LIMIT)
 
 
 def render_json(report: AccessReport) -> str:
@@ -75,9 +73,9 @@ def render_text(report: AccessReport) -> Text:
             out.append(f"      readers: unknown beyond those listed ({why})\n", style="yellow")
         for reader in item.readers:
             if reader.declared:
-                out.append("      ok        ", style="green")
+                out.append(f"      {'ok':<11}", style="green")
             else:
-                out.append("      UNDECLARED", style="bold red")
+                out.append(f"      {'UNDECLARED':<11}", style="bold red")
             out.append(f"{_who(reader)}  ")
             out.append(f"{_grant(reader)}\n", style="dim")
     if report.unused:
@@ -89,7 +87,8 @@ def render_text(report: AccessReport) -> Text:
         out.append("\nWho can read what:\n", style="bold")
         for principal in report.principals:
             who = f"{principal.name} ({principal.principal})" if principal.name else principal.principal
-            out.append(f"  {shown(who)}: {len(principal.can_read)} secrets\n")
+            count = len(principal.can_read)
+            out.append(f"  {shown(who)}: {count} secret{'' if count == 1 else 's'}\n")
     out.append("\n" + summary_line(report) + "\n", style="bold")
     return out
 
@@ -132,3 +131,38 @@ def render_markdown(report: AccessReport, budget: int = DEFAULT_BUDGET) -> str:
                 f"| {u.last_accessed.isoformat() if u.last_accessed else 'never'} |" for u in report.unused]
         doc.section(f"Unused grants ({len(report.unused)})", ["| secret | reader | last read |", "|---|---|---|"], rows)
     return doc.text()
+
+
+# --- undeclared readers beside a plan ---------------------------------------------------------
+
+BROAD_BUDGET = 4_000  # what a plan comment spends on them: it stays under GitHub's limit
+
+
+def broad_readers_text(found: Sequence[Drift]) -> Text:
+    """The undeclared readers through broader scopes, under a plan: apply does not remove them."""
+    out = Text()
+    if not found:
+        return out
+    out.append(f"Readers not declared ({len(found)}): granted at broader scopes, apply does not remove them\n",
+               style="bold yellow")
+    for item in found:
+        out.append(f"  ! {shown(item.address)}  ", style="yellow")
+        out.append(f"{shown(item.detail)}\n", style="dim")
+    return out
+
+
+def broad_readers_markdown(found: Sequence[Drift], budget: int = BROAD_BUDGET) -> str:
+    if not found:
+        return ""
+    doc = Comment(budget)
+    rows = [f"| `{escape(shown(d.address))}` | `{escape(shown(d.principal or ''))}` | {escape(d.via or '')} "
+            f"| {escape(shown(d.detail))} |" for d in found]
+    doc.add(f"> **{len(found)} undeclared readers** can read secrets of this stack through grants at broader "
+            "scopes; apply does not remove them.", "")
+    doc.section(f"Undeclared readers ({len(found)})", ["| secret | principal | via | where |", "|---|---|---|---|"],
+                rows, reserve=100)
+    return doc.text()
+
+
+def broad_readers_json(found: Sequence[Drift]) -> list[dict[str, str]]:
+    return [d.as_dict() for d in found]

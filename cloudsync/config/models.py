@@ -301,8 +301,9 @@ class PolicyConfig(Strict):
     builtin: bool = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
-DriftKindName = Literal["value", "metadata", "access", "missing", "orphan", "unmanaged"]
-ALL_DRIFT_KINDS: tuple[DriftKindName, ...] = ("value", "metadata", "access", "missing", "orphan", "unmanaged")
+DriftKindName = Literal["value", "metadata", "access", "missing", "orphan", "unmanaged", "inherited"]
+ALL_DRIFT_KINDS: tuple[DriftKindName, ...] = ("value", "metadata", "access", "missing", "orphan", "unmanaged",
+                                             "inherited")
 
 
 class DriftIgnore(Strict):

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,11 +20,21 @@ from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.providers.access import AccessScan
-from cloudsync.providers.base import Provider, ProviderContext, ProviderError, ReadQuery, RemoteSecret, now
+from cloudsync.providers.base import (
+    LockedError,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    ReadQuery,
+    RemoteSecret,
+    now,
+)
+from cloudsync.providers.lease import Lease, LeaseTerms, hold
 from cloudsync.providers.registry import provider_class, rules_for
 from cloudsync.providers.rules import ProviderRules
 from cloudsync.values.dependencies import dependencies
@@ -50,6 +60,33 @@ class Session:
         self._providers: dict[str, Provider[object]] = {}
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
+        self.leases: dict[str, Lease] = {}  # the apply locks this session holds, by target
+
+    @contextmanager
+    def locks(self, targets: Iterable[str], holder: str, terms: LeaseTerms) -> Iterator[dict[str, Lease]]:
+        """Hold the apply lock of every target in ``targets`` (renewed, released on exit).
+
+        Take them before reading any actual state: a plan read before the lock may already
+        be out of date when the lock is granted. Targets are locked in sorted order, so two
+        applies waiting (``terms.wait``) for overlapping targets never wait for each other.
+        """
+        wanted = sorted(set(targets) - set(self.leases))
+        deadline = terms.clock() + terms.wait
+        with ExitStack() as held:
+            try:
+                for target in wanted:
+                    lock = self.provider(target).target_lock()
+                    try:
+                        lease = held.enter_context(hold(lock, holder, terms, deadline)) if lock else Lease(target)
+                    except LockedError as exc:
+                        raise CloudsyncError(Diagnostic(exc.message, hint=exc.hint)) from None
+                    except ProviderError as exc:
+                        raise CloudsyncError(provider_diagnostic(target, exc, "taking the apply lock")) from None
+                    self.leases[target] = lease
+                yield dict(self.leases)
+            finally:
+                for target in wanted:
+                    self.leases.pop(target, None)
 
     def provider(self, target: str) -> Provider[object]:
         with self._lock:
@@ -192,7 +229,7 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
     if len(targets) == 1:
         return dict([read(targets[0])])
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(targets)), initializer=main_thread_only) as pool:
         return dict(pool.map(read, targets))
 
 

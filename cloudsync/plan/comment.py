@@ -3,13 +3,21 @@
 GitHub refuses comments over 65,535 characters. :class:`Comment` keeps a running budget;
 sections add rows until the budget is spent and then say how many they left out, so a
 comment for 10,000 secrets still fits and still tells the whole story in counts.
+
+Every value from the files or the clouds goes through :func:`escape` (text) or
+:func:`code` (a code span): bounded, no control characters, nothing that ends a cell,
+a code span, a link or the marker comment.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
+
+from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 
 GITHUB_COMMENT_LIMIT = 65_535
 DEFAULT_BUDGET = 60_000  # room for a workflow's own header and footer
@@ -17,13 +25,22 @@ DEFAULT_BUDGET = 60_000  # room for a workflow's own header and footer
 
 def marker(kind: str, stack: str) -> str:
     """A stable marker so a workflow can find and update its previous comment."""
-    return f"<!-- cloudsync:{kind} stack={stack} -->"
+    shown = re.sub(r"[^A-Za-z0-9_.-]", "_", safe_text(stack, 100))  # nothing can close the HTML comment
+    return f"<!-- cloudsync:{kind} stack={shown} -->"
 
 
-def escape(text: str) -> str:
-    """Safe inside a table cell: no pipes, no HTML, no line breaks."""
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+def escape(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Safe inside a table cell: bounded, no control characters, no pipes, HTML, backticks or line breaks."""
+    return (safe_text(text, limit).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+            .replace(">", "&gt;").replace("`", "\\`"))
+
+
+def code(text: object, limit: int = NAME_LIMIT) -> str:
+    """``text`` as a code span that nothing in it can close, safe inside a table cell."""
+    shown = safe_text(text, limit).replace("|", "\\|")  # GFM splits cells before it reads code spans
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    pad = " " if shown.startswith("`") or shown.endswith("`") else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
 
 
 def source_link(file: str | None, line: int | None) -> str:
@@ -36,12 +53,13 @@ def source_link(file: str | None, line: int | None) -> str:
         try:
             path = path.relative_to(Path.cwd())
         except ValueError:
-            return f"`{escape(file)}:{line}`"
+            return code(f"{file}:{line}")
     shown = f"{path.as_posix()}:{line}" if line else path.as_posix()
     anchor = f"#L{line}" if line else ""
+    target = quote(path.as_posix(), safe="/") + anchor  # a ')' or a space in a file name cannot end the link
     server, repo, sha = (os.environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA"))
-    url = f"{server}/{repo}/blob/{sha}/{path.as_posix()}{anchor}" if server and repo and sha else f"{path.as_posix()}{anchor}"
-    return f"[`{escape(shown)}`]({url})"
+    url = f"{server}/{repo}/blob/{sha}/{target}" if server and repo and sha else target
+    return f"[{code(shown)}]({url})"
 
 
 class Comment:

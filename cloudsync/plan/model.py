@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.actions import REASON_ORDER, Action, Reason
 from cloudsync.providers.base import RemoteSecret, SecretState
 
 __all__ = ["REASON_ORDER", "Action", "Change", "Plan", "Reason", "ValueMode", "ValuePlan"]
+
+
+class Phase(IntEnum):
+    """When a change runs. Every change of a phase completes before the next phase starts.
+
+    Deletes come last: a rename (delete the old name, create the new one) or a replacement
+    never leaves a moment with neither secret, whatever the parallelism (Terraform records
+    the same decision as ``CreateThenDelete`` in the change itself).
+    """
+
+    WRITE = 1  # create, update, restore
+    DELETE = 2  # only once every write of the plan has completed
 
 
 class ValueMode(StrEnum):
@@ -56,6 +68,10 @@ class Change:
     def writes_value(self) -> bool:
         return self.value is not None and self.value.mode is not ValueMode.UNKNOWN
 
+    @property
+    def phase(self) -> Phase:
+        return Phase.DELETE if self.action is Action.DELETE else Phase.WRITE
+
 
 @dataclass
 class Plan:
@@ -70,6 +86,11 @@ class Plan:
     @property
     def real_changes(self) -> list[Change]:
         return [c for c in self.changes if c.action is not Action.NOOP]
+
+    def phases(self) -> list[tuple[Phase, list[Change]]]:
+        """The real changes grouped by phase, in the order apply runs them."""
+        changes = self.real_changes
+        return [(phase, group) for phase in Phase if (group := [c for c in changes if c.phase is phase])]
 
     @property
     def has_errors(self) -> bool:

@@ -1,6 +1,9 @@
 """Plan renderers: text (for people), json (the contract), markdown (for PR comments).
 
-No renderer ever sees a value: changes carry fingerprints and display lines only.
+No renderer ever sees a value: changes carry fingerprints and display lines only. Text
+and markdown show every name and detail through ``safe_text`` (bounded, no control
+characters): a secret named ``"x\nNo changes."`` cannot print a line of its own. JSON is
+the faithful contract: its encoder escapes control characters itself.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from typing import Any
 
 from rich.text import Text
 
-from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker, source_link
+from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, code, escape, marker, source_link
 from cloudsync.plan.model import Action, Change, Plan, ValueMode
+from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 from cloudsync.values.fingerprint import short
 
 FORMAT_VERSION = 1
@@ -43,24 +47,25 @@ def _value_line(change: Change) -> str | None:
     if v.mode is ValueMode.DERIVED:
         return "value: (sensitive) derived at apply from the value it writes to its source"
     if v.mode is ValueMode.COPY:
-        return f"value: (sensitive) copied from {v.copy_from} at apply"
+        return f"value: (sensitive) copied from {safe_text(v.copy_from, NAME_LIMIT)} at apply"
     return f"value: (sensitive) fingerprint {short(v.fingerprint)}" if v.fingerprint else "value: (sensitive)"
 
 
 def render_text(plan: Plan) -> Text:
     out = Text()
-    targets = ", ".join(plan.targets)
+    targets = ", ".join(safe_text(t, NAME_LIMIT) for t in plan.targets)
     mode = " (metadata only: values not compared)" if plan.metadata_only else ""
-    out.append(f"cloudsync plan for stack {plan.stack} (targets: {targets}){mode}\n\n")
+    out.append(f"cloudsync plan for stack {safe_text(plan.stack, NAME_LIMIT)} (targets: {targets}){mode}\n\n")
     real = plan.real_changes
     if not real:
         out.append("No changes. The targets match the desired state.\n", style="bold")
-    width = max((len(c.address) for c in real), default=0)
-    for change in real:
+    addresses = [safe_text(c.address, NAME_LIMIT) for c in real]
+    width = max((len(a) for a in addresses), default=0)
+    for change, address in zip(real, addresses, strict=True):
         symbol, style = SYMBOLS[change.action]
         out.append(f"  {symbol} ", style=f"bold {style}")
         out.append(f"{change.action.value:<8}", style=style)
-        out.append(f"{change.address:<{width}}")
+        out.append(f"{address:<{width}}")
         if change.reasons:
             out.append(f"  ({', '.join(r.value for r in change.reasons)})", style="dim")
         out.append("\n")
@@ -69,7 +74,7 @@ def render_text(plan: Plan) -> Text:
         if value_line and not any(d.startswith("value") for d in lines):
             lines.append(value_line)
         for line in lines:
-            out.append(f"        {line}\n", style="dim")
+            out.append(f"        {safe_text(line, TEXT_LIMIT)}\n", style="dim")
     out.append("\n")
     out.append(summary_line(plan) + "\n", style="bold")
     return out
@@ -121,7 +126,7 @@ def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), bu
     collapsed; always under GitHub's comment limit, whatever the size of the estate."""
     s = plan.summary()
     doc = Comment(budget)
-    title = f"### cloudsync plan: `{plan.stack}`" + (" (metadata only: values not compared)" if plan.metadata_only else "")
+    title = f"### cloudsync plan: {code(plan.stack)}" + (" (metadata only: values not compared)" if plan.metadata_only else "")
     doc.add(marker("plan", plan.stack), title, "",
             "| create | update | delete | restore | unchanged | policy violations |",
             "|---:|---:|---:|---:|---:|---:|",
@@ -130,8 +135,8 @@ def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), bu
     for diag in plan.diagnostics[:20]:
         doc.add(f"> **{diag.severity.value}**: {escape(diag.message)} {source_link(diag.file, diag.line)}".rstrip())
     if violations:
-        rows = [f"| {escape(str(v.get('severity', '')))} | `{escape(str(v.get('policy', '')))}` | "
-                f"`{escape(str(v.get('address', '')))}` | {escape(str(v.get('message', '')))} | "
+        rows = [f"| {escape(v.get('severity', ''))} | {code(v.get('policy', ''))} | "
+                f"{code(v.get('address', ''))} | {escape(v.get('message', ''))} | "
                 f"{source_link(v.get('file'), v.get('line'))} |" for v in violations]
         doc.section(f"Policy violations ({len(violations)})",
                     ["| severity | policy | address | message | declared at |", "|---|---|---|---|---|"], rows)
@@ -139,7 +144,7 @@ def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), bu
     if not real:
         doc.add("No changes.")
         return doc.text()
-    rows = [f"| `{SYMBOLS[c.action][0]}` | `{escape(c.address)}` | {c.action.value} | "
+    rows = [f"| `{SYMBOLS[c.action][0]}` | {code(c.address)} | {c.action.value} | "
             f"{', '.join(r.value for r in c.reasons)} | {escape('; '.join(c.details))} |" for c in real]
     doc.section(f"Changes ({len(real)})", ["| | address | action | reasons | details |", "|---|---|---|---|---|"], rows)
     return doc.text()

@@ -17,6 +17,7 @@ import typer
 
 from cloudsync.console import handles_errors, print_diagnostics
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
+from cloudsync.safe_text import safe_text
 
 policy_app = typer.Typer(
     name="policy",
@@ -46,8 +47,9 @@ PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="ext
 
 def _emit(text: str) -> None:
     # Plain echo, not rich: JSON, SARIF and XML must reach stdout byte for byte (rich would
-    # turn ":name:" into emoji and could wrap lines).
-    typer.echo(text)
+    # turn ":name:" into emoji and could wrap lines). Renderers escape what they show; this
+    # is the last line of defence, as the consoles' render hook is for rich output.
+    typer.echo(safe_text(text, None, lines=True))
 
 
 @policy_app.command()
@@ -59,11 +61,13 @@ def check(
 ) -> None:
     """Evaluate the policies over the desired state only (no cloud contact); exit 1 on errors."""
     from cloudsync.config.loader import load_stack
+    from cloudsync.policy.budget import prestart
     from cloudsync.policy.engine import evaluate
     from cloudsync.policy.junit import render_report_junit
     from cloudsync.policy.render import render_json, render_text
     from cloudsync.policy.sarif import render_sarif
 
+    prestart()  # the policy evaluator starts while the stack loads
     try:
         stack = load_stack(directory)
         print_diagnostics(stack.warnings)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudsync.config.checks import effective_readers
 from cloudsync.config.models import as_timedelta
+from cloudsync.policy.params import INT64_MAX, INT64_MIN, json_type
 from cloudsync.providers.registry import all_rules, kinds
 
 if TYPE_CHECKING:
@@ -118,6 +119,18 @@ REMOTE_SCHEMA = _obj(
     other_access=_array(_scalar(STR, "grant"), "grants outside cloudsync's model"),
     deleted=_scalar("boolean", "soft-deleted or scheduled for deletion"),
     protected=_scalar("boolean", "deletion protection"),
+    effective_readers=_array(_obj(
+        "one principal that can read the value, and the grant that lets it",
+        principal=_scalar(STR, "the principal's id in this cloud"),
+        name=_nullable(_scalar(STR, "the declared principal with this id, if any")),
+        declared=_scalar("boolean", "the secret declares this principal among its readers"),
+        via=_scalar(STR, "secret, vault, resource-group, subscription, management-group, project, folder, "
+                         "organization, account or access-policy"),
+        scope=_scalar(STR, "where the grant is bound"),
+        grant=_scalar(STR, "the role or policy (and statement) that grants the read"),
+        conditional=_scalar("boolean", "a condition decides at request time whether the grant applies"),
+    ), "everyone who can read the value, through the secret's own grants and broader scopes"),
+    readers_complete=_scalar("boolean", "every source of effective_readers was read (false: others may read too)"),
 )
 
 
@@ -150,23 +163,6 @@ def params_schema(defaults: Mapping[str, Any]) -> Schema:
         if isinstance(value, list):
             props[name]["items"] = _scalar(json_type(value[0]), "item") if value else {}
     return _obj("the policy's parameters after stack overrides", **props)
-
-
-def json_type(value: Any) -> str:
-    """The JSON Schema type name of a plain value."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
 
 
 # --- environments --------------------------------------------------------------------------
@@ -295,7 +291,9 @@ def _certificate(generate: Any) -> dict[str, Any] | None:
     return {"not_after": _rfc3339(not_after), "days_left": days}
 
 
-def remote_document(remote: RemoteSecret | None) -> dict[str, Any] | None:
+def remote_document(remote: RemoteSecret | None, effective: Sequence[Mapping[str, Any]] = (),
+                    complete: bool = False) -> dict[str, Any] | None:
+    """The actual secret; ``effective`` are its resolved effective readers (see access.model.reader_documents)."""
     if remote is None:
         return None
     return {
@@ -303,6 +301,7 @@ def remote_document(remote: RemoteSecret | None) -> dict[str, Any] | None:
         "description": remote.description, "expires_at": _rfc3339(remote.expires_at),
         "readers": sorted(remote.readers) if remote.readers is not None else None,
         "other_access": list(remote.other_access), "deleted": remote.deleted, "protected": remote.protected,
+        "effective_readers": [dict(r) for r in effective], "readers_complete": complete,
     }
 
 
@@ -337,6 +336,8 @@ def validate(data: Any, schema: Schema, path: tuple[str | int, ...] = ()) -> lis
         actual = "number"
     if actual not in allowed:
         return [(path, f"expected {' or '.join(sorted(allowed))}, got {json_type(data)}")]
+    if isinstance(data, int) and not isinstance(data, bool) and not INT64_MIN <= data <= INT64_MAX:
+        return [(path, "an integer outside the 64-bit range CEL computes with")]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(data, dict):
         props = schema.get("properties")

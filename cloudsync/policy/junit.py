@@ -1,7 +1,9 @@
 """JUnit XML: for `policy check`, one test case per enabled policy; for `policy test`, per case.
 
 CI systems show a JUnit failure per policy with every violating address in its text,
-which stays readable for large estates where a case per address would not.
+which stays readable for large estates where a case per address would not. Names and
+messages go through ``safe_text``: XML 1.0 cannot even hold most control characters,
+and CI systems show these texts as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import defaultdict
 
 from cloudsync.policy.model import PolicyReport, Violation
 from cloudsync.policy.testing import CaseResult, PolicyTestRun
+from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 
 
 def _suite(name: str, tests: int, failures: int, skipped: int = 0, seconds: float = 0.0) -> ET.Element:
@@ -19,8 +22,8 @@ def _suite(name: str, tests: int, failures: int, skipped: int = 0, seconds: floa
 
 
 def _line(v: Violation) -> str:
-    where = f"{v.file}:{v.line}" if v.file else "-"
-    return f"{where}: {v.severity}: {v.address}: {v.message}"
+    where = f"{safe_text(v.file, NAME_LIMIT)}:{v.line}" if v.file else "-"
+    return f"{where}: {v.severity}: {safe_text(v.address, NAME_LIMIT)}: {safe_text(v.message, TEXT_LIMIT)}"
 
 
 def render_report_junit(report: PolicyReport) -> str:
@@ -34,7 +37,7 @@ def render_report_junit(report: PolicyReport) -> str:
     suite = _suite("cloudsync policy check", len(report.policies), len(failing))
     for policy in report.policies:
         case = ET.SubElement(suite, "testcase", {"classname": f"cloudsync.policy.{policy.id}",
-                                                 "name": f"{policy.id} {policy.title}"})
+                                                 "name": f"{policy.id} {safe_text(policy.title, 200)}"})
         found = by_policy.get(policy.id, [])
         if found:
             failure = ET.SubElement(case, "failure", {
@@ -58,18 +61,19 @@ def render_tests_junit(run: PolicyTestRun) -> str:
     root = ET.Element("testsuites", {"name": "cloudsync policy test", "tests": str(len(run.results)),
                                      "failures": str(run.failed)})
     for file, results in by_file.items():
-        suite = _suite(file, len(results), sum(not r.passed for r in results), seconds=sum(r.seconds for r in results))
+        shown = safe_text(file, NAME_LIMIT)
+        suite = _suite(shown, len(results), sum(not r.passed for r in results), seconds=sum(r.seconds for r in results))
         for r in results:
-            case = ET.SubElement(suite, "testcase", {"classname": file, "name": r.name, "time": f"{r.seconds:.3f}",
-                                                     "file": r.file, "line": str(r.line)})
+            case = ET.SubElement(suite, "testcase", {"classname": shown, "name": safe_text(r.name, 200),
+                                                     "time": f"{r.seconds:.3f}", "file": shown, "line": str(r.line)})
             if not r.passed:
                 failure = ET.SubElement(case, "failure", {"message": "unexpected policy results"})
                 lines = [f"missing violation {p} {a}" for p, a in r.missing]
                 lines += [f"unexpected violation {p} {a}" for p, a in r.unexpected]
                 lines += [f"missing waived {p} {a}" for p, a in r.waived_missing]
                 lines += [f"unexpected waived {p} {a}" for p, a in r.waived_unexpected]
-                lines += [r.error] if r.error else []
-                failure.text = "\n".join(lines)
+                lines += r.error.split("\n")[:50] if r.error else []
+                failure.text = "\n".join(safe_text(line, 2 * TEXT_LIMIT) for line in lines)
         root.append(suite)
     return _dump(root)
 

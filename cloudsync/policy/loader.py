@@ -2,7 +2,11 @@
 
 Every problem is a :class:`Diagnostic` at ``file:line`` and all of them are collected in
 one run: bad YAML, unknown keys, CEL syntax errors, references to fields the input
-document does not have, duplicate ids, waivers of unknown policies.
+document does not have, expressions past the static limits or too costly to check,
+parameter defaults of no usable type, duplicate ids, waivers of unknown policies.
+
+No CEL runs in this process: expressions compile and run on a sample document in the
+budgeted evaluator process (:mod:`cloudsync.policy.budget`), all of a load in one job.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-import cel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
+from cloudsync.policy.budget import CHECK_SECONDS, Budget, Spent, prestart, run_tasks, static_problems
 from cloudsync.policy.document import TARGET_ROOTS, input_schema, params_schema, sample
 from cloudsync.policy.model import Parameter, Policy, Waiver
+from cloudsync.policy.params import declared_type
 from cloudsync.policy.references import Problem, check_references, references_roots
 
 M = TypeVar("M", bound=BaseModel)
@@ -59,7 +64,7 @@ class _Strict(BaseModel):
 
 class ParameterModel(_Strict):
     default: str | bool | int | float | list[str | int | float | bool]
-    description: str = ""
+    description: str = Field(default="", max_length=1000)
 
 
 class PolicyModel(_Strict):
@@ -68,17 +73,18 @@ class PolicyModel(_Strict):
     severity: Literal["error", "warning"]
     match: str | None = None
     rule: str = Field(min_length=1)
-    message: str = Field(min_length=1)
-    rationale: str = ""
-    fix: str = ""
+    message: str = Field(min_length=1, max_length=1000)
+    rationale: str = Field(default="", max_length=4000)
+    fix: str = Field(default="", max_length=2000)
     parameters: dict[str, ParameterModel] = Field(default_factory=dict)
 
 
 class WaiverModel(_Strict):
-    policy: str
-    secrets: list[str] = Field(min_length=1)
-    targets: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    reason: str = Field(min_length=1)
+    policy: str = Field(max_length=64)
+    secrets: list[Annotated[str, Field(max_length=600)]] = Field(min_length=1, max_length=1000)
+    targets: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=lambda: ["*"], min_length=1,
+                                                                 max_length=1000)
+    reason: str = Field(min_length=1, max_length=1000)
     expires: date
 
 
@@ -92,17 +98,34 @@ class PolicyFileModel(_Strict):
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """A policy with its match and rule compiled once, and the document roots they read."""
+    """A policy whose match and rule compiled and passed the load-time checks, and the document roots they read."""
 
     policy: Policy
-    rule: cel.Program
-    match: cel.Program | None
     roots: frozenset[str]
 
     @property
     def per_target(self) -> bool:
         """False when the result depends on the secret only, so it is shared by its targets."""
         return bool(self.roots & TARGET_ROOTS)
+
+
+@dataclass
+class _Expression:
+    """A match or rule waiting for its check in the evaluator."""
+
+    part: str
+    source: str
+    path: tuple[Hashable, ...]  # where it is in its YAML file
+    problems: list[Problem]  # from the reference checker: reported only when it compiles
+
+
+@dataclass
+class _Pending:
+    policy_id: str
+    smap: SourceMap
+    lines: list[str]
+    doc: dict[str, Any]  # a fully populated sample document
+    expressions: list[_Expression]
 
 
 @dataclass
@@ -134,18 +157,26 @@ def _same(a: Path, b: Path) -> bool:
         return a == b
 
 
-def load_policies(dirs: Sequence[Path]) -> PolicySet:
+def load_policies(dirs: Sequence[Path], budget: Budget | None = None) -> PolicySet:
     """Load every ``*.yaml`` of ``dirs``; raise CloudsyncError with every problem."""
     diags = Diagnostics()
     result = PolicySet()
     builtin = builtin_dir()
+    files: list[tuple[Path, bool]] = []
     for folder in dirs:
         if not folder.is_dir():
             diags.add(Diagnostic(f"policy folder {display_path(folder)} does not exist",
                                  hint="check --policy-dir and policy.dirs in cloudsync.yaml"))
             continue
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            _load_file(path, _same(folder, builtin), result, diags)
+        is_builtin = _same(folder, builtin)
+        files += [(path, is_builtin) for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])]
+    budget = budget or Budget.from_env()
+    if files:
+        prestart(budget)  # the evaluator starts while the files are read
+    pending: list[_Pending] = []
+    for path, is_builtin in files:
+        _load_file(path, is_builtin, result, diags, pending)
+    _check_expressions(pending, result, budget, diags)
     for waiver in result.waivers:
         if waiver.policy not in result.policies:
             diags.add(Diagnostic(f"waiver of unknown policy {waiver.policy!r}", file=waiver.file, line=waiver.line,
@@ -160,7 +191,7 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else f"known policies: {', '.join(sorted(choices)) or 'none'}"
 
 
-def _load_file(path: Path, builtin: bool, result: PolicySet, diags: Diagnostics) -> None:
+def _load_file(path: Path, builtin: bool, result: PolicySet, diags: Diagnostics, pending: list[_Pending]) -> None:
     shown = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -195,9 +226,10 @@ def _load_file(path: Path, builtin: bool, result: PolicySet, diags: Diagnostics)
                               f"(first at {first.policy.file}:{first.policy.line})",
                               hint="ids are stable and unique; turn a built-in off with policy.disabled"))
             continue
-        compiled = _compile(model, smap, where, lines, builtin, diags)
-        if compiled is not None:
-            result.policies[model.id] = compiled
+        prepared = _prepare(model, smap, where, lines, builtin, diags)
+        if prepared is not None:
+            result.policies[model.id], waiting = prepared
+            pending.append(waiting)
     for i, w in waivers:
         result.waivers.append(Waiver(policy=w.policy, secrets=tuple(w.secrets), reason=w.reason, expires=w.expires,
                                      targets=tuple(w.targets), file=shown, line=smap.locate(("waivers", i))[0]))
@@ -214,44 +246,82 @@ def _each(model: type[M], items: Any, key: str, smap: SourceMap, diags: Diagnost
     return out
 
 
-def _compile(model: PolicyModel, smap: SourceMap, where: tuple[Hashable, ...], lines: list[str], builtin: bool,
-             diags: Diagnostics) -> CompiledPolicy | None:
+def _prepare(model: PolicyModel, smap: SourceMap, where: tuple[Hashable, ...], lines: list[str], builtin: bool,
+             diags: Diagnostics) -> tuple[CompiledPolicy, _Pending] | None:
+    """Every check that needs no CEL; the policy and its expressions to check in the evaluator."""
     params = [Parameter(name, p.default, p.description) for name, p in model.parameters.items()]
     policy = Policy(id=model.id, title=model.title, severity=model.severity, rule=model.rule, message=model.message,
                     match=model.match, rationale=model.rationale.strip(), fix=model.fix.strip(),
                     parameters=tuple(params), file=smap.file, line=smap.locate(where)[0], builtin=builtin)
     before = len(diags)
-    for name in model.parameters:
+    for name, parameter in model.parameters.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
             diags.add(smap.at((*where, "parameters", name), f"invalid parameter name {name!r}", key=True,
                               hint="lowercase letters, digits and '_', starting with a letter"))
+        _, problem = declared_type(parameter.default)
+        if problem is not None:
+            inside, what = problem
+            diags.add(smap.at((*where, "parameters", name, "default", *inside), f"the default of {name!r} {what}",
+                              hint="a default declares the parameter's type: a string, number, boolean or a list of one"))
     _check_message(model, smap, where, diags)
+    if len(diags) > before:
+        return None
     schema = input_schema(params_schema(policy.defaults))
     doc = sample(schema)
     doc["params"] = policy.defaults
-    programs: dict[str, cel.Program] = {}
+    expressions: list[_Expression] = []
     for part in ("match", "rule"):
         source = getattr(model, part)
         if source is None:
             continue
-        program = compile_expression(source, smap, (*where, part), lines, schema["properties"], doc, diags)
-        if program is not None:
-            programs[part] = program
-    if len(diags) > before or "rule" not in programs:
+        path = (*where, part)
+        limits = static_problems(source)
+        if limits:
+            _report(limits, part, source, smap, path, lines, diags)
+            continue
+        expressions.append(_Expression(part, source, path, check_references(source, schema["properties"])))
+    if len(diags) > before:
         return None
     roots = references_roots(model.rule, schema["properties"]) | references_roots(model.match or "",
                                                                                    schema["properties"])
-    return CompiledPolicy(policy, programs["rule"], programs.get("match"), roots)
+    return CompiledPolicy(policy, roots), _Pending(model.id, smap, lines, doc, expressions)
+
+
+def _check_expressions(pending: list[_Pending], result: PolicySet, budget: Budget, diags: Diagnostics) -> None:
+    """Compile every expression and run it on its sample, in one evaluator job; drop policies that fail."""
+    jobs = [(p, e) for p in pending for e in p.expressions]
+    if not jobs:
+        return
+    tasks = [("check", e.source, None if e.problems else p.doc) for p, e in jobs]
+    outcomes = run_tasks(None, tasks, budget, rule_seconds=min(CHECK_SECONDS, budget.rule_seconds),
+                         rule_setting="for a load-time check")
+    for (p, e), outcome in zip(jobs, outcomes, strict=True):
+        if isinstance(outcome, Spent):
+            line, col = p.smap.locate(e.path)
+            diags.add(Diagnostic(f"{e.part} could not be checked: {outcome.reason}", file=p.smap.file, line=line,
+                                 col=col, hint="a rule must be cheap to evaluate; see 'Budgets' in docs/policy.md"))
+        elif outcome[0] == "syntax":
+            diags.add(_syntax_diagnostic(outcome[1], e, p))
+        else:
+            problems = e.problems or _sample_problems(outcome, e.part)
+            if not problems:
+                continue
+            _report(problems, e.part, e.source, p.smap, e.path, p.lines, diags)
+        result.policies.pop(p.policy_id, None)
 
 
 def _check_message(model: PolicyModel, smap: SourceMap, where: tuple[Hashable, ...], diags: Diagnostics) -> None:
     allowed = MESSAGE_FIELDS | set(model.parameters)
     try:
-        names = [f for _, f, _, _ in string.Formatter().parse(model.message) if f is not None]
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(model.message) if f is not None]
     except ValueError as exc:
         diags.add(smap.at((*where, "message"), f"bad message template: {exc}", hint="write '{{' for a brace"))
         return
-    for name in names:
+    if any(spec or conv for _, spec, conv in fields):
+        # A format spec is a cost knob ('{secret:>999999999}' is a gigabyte per violation).
+        diags.add(smap.at((*where, "message"), "message placeholders take no format spec or conversion",
+                          hint="write {name}, not {name:...} or {name!r}"))
+    for name, _, _ in fields:
         if name not in allowed:
             diags.add(smap.at((*where, "message"), f"message names unknown placeholder {{{name}}}",
                               hint=f"placeholders: {', '.join('{' + a + '}' for a in sorted(allowed))}"))
@@ -261,40 +331,34 @@ _CEL_ERROR = re.compile(r"<input>:(\d+):(\d+): (.*)")
 _UNDEFINED = re.compile(r"Undefined variable or function: '([^']*)'")
 
 
-def compile_expression(source: str, smap: SourceMap, path: tuple[Hashable, ...], lines: list[str],
-                       roots: dict[str, Any], doc: dict[str, Any], diags: Diagnostics) -> cel.Program | None:
-    """Compile one expression and check what it references; diagnostics point into the file."""
+def _syntax_diagnostic(text: str, e: _Expression, p: _Pending) -> Diagnostic:
+    vline, vcol = p.smap.locate(e.path)
+    found = _CEL_ERROR.search(text)
+    if found:
+        offset = _offset(e.source, int(found.group(1)), int(found.group(2)))
+        line, col = expression_position(p.lines, vline, vcol, e.source, offset)
+        message = found.group(3).strip()
+    else:
+        line, col, message = vline, vcol, text.splitlines()[0] if text else "invalid expression"
+    return Diagnostic(f"CEL syntax error in {e.part}: {message}", file=p.smap.file, line=line, col=col,
+                      hint="see docs/policy.md for the CEL this engine supports")
+
+
+def _report(problems: list[Problem], what: str, source: str, smap: SourceMap, path: tuple[Hashable, ...],
+            lines: list[str], diags: Diagnostics) -> None:
     vline, vcol = smap.locate(path)
-    what = str(path[-1])
-    try:
-        program = cel.compile(source)
-    except ValueError as exc:
-        text = str(exc)
-        found = _CEL_ERROR.search(text)
-        if found:
-            eline, ecol = int(found.group(1)), int(found.group(2))
-            offset = _offset(source, eline, ecol)
-            line, col = expression_position(lines, vline, vcol, source, offset)
-            message = found.group(3).strip()
-        else:
-            line, col, message = vline, vcol, text.splitlines()[0] if text else "invalid expression"
-        diags.add(Diagnostic(f"CEL syntax error in {what}: {message}", file=smap.file, line=line, col=col,
-                             hint="see docs/policy.md for the CEL this engine supports"))
-        return None
-    problems = check_references(source, roots) or _sample_problems(program, what, doc)
     for problem in problems:
         line, col = expression_position(lines, vline, vcol, source, problem.offset)
         diags.add(Diagnostic(f"{what}: {problem.message}", file=smap.file, line=line, col=col,
                              hint=problem.hint or "`cloudsync policy schema` prints the input document"))
-    return None if problems else program
 
 
-def _sample_problems(program: cel.Program, what: str, doc: dict[str, Any]) -> list[Problem]:
-    """Evaluate on a fully populated sample: unknown functions and non-boolean results show up."""
-    try:
-        result = program.execute(cel.Context(doc))
-    except RuntimeError as exc:
-        text = str(exc)
+def _sample_problems(outcome: tuple[str, ...], what: str) -> list[Problem]:
+    """What running on a fully populated sample showed: unknown functions, bad regexes, non-boolean results."""
+    if outcome[0] == "error":
+        text = outcome[2]
+        if outcome[1] != "RuntimeError":
+            return []  # data-dependent errors are judged at evaluation time
         undefined = _UNDEFINED.search(text)
         if undefined:
             return [Problem(f"unknown function or variable {undefined.group(1)!r}", 0,
@@ -302,10 +366,8 @@ def _sample_problems(program: cel.Program, what: str, doc: dict[str, Any]) -> li
         if "not a valid regex" in text:
             return [Problem(f"invalid regular expression: {text.splitlines()[0]}", 0)]
         return []
-    except Exception:  # noqa: BLE001 - data-dependent errors are judged at evaluation time
-        return []
-    if not isinstance(result, bool):
-        return [Problem(f"{what} must be true or false, but it gives a {type(result).__name__} value", 0,
+    if outcome[0] == "value" and outcome[1] != "bool":
+        return [Problem(f"{what} must be true or false, but it gives a {outcome[1]} value", 0,
                         "compare the value, e.g. size(x) > 0")]
     return []
 

@@ -14,7 +14,7 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def run_policy_tests(paths: Sequence[Path], *, policy_dirs_: Sequence[Path] = ()
             try:
                 _check_selected(selected, policy_set, smap, i)
                 if case.input is not None:
-                    found, waived = _run_document(case, policy_set, smap.file, line)
+                    found, waived = _run_document(case, policy_set, smap, i)
                 else:
                     found, waived = _run_stack(case, policy_dirs_)
             except CloudsyncError as exc:
@@ -269,12 +269,17 @@ def complete_document(data: dict[str, Any], file: str, line: int) -> dict[str, A
     return doc
 
 
-def _plain(value: Any) -> Any:
+MAX_INPUT_DEPTH = 32  # the input document is at most a few levels deep; deeper is a mistake or an attack
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
     """YAML dates as RFC 3339 strings, as the document carries them."""
+    if depth > MAX_INPUT_DEPTH:
+        raise CloudsyncError(Diagnostic(f"the test input nests more than {MAX_INPUT_DEPTH} levels deep"))
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return now_text(moment)
@@ -283,13 +288,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _run_document(case: CaseModel, policy_set: PolicySet, file: str,
-                  line: int) -> tuple[list[Violation], list[Violation]]:
+def _run_document(case: CaseModel, policy_set: PolicySet, smap: SourceMap,
+                  index: int) -> tuple[list[Violation], list[Violation]]:
     assert case.input is not None
+    file, line = smap.file, smap.locate(("tests", index))[0]
     if "params" in case.input or "now" in case.input:
         raise CloudsyncError(Diagnostic("a test input sets params or now", file=file, line=line,
                                         hint="use the case's 'parameters' and 'today' keys"))
-    doc = complete_document(case.input, file, line)
+    try:
+        doc = complete_document(case.input, file, line)
+    except CloudsyncError as exc:
+        raise CloudsyncError([replace(d, file=file, line=line) for d in exc.diagnostics]) from None
     schema = input_schema()
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in ("params", "now")}
     schema["required"] = sorted(schema["properties"])
@@ -298,7 +307,7 @@ def _run_document(case: CaseModel, policy_set: PolicySet, file: str,
         raise CloudsyncError([Diagnostic(f"input.{'.'.join(map(str, path))}: {msg}", file=file, line=line,
                                          hint="`cloudsync policy schema` prints the input document")
                               for path, msg in problems])
-    enabled = enabled_policies(policy_set.policies, PolicyConfig(parameters=case.parameters))
+    enabled = enabled_policies(policy_set.policies, PolicyConfig(parameters=case.parameters), smap, ("tests", index))
     day, now = moment(case.today)
     evaluator = Evaluator(enabled, principals=doc["principals"], stack=doc["stack"], now=now_text(now))
     found = evaluator.evaluate([doc["secret"]], [[TargetInput(doc["target"], doc["change"], doc["remote"])]])

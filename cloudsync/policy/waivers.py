@@ -47,16 +47,24 @@ def apply_waivers(violations: Iterable[Violation], waivers: Sequence[Waiver], to
     for i, waiver in enumerate(waivers):
         file, line = waiver.file or None, waiver.line or None
         if not waiver.active(today):
-            count = expired_hits[i]
-            now_counting = f"; {count} violation{'s' if count != 1 else ''} it covered now count" if count else ""
-            diags.append(Diagnostic(
-                f"{_describe(waiver)} expired on {waiver.expires.isoformat()} and no longer waives{now_counting}",
-                Severity.WARNING, file, line, hint="fix the secrets, or renew the waiver with a new reason and expiry"))
+            diags.append(_expired(waiver, expired_hits[i]))
         elif hits[i] == 0 and _could_apply(waiver, evaluated, declared):
             why = "" if waiver.policy in enabled else f" ({waiver.policy} is disabled for this stack)"
             diags.append(Diagnostic(f"{_describe(waiver)} waived nothing{why}", Severity.WARNING, file, line,
                                     hint="remove the waiver if its exception is gone"))
     return kept, waived, diags
+
+
+def _expired(waiver: Waiver, count: int) -> Diagnostic:
+    now_counting = f"; {count} violation{'s' if count != 1 else ''} it covered now count" if count else ""
+    return Diagnostic(f"{_describe(waiver)} expired on {waiver.expires.isoformat()} and no longer waives{now_counting}",
+                      Severity.WARNING, waiver.file or None, waiver.line or None,
+                      hint="fix the secrets, or renew the waiver with a new reason and expiry")
+
+
+def expired_warnings(waivers: Iterable[Waiver], today: date) -> list[Diagnostic]:
+    """A warning for each waiver past its expiry (what validate can tell without evaluating)."""
+    return [_expired(w, 0) for w in waivers if not w.active(today)]
 
 
 def _could_apply(waiver: Waiver, evaluated: Collection[tuple[str, str]], declared: Collection[str]) -> bool:

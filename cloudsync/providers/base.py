@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, assert_never
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, assert_never
 
 from cloudsync.plan.actions import Action, Reason
 from cloudsync.providers.access import AccessScan, EffectiveReader, Via
 from cloudsync.values.secret import SecretValue
+
+if TYPE_CHECKING:
+    from cloudsync.providers.lease import Lease, LeaseTerms, TargetLock
 
 OWNER_LABEL = "managed-by"
 OWNER_VALUE = "cloudsync"
@@ -431,9 +434,19 @@ class Provider(ABC, Generic[ConfigT]):
         data = {op.value: list(actions) for op, actions in cls.permissions().items()}
         return json.dumps({"target": target, "provider": cls.kind, "permissions": data}, indent=2)
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        """Exclusive write access to the target for one apply; raise LockedError if held."""
-        return contextlib.nullcontext()
+    def lock(self, holder: str, terms: LeaseTerms | None = None) -> contextlib.AbstractContextManager[Lease]:
+        """Exclusive write access to the target for one apply, as a renewed lease (see
+        :mod:`cloudsync.providers.lease`); raise LockedError if another apply holds it."""
+        from cloudsync.providers.lease import Lease, LeaseTerms, hold
+
+        lock = self.target_lock()
+        if lock is None:
+            return contextlib.nullcontext(Lease(self.target))
+        return hold(lock, holder, terms or LeaseTerms())
+
+    def target_lock(self) -> TargetLock | None:
+        """This target's apply lock (None: the target needs none)."""
+        return None
 
     def close(self) -> None:
         """Release connections."""

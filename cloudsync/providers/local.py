@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,7 +34,6 @@ from cloudsync.keymaterial import KeyProblem, create_key_file, env_key, env_key_
 from cloudsync.providers.base import (
     CreateRequest,
     DeleteRequest,
-    LockedError,
     NotFoundError,
     Operation,
     Provider,
@@ -52,6 +51,7 @@ from cloudsync.providers.base import (
     not_owned,
     now,
 )
+from cloudsync.providers.lease import Holder, LeaseLost, LeaseTerms, TargetLock
 from cloudsync.providers.local_rules import LocalTarget
 from cloudsync.values.secret import SecretValue
 
@@ -452,28 +452,83 @@ class LocalProvider(Provider[LocalTarget]):
         self.api_calls["get_value"] += 1
         return self.store.get_value(name)
 
-    @contextlib.contextmanager
-    def _flock(self, holder: str) -> Iterator[None]:
-        path = self.store.path.with_name(self.store.path.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
+    def target_lock(self) -> LocalTargetLock:
+        return LocalTargetLock(self.target, self.store.path.with_name(self.store.path.name + ".lock"))
+
+
+class LocalTargetLock(TargetLock):
+    """An exclusive ``flock`` on ``<store>.lock``, which names its holder.
+
+    The operating system releases a flock the moment its process exits, however it exits
+    (SIGKILL included): the lease of a local lock ends with its holder, so there is nothing
+    to renew and nothing a dead apply can leave behind. (A store on a network file system
+    whose flock is not shared between machines is not protected against other machines.)
+    """
+
+    def __init__(self, target: str, path: Path) -> None:
+        self.target = target
+        self.path = path
+        self.where = f"lock file {path}"
+        self.handle: IO[str] | None = None
+
+    def acquire(self, holder: str, terms: LeaseTerms) -> Holder | None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole apply
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = _read_holder(handle)
+            handle.close()
+            return found
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"holder": holder, "pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": terms.clock().isoformat(timespec="seconds")}))
+        handle.flush()
+        self.handle = handle
+        return None
+
+    def renew(self, terms: LeaseTerms) -> None:
+        if self.handle is None or self.handle.closed:
+            raise LeaseLost(f"{self.path} is not held", code="LeaseLost")
+
+    def release(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def holders(self, terms: LeaseTerms) -> list[Holder]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "a+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                other = handle.read().strip() or "another process"
-                raise LockedError(f"target {self.target} is locked by another apply ({other})",
-                                  code="Locked", hint="wait for it to finish; nothing was changed") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{holder} pid {os.getpid()} on {socket.gethostname()} since {now().isoformat()}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                handle.truncate()
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                return [_read_holder(handle)]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return []  # free: whatever the file says is from an apply that has ended
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        return self._flock(holder)
+    def remove(self, shown: Sequence[Holder], terms: LeaseTerms) -> list[Holder]:
+        if not shown:
+            return []
+        raise LocalStoreError(
+            f"the lock of target {self.target} is held by a running process ({shown[0].holder}); "
+            "cloudsync cannot remove it", code="Locked",
+            hint="the operating system releases it as soon as that process exits: stop that apply instead")
+
+
+def _read_holder(handle: IO[str]) -> Holder:
+    handle.seek(0)
+    text = handle.read(4096).strip()
+    try:
+        data = json.loads(text)
+        who = str(data["holder"])
+        if f"pid {data['pid']}" not in who:
+            who += f" (pid {data['pid']} on {data['host']})"
+        since: datetime | None = datetime.fromisoformat(data["since"])
+    except (ValueError, KeyError, TypeError):
+        who, since = text or "another process", None
+    return Holder(who, since, None)

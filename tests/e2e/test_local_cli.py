@@ -228,10 +228,15 @@ def test_lock_held_by_another_apply(cli: Callable[..., CliResult], stack: Path, 
 
 def test_audit_record_per_apply(cli: Callable[..., CliResult], stack: Path, canary: str) -> None:
     assert run_all(cli, stack, canary, "apply", "--auto-approve", env={"CLOUDSYNC_ACTOR": "ci-bot"}).code == 0
-    lines = (stack / ".cloudsync" / "audit.jsonl").read_text().splitlines()
-    (record,) = [json.loads(line) for line in lines]
+    events = [json.loads(line) for line in (stack / ".cloudsync" / "audit.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["apply-start", *["change-start", "change"] * 2, "apply-end"]
+    assert len({e["apply"] for e in events}) == 1  # one apply's events share its id
+    record = events[-1]  # the summary line
     assert record["actor"] == "ci-bot" and record["stack"] == "shop" and len(record["plan_digest"]) == 64
+    assert record["result"] == "complete" and record["summary"] == {"applied": 2, "failed": 0, "not-attempted": 0}
     assert sorted((c["address"], c["outcome"]) for c in record["changes"]) == [
+        ("local:shop/db-password", "applied"), ("local:shop/session-key", "applied")]
+    assert sorted((e["address"], e["outcome"]) for e in events if e["event"] == "change") == [
         ("local:shop/db-password", "applied"), ("local:shop/session-key", "applied")]
 
 

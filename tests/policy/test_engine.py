@@ -12,9 +12,8 @@ import pytest
 from cloudsync.plan.build import PlanRun, Values
 from cloudsync.plan.model import Action, Change, Plan, Reason
 from cloudsync.plan.planner import DesiredSecret, DesiredValue
-from cloudsync.policy import engine as engine_module
-from cloudsync.policy import evaluate
-from cloudsync.policy.loader import load_policies
+from cloudsync.policy import budget as budget_module
+from cloudsync.policy import celworker, evaluate
 from cloudsync.providers.base import RemoteSecret
 
 from .helpers import TODAY, check, pairs, stack_with, write
@@ -156,39 +155,37 @@ def test_errors_and_violations_mix_across_batches(tmp_path: Path) -> None:
     assert report.evaluated == 300
 
 
-def test_a_panic_in_the_cel_runtime_is_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_panic_in_the_cel_runtime_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluator's own loop, in process: a pyo3 panic (a BaseException) is a failing document."""
+
     class PanicException(BaseException):  # what pyo3 raises when Rust panics
         pass
 
     class Panicking:
-        source = "panics"
-
         def execute(self, context: Any) -> Any:
             raise PanicException("called `Option::unwrap()` on a `None` value")
 
-    stack = stack_with(tmp_path / "s", "- {name: app/x, targets: [gcp-prod], readers: [api-prod]}\n")
-    folder = _custom(tmp_path, "true")
-    def load(dirs: Any) -> Any:
-        policy_set = load_policies(dirs)
-        compiled = policy_set.policies["T001"]
-        policy_set.policies["T001"] = type(compiled)(compiled.policy, Panicking(), None, compiled.roots)  # type: ignore[arg-type]
-        return policy_set
-
-    monkeypatch.setattr(engine_module, "load_policies", load)
-    monkeypatch.setattr(engine_module, "_batch_program", lambda enabled, k: Panicking())
-    (violation,) = check(stack, only=["T001"], extra_dirs=[folder]).violations
-    assert "could not be evaluated" in violation.message and "PanicException" in violation.message
+    monkeypatch.setattr(celworker, "compile_source", lambda source: Panicking())
+    runner = celworker.Runner({
+        "constants": {"principals": {}, "stack": {}, "now": ""}, "secrets": [{"name": "app/x"}],
+        "targets": [{"name": "local"}], "params": [{}],
+        "columns": {"cs__Ts": [0], "cs__Tt": [0], "cs__Tc": [None], "cs__Tr": [None]}})
+    outcomes = runner.policy({"batch": "b", "match": None, "rule": "r", "per_target": True, "k": 0})
+    assert outcomes == {0: "its rule failed: PanicException: called `Option::unwrap()` on a `None` value"}
 
 
 def test_keyboard_interrupt_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Interrupted:
-        def execute(self, context: Any) -> Any:
-            raise KeyboardInterrupt
+    def interrupted(self: Any, timeout: float) -> Any:
+        raise KeyboardInterrupt
 
     stack = stack_with(tmp_path, "- {name: app/x, targets: [local]}\n")
-    monkeypatch.setattr(engine_module, "_batch_program", lambda enabled, k: Interrupted())
+    check(stack)  # the evaluator is running
+    monkeypatch.setattr(budget_module._Worker, "receive", interrupted)
     with pytest.raises(KeyboardInterrupt):
         check(stack)
+    assert budget_module._worker is None  # ended mid-job: the next run starts a fresh one
+    monkeypatch.undo()
+    assert check(stack).evaluated == 1
 
 
 def test_secret_level_results_are_reported_per_address(tmp_path: Path) -> None:

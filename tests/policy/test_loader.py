@@ -148,7 +148,7 @@ def test_unknown_ids_and_parameters_in_stack_settings_point_at_cloudsync_yaml(tm
     assert got == [
         (file, 5, "policy.disabled names unknown policy 'CS999'"),
         (file, 7, "policy CS003 has no parameter 'max_readerz'"),
-        (file, 8, "parameter 'pattern' of CS009 must be a string, got integer"),
+        (file, 8, "parameter 'pattern' of CS009 must be a string, got an integer"),
         (file, 9, "parameters for unknown policy 'XX1'"),
     ]
 

@@ -37,7 +37,7 @@ def test_text(report: PolicyReport) -> None:
                         "gcp-prod:app/public grants read to a wildcard or public principal")
     assert lines[1].startswith("stack/cloudsync.yaml:17: warning CS009 (Secret names follow the naming pattern)")
     assert lines[2] == "stack/cloudsync.yaml:18: waived CS006 at local:legacy/slow until 2030-01-01: SEC-1"
-    assert lines[3] == "Policy check FAILED: 1 error, 1 warning, 1 waived (13 policies over 3 addresses)."
+    assert lines[3] == "Policy check FAILED: 1 error, 1 warning, 1 waived (15 policies over 3 addresses)."
 
 
 def test_json_has_the_contract_keys(report: PolicyReport) -> None:

@@ -82,13 +82,18 @@ def test_incomplete_scan_is_unknown_not_none() -> None:
     assert "unknown" in render_markdown(report)
 
 
-@pytest.mark.parametrize(("last", "unused"), [
-    (None, True),  # never read
-    (TODAY - timedelta(days=200), True),
-    (TODAY - timedelta(days=3), False),
+OLD_VALUE = datetime(2026, 1, 1, tzinfo=UTC)
+NEW_VALUE = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("last", "written", "unused"), [
+    (None, OLD_VALUE, True),  # never read, and the value has been there for months
+    (None, NEW_VALUE, False),  # never read, but written yesterday: not unused yet
+    (TODAY - timedelta(days=200), OLD_VALUE, True),
+    (TODAY - timedelta(days=3), OLD_VALUE, False),
 ])
-def test_unused_grants_where_the_cloud_tracks_reads(last: date | None, unused: bool) -> None:
-    item = facts(readers=(own(),), tracks_last_access=True, last_accessed=last)
+def test_unused_grants_where_the_cloud_tracks_reads(last: date | None, written: datetime, unused: bool) -> None:
+    item = facts(readers=(own(),), tracks_last_access=True, last_accessed=last, current_version_at=written)
     report = build_report("payments", ["aws-prod"], [item], NAMES, today=TODAY)
     assert [(u.address, u.reader) for u in report.unused] == ([("aws-prod:payments/db", "payments-api")] if unused else [])
 
@@ -151,7 +156,8 @@ def test_html_report_renders_in_chromium_with_sortable_filterable_tables(tmp_pat
 
     items = [facts("payments/db", readers=(own(), broad())), facts("payments/smtp", readers=(own(),)),
              facts("payments/hostile", readers=(EffectiveReader(HOSTILE, Via.ACCOUNT, "*", HOSTILE),),
-                   tracks_last_access=True, complete=False, incomplete_reasons=("access denied",))]
+                   tracks_last_access=True, current_version_at=OLD_VALUE, complete=False,
+                   incomplete_reasons=("access denied",))]
     report = build_report("payments", ["aws-prod"], items, NAMES, today=TODAY)
     page = tmp_path / "access.html"
     page.write_text(render_html(report), encoding="utf-8")

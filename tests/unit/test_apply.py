@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloudsync.apply import Outcome, apply_plan
+from cloudsync.apply import ChangeResult, Outcome, _token, apply_plan
 from cloudsync.config.loader import Stack, load_stack
+from cloudsync.diagnostics import CloudsyncError
 from cloudsync.plan.build import build_plan, open_session
+from cloudsync.plan.model import Action, Change, Phase
 from cloudsync.providers import registry
-from cloudsync.providers.base import ProviderError, ValueRecord, WriteRequest
+from cloudsync.providers.base import (
+    ProviderError,
+    RateLimits,
+    RemoteSecret,
+    ValueRecord,
+    WriteRequest,
+    is_reserved,
+)
+from cloudsync.providers.lease import LeaseTerms
 from cloudsync.providers.local import LocalProvider
 from cloudsync.ratelimit import RateLimiter
 from tests.conftest import files_containing
@@ -150,3 +163,181 @@ def test_rate_limiter_spaces_requests() -> None:
     finally:
         apply_module.time = original
     assert clock[0] == pytest.approx(0.2)  # 3 requests at 10/s with a burst of 1: two waits of 0.1 s
+
+
+# -- phases, stop requests and the audit log as it happens ------------------------------
+
+
+class TimedLocal(LocalProvider):
+    """The real local store with parallel writes allowed, recording when each write starts and ends."""
+
+    kind = "local"
+    limits = RateLimits(writes_per_second=10_000, max_parallel=4)
+    events: list[tuple[str, str, str]] = []  # noqa: RUF012 - (start|end, action, name), reset per test
+    delete_started = threading.Event()
+    on_write: Callable[[WriteRequest], None] | None = None
+
+    def apply(self, request: WriteRequest) -> ValueRecord | None:
+        if is_reserved(request.name):
+            return super().apply(request)
+        TimedLocal.events.append(("start", request.action, request.name))
+        if request.action == "delete":
+            TimedLocal.delete_started.set()
+        elif request.action == "create":
+            # A delete that does not wait for this create starts meanwhile; give it the chance.
+            TimedLocal.delete_started.wait(timeout=0.5)
+        if TimedLocal.on_write is not None:
+            TimedLocal.on_write(request)
+        try:
+            return super().apply(request)
+        finally:
+            TimedLocal.events.append(("end", request.action, request.name))
+
+
+@pytest.fixture
+def timed(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[TimedLocal]]:
+    TimedLocal.events = []
+    TimedLocal.delete_started = threading.Event()
+    TimedLocal.on_write = None
+    monkeypatch.setitem(registry.ADAPTERS, "local", (__name__, "TimedLocal", None))
+    yield TimedLocal
+
+
+def test_a_rename_creates_the_new_name_before_deleting_the_old_one_with_parallel_writes(
+        timed: type[TimedLocal], canary: str, write_stack: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    plan_and_apply(make_stack(write_stack, ["a/old", "b/one"]))
+    timed.events.clear()
+    renamed = make_stack(write_stack, ["a/new", "b/one", "b/two"])
+    run, report = plan_and_apply(renamed, parallelism=8)
+    assert {(c.secret, c.action.value, c.phase) for c in run.plan.real_changes} == {
+        ("a/new", "create", Phase.WRITE), ("b/two", "create", Phase.WRITE), ("a/old", "delete", Phase.DELETE)}
+    assert report.ok
+    order = [(kind, name) for kind, _action, name in timed.events]
+    first_delete = order.index(("start", "a/old"))
+    assert first_delete > order.index(("end", "a/new")) and first_delete > order.index(("end", "b/two"))
+
+
+def test_a_delete_waits_for_every_write_of_its_target_and_is_not_attempted_when_one_failed(
+        faulty: type[FaultyLocal], canary: str, write_stack: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    plan_and_apply(make_stack(write_stack, ["a/old"]))
+    renamed = make_stack(write_stack, ["a/new"])
+    faulty.faults["a/new"] = [ProviderError("access denied", code="AccessDenied")]
+    _, report = plan_and_apply(renamed)
+    outcomes = {r.change.secret: (r.outcome, r.error) for r in report.results}
+    assert outcomes["a/new"][0] is Outcome.FAILED
+    assert outcomes["a/old"] == (Outcome.NOT_ATTEMPTED, "not started: an earlier change on target local did not "
+                                                         "apply, and deletes run only after every create and update has")
+    assert "a/old" not in faulty.calls[faulty.calls.index("a/new"):]
+    run, report = plan_and_apply(renamed)  # the fault is gone: the rename completes
+    assert report.ok and [(c.secret, c.action.value) for c in run.plan.real_changes] == [
+        ("a/new", "create"), ("a/old", "delete")]
+
+
+def test_a_stop_request_lets_the_write_in_flight_finish_and_starts_no_other(
+        timed: type[TimedLocal], canary: str, write_stack: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    monkeypatch.setattr(TimedLocal, "limits", RateLimits(max_parallel=1))
+    audit = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(audit))
+    stack = make_stack(write_stack, ["a/one", "a/two", "a/three", "a/four"])
+    stop = threading.Event()
+    timed.delete_started.set()  # no delete in this plan: creates need not wait
+    timed.on_write = lambda request: stop.set() if request.name == "a/one" else None  # SIGTERM arrives here
+    with open_session(stack) as session:
+        run = build_plan(session, ["local"])
+        report = apply_plan(session, run, parallelism=1, stop=stop, stop_reason=lambda: "SIGTERM received",
+                            sleep=lambda _s: None)
+    assert [(r.change.secret, r.outcome) for r in report.results] == [
+        ("a/four", Outcome.APPLIED), ("a/one", Outcome.APPLIED), ("a/three", Outcome.NOT_ATTEMPTED),
+        ("a/two", Outcome.NOT_ATTEMPTED)]
+    assert report.stopped == "SIGTERM received" and not report.ok
+    assert {r.error for r in report.results if r.outcome is Outcome.NOT_ATTEMPTED} == {"not started: SIGTERM received"}
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert events[-1]["result"] == "stopped" and events[-1]["summary"] == {
+        "applied": 2, "failed": 0, "not-attempted": 2}
+
+
+def test_a_lost_lock_stops_new_changes(timed: type[TimedLocal], canary: str, write_stack: Callable[..., Path],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    monkeypatch.setattr(TimedLocal, "limits", RateLimits(max_parallel=1))
+    stack = make_stack(write_stack, ["a/one", "a/two", "a/three"])
+    timed.delete_started.set()
+    with open_session(stack) as session, session.locks(["local"], "test", LeaseTerms()) as leases:
+        timed.on_write = lambda _request: leases["local"].lose("removed by force-unlock")
+        run = build_plan(session, ["local"])
+        report = apply_plan(session, run, parallelism=1, sleep=lambda _s: None)
+    assert [r.outcome for r in report.results].count(Outcome.APPLIED) == 1
+    assert report.stopped == "the lock of target local was lost (removed by force-unlock)"
+
+
+def test_a_stop_request_cuts_a_retry_short(faulty: type[FaultyLocal], canary: str, write_stack: Callable[..., Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    stack = make_stack(write_stack, ["a/one"])
+    faulty.faults["a/one"] = [ProviderError("slow down", code="Throttling", transient=True, retry_after=30.0)]
+    stop = threading.Event()
+    with open_session(stack) as session:
+        run = build_plan(session, ["local"])
+        report = apply_plan(session, run, stop=stop, sleep=lambda _s: stop.set())  # the signal comes while waiting
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED and result.attempts == 1
+    assert result.error == "slow down [Throttling] (not retried: the apply was stopped)"
+
+
+def test_each_outcome_is_in_the_audit_log_before_the_apply_goes_on(
+        faulty: type[FaultyLocal], canary: str, write_stack: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    audit = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(audit))
+    stack = make_stack(write_stack, ["a/one", "a/two"])
+    faulty.faults["a/two"] = [ProviderError("access denied", code="AccessDenied")]
+    seen: list[list[dict[str, object]]] = []
+
+    def on_result(result: ChangeResult) -> None:  # called as each change ends
+        seen.append([json.loads(line) for line in audit.read_text().splitlines()])
+
+    with open_session(stack) as session:
+        report = apply_plan(session, build_plan(session, ["local"]), on_result=on_result, sleep=lambda _s: None)
+    assert not report.ok
+    first = seen[0]
+    assert [e["event"] for e in first] == ["apply-start", "change-start", "change"]
+    assert first[-1]["address"] == "local:a/one" and first[-1]["outcome"] == "applied"
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    failed = [e for e in events if e["event"] == "change" and e["outcome"] == "failed"]
+    assert failed == [{**failed[0], "address": "local:a/two", "error": "access denied [AccessDenied]"}]
+    assert events[-1]["event"] == "apply-end" and events[-1]["result"] == "incomplete"
+    assert canary not in audit.read_text()
+
+
+def test_an_unwritable_audit_log_stops_the_apply_before_any_write(
+        faulty: type[FaultyLocal], canary: str, write_stack: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setenv("SHOP_VALUE", canary)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(blocker / "audit.jsonl"))
+    stack = make_stack(write_stack, ["a/one"])
+    with open_session(stack) as session, pytest.raises(CloudsyncError) as raised:
+        apply_plan(session, build_plan(session, ["local"]))
+    assert "cannot open the audit log" in raised.value.diagnostics[0].message
+    assert faulty.calls == []
+
+
+def test_a_value_write_token_is_the_same_on_a_rerun_and_new_once_the_metadata_moved() -> None:
+    record = ValueRecord(fingerprint="fp-new", key_id="k1")
+    old = RemoteSecret(name="db", record=ValueRecord(fingerprint="fp-old", key_id="k1", version="v1"))
+    change = Change(address="aws:db", target="aws", provider="aws", secret="db", remote_name="db",
+                    action=Action.UPDATE, before=old)
+    moved_stage = replace(change, before=replace(old, record=replace(old.record, version="v2"),  # type: ignore[arg-type]
+                                                 current_version="v2"))
+    assert _token("digest-1", change, record) == _token("digest-2", moved_stage, record)
+    after_success = replace(change, before=replace(old, record=record))
+    assert _token("digest-3", after_success, record) != _token("digest-1", change, record)
+    assert _token("digest-1", change, None) != _token("digest-2", change, None)  # no value: per plan

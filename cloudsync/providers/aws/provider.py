@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -11,7 +10,7 @@ from cloudsync.providers.aws.access import scan_access, scanned_secret
 from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.client import make_client, make_iam_client, make_session
-from cloudsync.providers.aws.lock import target_lock
+from cloudsync.providers.aws.lock import AwsTargetLock
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.aws.write import Writer
@@ -76,9 +75,9 @@ class AwsProvider(Provider[AwsTarget]):
             return SecretValue(response["SecretBinary"])
         raise ProviderError(f"GetSecretValue {name}: the secret has no value", code="NoValue")
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        """The target's apply lock: a marker secret only one apply can create."""
-        return target_lock(self.api, self.reader, self.target, self.context.stack, holder)
+    def target_lock(self) -> AwsTargetLock:
+        """The target's apply lock: a marker secret only one apply can create, held as a lease."""
+        return AwsTargetLock(self.api, self.reader, self.target, self.context.stack)
 
     @classmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:

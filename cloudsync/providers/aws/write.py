@@ -194,9 +194,18 @@ class Writer:
             self.api.call("UpdateSecret", name=name, SecretId=name, **params)
 
     def _put_value(self, request: StateRequest, value: SecretValue) -> str:
+        # The engine's token derives from the value's fingerprint: a rerun after a kill finds the
+        # version it already wrote (AWS answers with that version instead of adding another).
         token = request_token(request, "value")
         response = self.api.call("PutSecretValue", name=request.name, carries_value=True, SecretId=request.name,
                                  ClientRequestToken=token, VersionStages=[CURRENT, STAGE], **value_payload(value))
+        stages = response.get("VersionStages")
+        if stages is not None and CURRENT not in stages:
+            # That version exists but another one was made current since: write it anew.
+            token = str(uuid.uuid4())
+            response = self.api.call("PutSecretValue", name=request.name, carries_value=True,
+                                     SecretId=request.name, ClientRequestToken=token,
+                                     VersionStages=[CURRENT, STAGE], **value_payload(value))
         return str(response.get("VersionId") or token)
 
     def _set_readers(self, name: str, readers: frozenset[str], *, read_current: bool) -> None:

@@ -8,14 +8,13 @@ needs, and :mod:`.errors` turns SDK exceptions into one-line :class:`ProviderErr
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudsync.providers.azure import permissions as _permissions
 from cloudsync.providers.azure.client import AzureClients, rbac_scope
 from cloudsync.providers.azure.errors import azure_call
-from cloudsync.providers.azure.lock import vault_lock
+from cloudsync.providers.azure.lock import AzureTargetLock
 from cloudsync.providers.azure.rbac import Readers
 from cloudsync.providers.azure.read import StateReader
 from cloudsync.providers.azure.rules import AzureTarget
@@ -51,8 +50,8 @@ class AzureProvider(Provider[AzureTarget]):
     def close(self) -> None:
         self.clients.close()
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        return vault_lock(self.clients.secrets, self.target, self.context.stack, holder)
+    def target_lock(self) -> AzureTargetLock:
+        return AzureTargetLock(self.clients.secrets, self.target, self.context.stack)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)

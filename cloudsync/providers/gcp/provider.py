@@ -7,7 +7,6 @@ declares its permissions from one table (:mod:`.catalog`). See docs/providers/gc
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ from cloudsync.providers.base import (
 from cloudsync.providers.gcp.calls import Caller, QuotaLimits
 from cloudsync.providers.gcp.catalog import permissions_for
 from cloudsync.providers.gcp.client import open_client
-from cloudsync.providers.gcp.lock import target_lock
+from cloudsync.providers.gcp.lock import GcpTargetLock
 from cloudsync.providers.gcp.payload import crc32c
 from cloudsync.providers.gcp.permissions import render_permissions
 from cloudsync.providers.gcp.read import read_secrets
@@ -86,9 +85,8 @@ class GcpProvider(Provider[GcpTarget]):
     def render_permissions(cls, target_config: Any, stack_name: str, target: str) -> str:
         return render_permissions(target_config, stack_name)
 
-    def lock(self, holder: str) -> contextlib.AbstractContextManager[None]:
-        return target_lock(self.client, self.caller, self.parent, self.config, self.target, self.context.stack,
-                           holder)
+    def target_lock(self) -> GcpTargetLock:
+        return GcpTargetLock(self.client, self.caller, self.parent, self.config, self.target, self.context.stack)
 
     def close(self) -> None:
         self.client.transport.close()

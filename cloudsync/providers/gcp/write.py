@@ -15,6 +15,7 @@ secret since the plan and the change fails as stale, never overwriting their edi
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -160,7 +161,7 @@ class Writer:
         record = request.record
         if request.value is not None:
             if progress.version is None:
-                progress.version = self._add_version(name, request.value)
+                progress.version = self._written_before(name, request) or self._add_version(name, request.value)
             written = record.written_at if record and record.written_at else now()
             record = replace(record or ValueRecord(), version=str(progress.version), written_at=written)
         if not progress.metadata_done:
@@ -213,6 +214,32 @@ class Writer:
         if meta.owner != request.stack:
             raise not_owned(request, meta.owner, managed=meta.managed)
         return existing, False
+
+    def _written_before(self, name: str, request: StateRequest) -> int | None:
+        """The latest version when it already holds this very value, else None.
+
+        AddSecretVersion has no idempotency token: an apply killed between adding a version
+        and the labels that record it leaves a latest version the labels do not name. The
+        rerun compares that version's value with the one it would write (in memory, never
+        shown) and records it instead of adding an identical second version.
+        """
+        before = request.before
+        if before is None or request.value is None or not before.value_drifted or not before.current_version:
+            return None
+        number = before.current_version.split(" ", 1)[0]
+        if not number.isdigit():
+            return None
+        version = f"{name}/versions/{number}"
+        try:
+            found = self.caller("AccessSecretVersion", self.client.access_secret_version,
+                                secretmanager.AccessSecretVersionRequest(name=version), resource=name)
+        except ProviderError:
+            return None  # not readable: write the value as planned
+        if not hmac.compare_digest(bytes(found.payload.data), request.value.reveal()):
+            return None
+        log.debug("version %s of %s already holds the value; it is recorded, not written again", number,
+                  secret_id(name))
+        return int(number)
 
     def _add_version(self, name: str, value: SecretValue) -> int:
         data = value.reveal()
