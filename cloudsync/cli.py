@@ -171,6 +171,18 @@ def _refuse_blocking(policy: Any) -> None:
         raise CloudsyncError(diags)
 
 
+def _report_failure(kind: str, fmt: ReportFormat, directory: Path, stack: Any, exc: CloudsyncError) -> None:
+    """A failure is a report too: CI posts stdout, so JSON and markdown still say what went wrong
+    (the diagnostics also reach stderr, and the exit code stays 1)."""
+    from cloudsync.error_report import error_json, error_markdown
+
+    name = stack.name if stack is not None else directory.resolve().name
+    if fmt is ReportFormat.json:
+        out.print(error_json(kind, name, exc.diagnostics), markup=False)
+    elif fmt is ReportFormat.markdown:
+        out.print(error_markdown(kind, name, exc.diagnostics), markup=False)
+
+
 @app.command()
 @handles_errors
 def plan(
@@ -189,12 +201,17 @@ def plan(
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
-    stack = _load(directory)
-    targets = select_targets(stack, target)
-    with open_session(stack) as session:
-        run = build_plan(session, targets, metadata_only=metadata_only)
-    policy = _policy(stack, run, policy_dir)
-    broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
+    stack = None
+    try:
+        stack = _load(directory)
+        targets = select_targets(stack, target)
+        with open_session(stack) as session:
+            run = build_plan(session, targets, metadata_only=metadata_only)
+        policy = _policy(stack, run, policy_dir)
+        broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
+    except CloudsyncError as exc:
+        _report_failure("plan", fmt, directory, stack, exc)
+        raise
     _render_plan(run.plan, fmt, policy, broad)
     print_diagnostics([*run.plan.diagnostics, *unknown, *policy.diagnostics])
     if run.plan.has_errors or policy.blocking:
@@ -424,13 +441,18 @@ def drift(
     from cloudsync.drift_render import render_drift_markdown, render_drift_text
     from cloudsync.plan.build import build_plan, open_session, select_targets
 
-    stack = _load(directory)
-    with open_session(stack) as session:
-        run = build_plan(session, select_targets(stack, target), metadata_only=True)
-    declared = {(w.target, w.remote_name) for w in run.desired}
-    inherited, unknown = inherited_drift(stack, run, today=datetime.now(UTC).date())
-    report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date(), inherited=inherited)
-    report.diagnostics += unknown
+    stack = None
+    try:
+        stack = _load(directory)
+        with open_session(stack) as session:
+            run = build_plan(session, select_targets(stack, target), metadata_only=True)
+        declared = {(w.target, w.remote_name) for w in run.desired}
+        inherited, unknown = inherited_drift(stack, run, today=datetime.now(UTC).date())
+        report = classify(stack, run.plan, run.actual, declared, today=datetime.now(UTC).date(), inherited=inherited)
+        report.diagnostics += unknown
+    except CloudsyncError as exc:
+        _report_failure("drift", fmt, directory, stack, exc)
+        raise
     if fmt is ReportFormat.json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
     elif fmt is ReportFormat.markdown:

@@ -68,9 +68,16 @@ def check(
     from cloudsync.policy.sarif import render_sarif
 
     prestart()  # the policy evaluator starts while the stack loads
-    stack = load_stack(directory)
-    print_diagnostics(stack.warnings)
-    report = evaluate(stack, extra_dirs=policy_dir or [])
+    try:
+        stack = load_stack(directory)
+        print_diagnostics(stack.warnings)
+        report = evaluate(stack, extra_dirs=policy_dir or [])
+    except CloudsyncError as exc:
+        if fmt is CheckFormat.json:  # a failure is a report too: CI keeps what was printed
+            from cloudsync.error_report import error_json
+
+            _emit(error_json("policy check", directory.resolve().name, exc.diagnostics))
+        raise
     print_diagnostics(report.diagnostics)
     renderers: dict[CheckFormat, Callable[[Any], str]] = {
         CheckFormat.text: render_text, CheckFormat.json: render_json,

@@ -23,7 +23,7 @@ class Registration(NamedTuple):
     rules: str  # module holding RULES, a ProviderRules (imports no SDK)
     module: str  # module exporting the adapter class (imports the SDK)
     class_name: str
-    extra: str | None  # the install extra that brings the SDK (cloudsync[<extra>])
+    extra: str | None  # the install extra that brings the SDK (cloudsync-secrets[<extra>], the distribution name on PyPI)
 
 
 ADAPTERS: dict[str, Registration] = {
@@ -72,6 +72,6 @@ def provider_class(kind: str) -> type[Provider[object]]:
                 f"the {kind} provider is not available in this build ({exc.name} is missing)")) from None
         raise CloudsyncError(Diagnostic(
             f"the {kind} provider needs {exc.name}, which is not installed",
-            hint=f"pip install 'cloudsync[{extra}]'")) from None
+            hint=f"pip install 'cloudsync-secrets[{extra}]'")) from None
     cls: type[Provider[object]] = getattr(module, class_name)
     return cls

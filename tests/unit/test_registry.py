@@ -26,7 +26,7 @@ def test_a_missing_sdk_is_a_diagnostic_naming_the_extra(tmp_path: Path, monkeypa
     with pytest.raises(CloudsyncError) as info:
         registry.provider_class("aws")
     (diag,) = info.value.diagnostics
-    assert "needs sdk_that_is_not_installed_xyz" in diag.message and diag.hint == "pip install 'cloudsync[aws]'"
+    assert "needs sdk_that_is_not_installed_xyz" in diag.message and diag.hint == "pip install 'cloudsync-secrets[aws]'"
 
 
 def test_help_and_local_runs_import_no_cloud_sdk(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ class ScanClients:
             return importlib.import_module(module)
         except ImportError:
             raise ProviderError(f"{distribution} is not installed", code="MISSING_SDK",
-                                hint="install the GCP extra again: pip install 'cloudsync[gcp]'") from None
+                                hint="install the GCP extra again: pip install 'cloudsync-secrets[gcp]'") from None
 
     def client(self, kind: str) -> Any:
         if kind not in self._open:
