@@ -65,9 +65,10 @@ def test_a_provider_failure_is_reported_without_the_value(
         cli: Callable[..., CliResult], write_stack: Callable[..., Path], canary: str) -> None:
     stack = write_stack(BROKEN.replace('readers: ["<b>ap|i*_</b>"]', "readers: [api]")
                         .replace("{provider: local}", "{provider: local, path: store/local.db}"))
-    (stack / "store" / "local.db").mkdir(parents=True)  # a folder where the store's file should be
+    (stack / "store").mkdir()
+    (stack / "store" / "local.db").write_bytes(b"not a database, " * 64)  # the files are fine, the store is not
     result = cli("plan", "-C", str(stack), "--format", "json", env={"APP_TOKEN": canary})
     assert result.code == 1
     report = json.loads(result.stdout)
-    assert report["stack"] == "broken" and "cannot open local store" in report["errors"][0]["message"]
+    assert report["stack"] == "broken" and "local.db is damaged" in report["errors"][0]["message"]
     assert_no_canary(canary, result.stdout, result.stderr)

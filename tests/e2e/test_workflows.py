@@ -201,9 +201,9 @@ def _two_stack_repo(root: Path, write_stack: Callable[..., Path]) -> None:
                 value: {{env: WF_TOKEN}}
                 readers: [api]
             """, root=root / "stacks" / stack)
-    # Target d cannot be opened (its store's folder is a file): that shard fails, the others do not.
+    # Target d cannot be read (its store is damaged): that shard fails, the others do not.
     (root / "stacks" / "platform" / ".cloudsync").mkdir()
-    (root / "stacks" / "platform" / ".cloudsync" / "d.db").mkdir()
+    (root / "stacks" / "platform" / ".cloudsync" / "d.db").write_bytes(b"not a database, " * 64)
 
 
 def test_two_stacks_two_targets_each_get_a_comment_per_stack(tmp_path: Path, write_stack: Callable[..., Path],

@@ -56,7 +56,9 @@ def test_the_regional_endpoint_is_the_locations_own_host(
     root = gcp_stack(SECRET, endpoint=None, target_extra=", location: us-east1")
     engine.apply(root)
     assert engine.plan(root).changes() == []
-    assert set(proxy.targets) == {"secretmanager.us-east1.rep.googleapis.com:443"}
+    # Secrets at the location's own host; the access scan's project policy at Resource Manager (global).
+    assert set(proxy.targets) == {"secretmanager.us-east1.rep.googleapis.com:443",
+                                  "cloudresourcemanager.googleapis.com:443"}
     regional = f"projects/{project_number(PROJECT)}/locations/us-east1/secrets/"
     assert [n for n in gcp.store.secret_names() if not n.rsplit("/", 1)[1].startswith("cloudsync-")] == [
         regional + "payments__db-password"]
@@ -67,7 +69,7 @@ def test_a_global_target_uses_the_global_endpoint_and_a_private_one_its_own_host
         canary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_PASSWORD", canary)
     engine.apply(gcp_stack(SECRET, endpoint=None))
-    assert set(proxy.targets) == {"secretmanager.googleapis.com:443"}
+    assert set(proxy.targets) == {"secretmanager.googleapis.com:443", "cloudresourcemanager.googleapis.com:443"}
     proxy.targets.clear()
     private = gcp_stack(SECRET, endpoint="secretmanager.private.example:443", root=tmp_path / "private")
     assert engine.plan(private).changes() == []  # the same project, reached privately
