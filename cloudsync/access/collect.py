@@ -72,7 +72,14 @@ def access_report(stack: Stack, targets: list[str], *, today: date, principal: s
     report = build_report(stack.name, targets, facts, names, today=today, unused_after=unused_after,
                           principal=principal)
     report.diagnostics = [d for d in run.plan.diagnostics if d.severity is Severity.WARNING]
+    report.diagnostics += scan_notes(run)
     return report
+
+
+def scan_notes(run: PlanRun) -> list[Diagnostic]:
+    """What a target's scan wants a reviewer to know (e.g. an Azure vault on access policies)."""
+    return [Diagnostic(f"target {target}: {note}", severity=Severity.WARNING)
+            for target, scan in sorted(run.access.items()) for note in scan.notes]
 
 
 def inherited_drift(stack: Stack, run: PlanRun, *, today: date) -> tuple[list[Drift], list[Diagnostic]]:
@@ -105,7 +112,7 @@ def inherited_drift(stack: Stack, run: PlanRun, *, today: date) -> tuple[list[Dr
                                f"{reader.grant}{cond}; not declared, and cloudsync never removes it: "
                                f"ask the owner of {reader.scope} to remove it, or declare the reader",
                                principal=reader.principal, via=reader.via.value))
-    diags = [Diagnostic(f"target {target}: who can read {count} secrets is not fully known: "
+    diags = scan_notes(run) + [Diagnostic(f"target {target}: who can read {count} secrets is not fully known: "
                         f"{'; '.join(reasons[target]) or 'scan incomplete'}", severity=Severity.WARNING,
                         hint="grant cloudsync the access-scan permissions (cloudsync permissions --target "
                              f"{target}) or accept that broad readers there go unseen")

@@ -101,6 +101,8 @@ def test_an_access_policy_vault_reports_its_policies_as_readers(
     grants.policy(OUTSIDER, ["get", "list"])
     report = json.loads(run(cli, cli_env, canary, "access", "-C", str(root), "--format", "json").stdout)
     readers = readers_by_address(report)
+    # The reviewer is told why: the vault's permission model, not a missing grant.
+    assert any("uses access policies" in d["message"] for d in report["diagnostics"])
     # Role assignments grant nothing on this vault: the declared per-secret readers are not effective.
     assert {(r["principal"], r["via"], r["declared"]) for r in readers[DB]} == {(OUTSIDER, "access-policy", False)}
     drifted = json.loads(run(cli, cli_env, canary, "drift", "-C", str(root), "--format", "json").stdout)
