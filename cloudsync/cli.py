@@ -136,12 +136,12 @@ PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="ext
 
 def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None, broad: Any = ()) -> None:
     from cloudsync.access.render import broad_readers_json, broad_readers_markdown, broad_readers_text
-    from cloudsync.plan.render import render_json, render_markdown, render_text
+    from cloudsync.plan.render import plan_to_dict, render_markdown, render_text
 
     violations = [v.as_dict() for v in policy.violations] if policy is not None else []
     waived = [v.as_dict() for v in policy.waived] if policy is not None else []
     if fmt is ReportFormat.json:
-        data = json.loads(render_json(plan, violations, waived))
+        data = plan_to_dict(plan, violations, waived)
         data["undeclared_readers"] = broad_readers_json(broad)
         out.print(json.dumps(data, indent=2), markup=False)
     elif fmt is ReportFormat.markdown:

@@ -49,8 +49,7 @@ def collect(stack: Stack, desired: list[DesiredSecret], actual: Mapping[str, Map
         rules = rules_for(provider)
         prefixes = tuple(rules.remote_name(scope) for scope in scopes)
         scan = scans.get(target)
-        names_of = {name: cloud_id for cloud_id, name in names.get(target, {}).items()}
-        names_by_id = {cloud_id: name for name, cloud_id in names_of.items()}
+        names_by_id = names.get(target, {})
         for remote_name, remote in secrets.items():
             if remote.deleted or is_reserved(remote_name):
                 continue
@@ -59,7 +58,6 @@ def collect(stack: Stack, desired: list[DesiredSecret], actual: Mapping[str, Map
                 continue
             yield _facts(target, remote, want, scan, want.secret if want else remote_name, remote_name, provider,
                          rules.tracks_last_access, names_by_id)
-
 
 
 def access_report(stack: Stack, targets: list[str], *, today: date, principal: str | None = None,

@@ -190,17 +190,16 @@ def principal_names(config: StackFile, targets: Iterable[str]) -> dict[str, dict
 def reader_documents(readers: Iterable[EffectiveReader], names: Mapping[str, str],
                      declared: Iterable[str]) -> list[dict[str, Any]]:
     """Effective readers as the policy input document shows them (named, declared or not)."""
-    facts = SecretFacts(target="", provider="", remote_name="", secret="", managed=True,
-                        declared_readers=tuple(declared), readers=tuple(readers))
-    return [r.as_dict() for r in _resolve(facts, names)]
+    return [r.as_dict() for r in _resolve(readers, names, declared)]
 
 
-def _resolve(facts: SecretFacts, names: Mapping[str, str]) -> tuple[Reader, ...]:
+def _resolve(readers: Iterable[EffectiveReader], names: Mapping[str, str],
+             declared_names: Iterable[str]) -> tuple[Reader, ...]:
     """Name each reader after the stack's principal with that id; one row per grant."""
-    declared = set(facts.declared_readers)
+    declared = set(declared_names)
     seen: set[tuple[str, str, str, str]] = set()
     rows = []
-    for found in facts.readers:
+    for found in readers:
         key = (found.principal, found.via.value, found.scope, found.grant)
         if key in seen:
             continue
@@ -238,7 +237,7 @@ def build_report(stack: str, targets: Iterable[str], facts: Iterable[SecretFacts
     named: dict[str, str | None] = {}
     unused: list[UnusedGrant] = []
     for item in facts:
-        readers = _resolve(item, names.get(item.target, {}))
+        readers = _resolve(item.readers, names.get(item.target, {}), item.declared_readers)
         if principal is not None:
             readers = tuple(r for r in readers if _matches(r.principal, r.name, principal))
             if not readers:
