@@ -19,7 +19,7 @@ from cloudsync.config.fields import LABEL_KEY_RE, LABEL_VALUE_RE, RESERVED_LABEL
 from cloudsync.config.loader import Stack
 from cloudsync.config.models import SECRET_NAME_RE
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
-from cloudsync.plan.build import Session, provider_diagnostic
+from cloudsync.plan.build import Session
 from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, is_reserved
 from cloudsync.providers.registry import rules_for
 from cloudsync.providers.rules import ProviderRules
@@ -68,7 +68,7 @@ def import_target(stack: Stack, session: Session, target: str, *, prefix: str | 
             by_name = {s.name: s for s in again}
             candidates = [by_name.get(s.name, s) for s in candidates]
     except ProviderError as exc:
-        raise CloudsyncError(provider_diagnostic(target, exc, "listing secrets")) from None
+        raise CloudsyncError(session.failure(target, exc, "listing secrets")) from None
 
     result = Imported()
     rules = rules_for(kind)

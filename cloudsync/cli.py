@@ -368,7 +368,7 @@ def force_unlock(
     yes: Annotated[bool, typer.Option("--yes", help="remove it without asking")] = False,
 ) -> None:
     """Remove a target's apply lock left by an apply that no longer runs (names what it removes)."""
-    from cloudsync.plan.build import open_session, provider_diagnostic, select_targets
+    from cloudsync.plan.build import open_session, select_targets
     from cloudsync.providers.base import ProviderError
     from cloudsync.providers.lease import LeaseTerms
 
@@ -392,7 +392,7 @@ def force_unlock(
                 _confirm_unlock(target)
             removed = lock.remove(holders, terms)
         except ProviderError as exc:
-            raise CloudsyncError(provider_diagnostic(target, exc, "removing the apply lock")) from None
+            raise CloudsyncError(session.failure(target, exc, "removing the apply lock")) from None
     for holder in removed:
         out.print(f"Removed the apply lock of target {target} held by {holder.describe(moment)}.", markup=False)
     if len(removed) < len(holders):

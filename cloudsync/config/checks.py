@@ -113,6 +113,15 @@ def check_stack(stack: Stack, diags: Diagnostics) -> None:
 
     check_value_references(stack, seen, diags)
     check_value_cycles(seen, diags)
+    check_endpoints(stack, diags)
+
+
+def check_endpoints(stack: Stack, diags: Diagnostics) -> None:
+    """Each target's endpoints follow its cloud's transport rule, the one its adapter enforces at connect."""
+    for name, target in stack.config.targets.items():
+        for problem in rules_for(target.provider).endpoint_problems(target):
+            diags.add(stack.smap.at(("targets", name, *problem.field), f"target {name}: {problem.message}",
+                                    hint=problem.hint))
 
 
 def check_description(stack: Stack, decl: Declaration, description: str, targets: list[str],

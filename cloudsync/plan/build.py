@@ -34,6 +34,7 @@ from cloudsync.providers.base import (
     RemoteSecret,
     now,
 )
+from cloudsync.providers.errors import describe
 from cloudsync.providers.lease import Lease, LeaseTerms, hold
 from cloudsync.providers.registry import provider_class, rules_for
 from cloudsync.providers.rules import ProviderRules
@@ -47,9 +48,10 @@ from cloudsync.values.spec import generate_spec, generated
 log = logging.getLogger("cloudsync")
 
 
-def provider_diagnostic(target: str, exc: ProviderError, doing: str) -> Diagnostic:
-    code = f" [{exc.code}]" if exc.code else ""
-    return Diagnostic(f"target {target}: {doing} failed{code}: {exc.message}", hint=exc.hint)
+def provider_diagnostic(target: str, exc: ProviderError, doing: str, where: str | None = None) -> Diagnostic:
+    """The one line a user reads for a failed provider call; ``--verbose`` adds the SDK's code and request id."""
+    verbose = log.isEnabledFor(logging.DEBUG)
+    return Diagnostic(describe(exc, target=target, where=where, doing=doing, verbose=verbose), hint=exc.hint)
 
 
 class Session:
@@ -81,12 +83,18 @@ class Session:
                     except LockedError as exc:
                         raise CloudsyncError(Diagnostic(exc.message, hint=exc.hint)) from None
                     except ProviderError as exc:
-                        raise CloudsyncError(provider_diagnostic(target, exc, "taking the apply lock")) from None
+                        raise CloudsyncError(self.failure(target, exc, "taking the apply lock")) from None
                     self.leases[target] = lease
                 yield dict(self.leases)
             finally:
                 for target in wanted:
                     self.leases.pop(target, None)
+
+    def failure(self, target: str, exc: ProviderError, doing: str) -> Diagnostic:
+        """:func:`provider_diagnostic` naming where ``target`` points (endpoint, vault URL, project)."""
+        config = self.stack.config.targets.get(target)
+        where = rules_for(config.provider).location(config) if config is not None else None
+        return provider_diagnostic(target, exc, doing, where)
 
     def provider(self, target: str) -> Provider[object]:
         with self._lock:
@@ -97,7 +105,7 @@ class Session:
                 try:
                     self._providers[target] = cls(target, config, context)
                 except ProviderError as exc:
-                    raise CloudsyncError(provider_diagnostic(target, exc, "connecting")) from None
+                    raise CloudsyncError(self.failure(target, exc, "connecting")) from None
             return self._providers[target]
 
     def fingerprinter(self, target: str, *, create: bool) -> Fingerprinter | None:
@@ -112,7 +120,7 @@ class Session:
             try:
                 key = self.provider(target).fingerprint_key(create=create)
             except ProviderError as exc:
-                raise CloudsyncError(provider_diagnostic(target, exc, "reading the fingerprint key")) from None
+                raise CloudsyncError(self.failure(target, exc, "reading the fingerprint key")) from None
             fp = Fingerprinter(key) if key else None
         self._keys[target] = fp
         return fp
@@ -127,7 +135,7 @@ class Session:
         try:
             return provider.read_value(remote)
         except ProviderError as exc:
-            raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
+            raise CloudsyncError(self.failure(target, exc, f"reading the value of {remote}")) from None
 
     @property
     def providers(self) -> Mapping[str, Provider[object]]:
@@ -219,18 +227,38 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         try:
             secrets = provider.read(query)
         except ProviderError as exc:
-            raise CloudsyncError(provider_diagnostic(target, exc, "reading secrets")) from None
+            raise CloudsyncError(session.failure(target, exc, "reading secrets")) from None
         if scans is not None:
             scans[target] = scan_target(provider, query, secrets)
         log.debug("target %s: read %d secrets (%s)", target, len(secrets), dict(provider.api_calls))
         return target, {s.name: s for s in secrets}
 
+    # Like the file diagnostics, every target's failure is reported in one run: a plan over
+    # three clouds with three broken targets says so three times, not once per rerun.
+    failures: dict[str, list[Diagnostic]] = {}
+    opened = []
     for target in targets:
-        session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
-    if len(targets) == 1:
-        return dict([read(targets[0])])
-    with ThreadPoolExecutor(max_workers=min(8, len(targets)), initializer=main_thread_only) as pool:
-        return dict(pool.map(read, targets))
+        try:
+            session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
+            opened.append(target)
+        except CloudsyncError as exc:
+            failures[target] = exc.diagnostics
+    results: dict[str, dict[str, RemoteSecret]] = {}
+
+    def attempt(target: str) -> None:
+        try:
+            results.update([read(target)])
+        except CloudsyncError as exc:
+            failures[target] = exc.diagnostics
+
+    if len(opened) == 1:
+        attempt(opened[0])
+    elif opened:
+        with ThreadPoolExecutor(max_workers=min(8, len(opened)), initializer=main_thread_only) as pool:
+            list(pool.map(attempt, opened))
+    if failures:
+        raise CloudsyncError([d for target in targets for d in failures.get(target, [])])
+    return {target: results[target] for target in targets}
 
 
 def scan_target(provider: Provider[object], query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, ass
 
 from cloudsync.plan.actions import Action, Reason
 from cloudsync.providers.access import AccessScan, EffectiveReader, Via
+from cloudsync.providers.errors import ErrorKind as ErrorKind
+from cloudsync.providers.errors import ProviderError as ProviderError
 from cloudsync.values.secret import SecretValue
 
 if TYPE_CHECKING:
@@ -265,29 +267,22 @@ class RateLimits:
     max_parallel: int = 8
 
 
-class ProviderError(Exception):
-    """A provider call failed. ``transient`` errors are retried by the apply engine."""
-
-    def __init__(self, message: str, *, code: str | None = None, transient: bool = False,
-                 retry_after: float | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.transient = transient
-        self.retry_after = retry_after
-        self.hint = hint
-
-
 class LockedError(ProviderError):
     """Another apply holds the target's lock."""
+
+    default_kind = ErrorKind.CONFLICT
 
 
 class NotFoundError(ProviderError):
     """The secret (or version) does not exist. Adapters raise it from ``read_value``."""
 
+    default_kind = ErrorKind.NOT_FOUND
+
 
 class NotOwnedError(ProviderError):
     """The secret belongs to another stack, or to no stack: cloudsync does not change it."""
+
+    default_kind = ErrorKind.CONFLICT
 
 
 def not_owned(request: Request, owner: str | None, *, managed: bool) -> NotOwnedError:

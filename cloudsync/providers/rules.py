@@ -46,6 +46,24 @@ class RemoteNames:
     case_insensitive: bool = False  # the cloud treats "Key" and "key" as one secret
 
 
+@dataclass(frozen=True)
+class EndpointProblem:
+    """An endpoint setting a target may not have: the same rule ``validate`` and the adapter apply."""
+
+    field: tuple[str, ...]  # the key under the target, e.g. ("endpoint",) or ("endpoints", "iam")
+    message: str
+    hint: str
+
+
+class EndpointRefused(ValueError):
+    """An endpoint URL that breaks its cloud's rule (plain text off loopback, not a URL)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
 def id_field(description: str, *, pattern: str | None = None) -> Any:
     """The ``principals.<name>.<kind>`` key of a provider: optional, one id in that cloud."""
     return Field(None, description=description, pattern=pattern)
@@ -91,6 +109,27 @@ class ProviderRules:
     def check_description(self, description: str) -> str | None:
         """A readable problem with storing ``description`` in this cloud, or None."""
         return None
+
+    def location(self, config: Any) -> str | None:
+        """Where a target (``config``, its target model) points, for messages: endpoint, vault URL, project."""
+        return None
+
+    def endpoints(self, config: Any) -> list[tuple[tuple[str, ...], str]]:
+        """The endpoint settings ``config`` holds: (key under the target, URL)."""
+        return []
+
+    def check_endpoint(self, field: str, url: str) -> None:
+        """Raise :class:`EndpointRefused` when ``url`` may not be set as ``field``."""
+
+    def endpoint_problems(self, config: Any) -> list[EndpointProblem]:
+        """Every endpoint setting of ``config`` that breaks the cloud's transport rule (``validate``)."""
+        problems = []
+        for field, url in self.endpoints(config):
+            try:
+                self.check_endpoint(field[-1], url)
+            except EndpointRefused as refused:
+                problems.append(EndpointProblem(field, refused.message, refused.hint))
+        return problems
 
     def principal_id(self, principal: Principal, name: str) -> str | None:
         """The id of principal ``name`` in this cloud; None when it declares none."""

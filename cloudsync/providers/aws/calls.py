@@ -67,7 +67,7 @@ class SecretsManagerApi:
                 return response
             except Exception as exc:  # noqa: BLE001 - mapped below; anything unknown is re-raised there
                 error = map_error(exc, target=self.target, operation=operation, iam_action=action.iam_action,
-                                  name=name, carries_value=carries_value)
+                                  name=name, carries_value=carries_value, endpoint=self.client.meta.endpoint_url)
             if not (idempotent and error.transient and attempt < READ_ATTEMPTS):
                 raise error
             time.sleep(_backoff(attempt, error))

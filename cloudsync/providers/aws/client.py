@@ -25,9 +25,11 @@ from botocore.exceptions import BotoCoreError
 from botocore.session import get_session
 
 from cloudsync import __version__
+from cloudsync.providers.aws import rules
 from cloudsync.providers.aws.errors import credentials_error
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import ProviderError, is_loopback
+from cloudsync.providers.rules import EndpointRefused
 
 SESSION_NAME = "cloudsync"
 # botocore's ``standard`` mode retries throttling and transient errors with jittered
@@ -52,23 +54,14 @@ for _name in WIRE_LOGGERS:
 
 
 def check_endpoint(target: str, endpoint: str | None) -> str | None:
-    """The endpoint URL to use; plain http only for loopback hosts (emulators)."""
+    """The endpoint URL to use; plain http only for loopback hosts (emulators). ``validate`` checks the same rule."""
     if endpoint is None:
         return None
-    parts = urlsplit(endpoint)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return endpoint
-    if parts.scheme == "http" and host and is_loopback(host):
-        return endpoint
-    if parts.scheme == "http" and host:
-        raise ProviderError(
-            f"target {target}: endpoint {endpoint} uses plain http to a non-loopback host",
-            code="InsecureEndpoint",
-            hint="use https:// (VPC endpoints speak TLS); plain http is accepted only for 127.0.0.1, ::1 "
-                 "or localhost emulators")
-    raise ProviderError(f"target {target}: endpoint {endpoint!r} is not an http(s) URL", code="InvalidEndpoint",
-                        hint="write it as https://host[:port]")
+    try:
+        return rules.check_endpoint(endpoint)
+    except EndpointRefused as refused:
+        raise ProviderError(f"target {target}: {refused.message}", code="InsecureEndpoint"
+                            if endpoint.startswith("http:") else "InvalidEndpoint", hint=refused.hint) from None
 
 
 def client_config() -> Config:

@@ -6,11 +6,13 @@ Imports no SDK (see :mod:`cloudsync.providers.rules`).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
+from cloudsync.providers.base import is_loopback
+from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
 
 class AwsTarget(TargetModel):
@@ -39,6 +41,22 @@ class AwsTarget(TargetModel):
                     "calls plus one per such secret; a grant added to a secret that declares none goes unseen)")
 
 
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` when AWS may be called there: https, or plain http to a loopback emulator."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return endpoint
+    if parts.scheme == "http" and host and is_loopback(host):
+        return endpoint
+    if parts.scheme == "http" and host:
+        raise EndpointRefused(
+            f"endpoint {endpoint} uses plain http to a non-loopback host",
+            "use https:// (VPC endpoints speak TLS); plain http is accepted only for 127.0.0.1, ::1 "
+            "or localhost emulators")
+    raise EndpointRefused(f"endpoint {endpoint!r} is not an http(s) URL", "write it as https://host[:port]")
+
+
 class AwsRules(ProviderRules):
     """Secrets Manager takes logical names as they are (``/`` is a valid name character)."""
 
@@ -47,6 +65,15 @@ class AwsRules(ProviderRules):
     config_model = AwsTarget
     principal_field = id_field("IAM role or user ARN")
     remote_names = RemoteNames(re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "letters, digits and /_+=.@- (at most 512)")
+
+    def location(self, config: Any) -> str:
+        return str(config.endpoint or f"https://secretsmanager.{config.region}.amazonaws.com")
+
+    def endpoints(self, config: Any) -> list[tuple[tuple[str, ...], str]]:
+        return [((field,), url) for field in ("endpoint", "iam_endpoint") if (url := getattr(config, field))]
+
+    def check_endpoint(self, field: str, url: str) -> None:
+        check_endpoint(url)
 
 
 RULES = AwsRules()

@@ -30,9 +30,11 @@ from azure.mgmt.keyvault import KeyVaultManagementClient
 from requests import Session
 from requests.adapters import HTTPAdapter
 
+from cloudsync.providers.azure import rules
 from cloudsync.providers.azure.rules import AzureTarget
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.base import is_loopback as is_loopback_host
+from cloudsync.providers.rules import EndpointRefused
 
 PUBLIC_ARM = "https://management.azure.com"
 POOL_SIZE = 32  # above the apply engine's parallelism, so connections are reused, not dropped
@@ -49,12 +51,10 @@ def is_loopback(url: str) -> bool:
 
 
 def _https(url: str, field: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ProviderError(f"{field} {url!r} must be an https URL",
-                            hint="Azure accepts bearer tokens over TLS only, even on loopback; "
-                                 "trust a private CA with REQUESTS_CA_BUNDLE")
-    return url.rstrip("/")
+    try:
+        return rules.check_https(url, field)
+    except EndpointRefused as refused:
+        raise ProviderError(refused.message, code="InvalidEndpoint", hint=refused.hint) from None
 
 
 def operation_of(method: str, url: str) -> str:

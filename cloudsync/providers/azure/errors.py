@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 
 from cloudsync.providers.azure.permissions import NEEDS
 from cloudsync.providers.base import NotFoundError, ProviderError
+from cloudsync.providers.errors import CallContext, ErrorKind
 
 MAX_MESSAGE = 240
 
@@ -68,6 +69,18 @@ def _retry_after(exc: HttpResponseError) -> float | None:
     return None
 
 
+CREDENTIALS_HINT = ("sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or run with a "
+                    "managed or workload identity (AZURE_TOKEN_CREDENTIALS selects one credential)")
+NETWORK_HINT = ("check the vault URL (or arm_endpoint) and that it is reachable from here (DNS, proxy, firewall, "
+                "private endpoint)")
+
+
+def _request_id(exc: AzureError) -> str | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    found = headers.get("x-ms-request-id") or headers.get("x-ms-correlation-request-id")
+    return str(found)[:100] if found else None
+
+
 def translate(exc: AzureError, operation: str, subject: str) -> ProviderError:
     """A ProviderError for an SDK exception raised by ``operation`` on ``subject``."""
     doing = f"{operation.replace('_', ' ')} {subject}".strip()
@@ -75,35 +88,41 @@ def translate(exc: AzureError, operation: str, subject: str) -> ProviderError:
         # Raised by the credential chain before any request reached the service.
         return ProviderError(
             f"no usable Azure credential ({_credential_summary(exc.message or '')})", code="CredentialUnavailable",
-            hint="sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or run with a "
-                 "managed or workload identity (AZURE_TOKEN_CREDENTIALS selects one credential)")
+            hint=CREDENTIALS_HINT, kind=ErrorKind.CREDENTIALS, operation=operation)
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return ProviderError(f"{doing}: connection failed ({exc.__class__.__name__})", code="ConnectionError",
-                             transient=True)
+        return ProviderError(f"{doing}: connection failed ({exc.__class__.__name__})", code=exc.__class__.__name__,
+                             transient=True, kind=ErrorKind.NETWORK, hint=NETWORK_HINT, operation=operation)
     if not isinstance(exc, HttpResponseError):
-        return ProviderError(f"{doing}: {exc.__class__.__name__}", code=exc.__class__.__name__)
+        return ProviderError(f"{doing}: {exc.__class__.__name__}", code=exc.__class__.__name__, operation=operation)
     status = exc.status_code or 0
     code, inner = service_code(exc)
     detail = _first_line(exc.error.message or "") if exc.error is not None and exc.error.message else exc.reason
     label = inner or code or str(status)
+    ids = CallContext(code=label, request_id=_request_id(exc), operation=operation)
     if status == 401:
-        return ProviderError(f"{doing}: the service rejected the access token ({label})", code=label,
-                             hint="check that the identity belongs to the vault's tenant (tenant_id)")
+        return ProviderError(f"{doing}: the service rejected the access token ({label})",
+                             hint="check that the identity belongs to the vault's tenant (tenant_id); "
+                                  + CREDENTIALS_HINT, kind=ErrorKind.CREDENTIALS, **ids)
     if status == 403:
         need = NEEDS.get(operation)
         wanted = f"; it needs {need.action} on the {need.scope}" if need else ""
         denied = PermissionDenied(
-            f"{doing}: permission denied ({label}){wanted}", code=label,
+            f"{doing}: permission denied ({label}){wanted}", kind=ErrorKind.PERMISSION,
+            permission=need.action if need else None,
             hint="grant cloudsync's identity a role with that permission; "
-                 "`cloudsync permissions --target <target>` prints the minimal set")
+                 "`cloudsync permissions --target <target>` prints the minimal set", **ids)
         denied.action = need.action if need else None
         return denied
     if status == 429 or status == 408 or status >= 500:
-        return ProviderError(f"{doing}: the service is throttling or unavailable (HTTP {status}, {label})",
-                             code=label, transient=True, retry_after=_retry_after(exc))
+        kind = ErrorKind.THROTTLED if status == 429 else ErrorKind.UNAVAILABLE
+        what = "throttling" if status == 429 else "unavailable"
+        return ProviderError(f"{doing}: the service is {what} (HTTP {status}, {label})", transient=True,
+                             retry_after=_retry_after(exc), kind=kind, **ids)
     if isinstance(exc, ResourceNotFoundError) or status == 404:
-        return NotFoundError(f"{doing}: not found", code="NotFound")
-    return ProviderError(f"{doing}: HTTP {status} {label}: {detail}", code=label)
+        ids["code"] = "NotFound"  # what the adapter tests for, whatever Key Vault's inner code
+        return NotFoundError(f"{doing}: not found", **ids)
+    kind = ErrorKind.CONFLICT if status in (409, 412) else ErrorKind.OTHER
+    return ProviderError(f"{doing}: HTTP {status} {label}: {detail}", kind=kind, **ids)
 
 
 @contextlib.contextmanager
@@ -114,6 +133,6 @@ def azure_call(operation: str, subject: str = "", *, value: str | None = None) -
     except AzureError as exc:
         error = translate(exc, operation, subject)
         if value and value in error.message:
-            error = type(error)(error.message.replace(value, "(sensitive)"), code=error.code,
-                                transient=error.transient, retry_after=error.retry_after, hint=error.hint)
+            error.message = error.message.replace(value, "(sensitive)")
+            error.args = (error.message,)
         raise error from None

@@ -7,11 +7,12 @@ Imports no SDK (see :mod:`cloudsync.providers.rules`).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
+from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
 # cloudsync stores a description as the secret version's contentType, which Key Vault
 # limits to 255 characters (the stack file allows 2,048, AWS's limit).
@@ -35,6 +36,19 @@ class AzureTarget(TargetModel):
                                                 "are reported incomplete")
 
 
+ENDPOINT_FIELDS = ("vault_url", "arm_endpoint", "authority_endpoint")
+
+
+def check_https(url: str, field: str) -> str:
+    """``url`` without its trailing slash, when it is https: Azure sends bearer tokens over TLS only."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise EndpointRefused(f"{field} {url!r} must be an https URL",
+                              "Azure accepts bearer tokens over TLS only, even on loopback; "
+                              "trust a private CA with REQUESTS_CA_BUNDLE")
+    return url.rstrip("/")
+
+
 _FOLD = str.maketrans({"_": "-", ".": "-"})
 
 
@@ -54,6 +68,15 @@ class AzureRules(ProviderRules):
 
     def logical_name(self, remote: str) -> str:
         return remote.replace("--", "/")
+
+    def location(self, config: Any) -> str:
+        return f"vault {config.vault_url}"
+
+    def endpoints(self, config: Any) -> list[tuple[tuple[str, ...], str]]:
+        return [((field,), url) for field in ENDPOINT_FIELDS if (url := getattr(config, field))]
+
+    def check_endpoint(self, field: str, url: str) -> None:
+        check_https(url, field)
 
     def check_description(self, description: str) -> str | None:
         if len(description) <= CONTENT_TYPE_MAX:

@@ -24,6 +24,7 @@ from google.auth import exceptions as auth_exc
 
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.gcp.catalog import METHODS, Quota, permission_of
+from cloudsync.providers.gcp.errors import translate
 from cloudsync.ratelimit import RateLimiter
 
 log = logging.getLogger("cloudsync")
@@ -34,9 +35,6 @@ CALL_TIMEOUT = 30.0
 ATTEMPTS = 4
 BASE_DELAY = 0.25
 MAX_DELAY = 10.0
-
-_TRANSIENT = (gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError,
-              gexc.RetryError)
 
 
 @dataclass(frozen=True)
@@ -106,47 +104,8 @@ class Caller:
 
     def translate(self, method: str, resource: str, exc: Exception) -> ProviderError:
         """A ProviderError for ``exc``: the service's message, never the request's payload."""
-        where = f"{method} on {resource}"
-        if isinstance(exc, auth_exc.TransportError):
-            return ProviderError(f"{where}: could not reach the token endpoint", code="AUTH_TRANSPORT", transient=True)
-        if isinstance(exc, auth_exc.GoogleAuthError):
-            return ProviderError(f"{where}: the Google credentials could not be used ({exc.__class__.__name__})",
-                                 code="UNAUTHENTICATED",
-                                 hint="refresh Application Default Credentials: gcloud auth application-default login")
-        assert isinstance(exc, gexc.GoogleAPICallError | gexc.RetryError)
-        message = exc.message if isinstance(exc, gexc.GoogleAPICallError) else str(exc)
-        code = _status_name(exc)
-        if isinstance(exc, gexc.PermissionDenied):
-            permission = permission_of(method)
-            # Folder and organization permissions are granted there, not in the project.
-            place = f"on {resource}" if resource.startswith(("folders/", "organizations/")) else \
-                f"in project {self.project}"
-            return ProviderError(
-                f"permission denied: {where} needs {permission}", code=code,
-                hint=f"grant {permission} to cloudsync's identity {place} "
-                     f"(`cloudsync permissions --target {self.target}` prints a least-privilege role)")
-        if isinstance(exc, gexc.Unauthenticated):
-            return ProviderError(f"{where}: the credentials were rejected", code=code,
-                                 hint="refresh Application Default Credentials: gcloud auth application-default login")
-        if isinstance(exc, _TRANSIENT):
-            return ProviderError(f"{where}: {message}", code=code, transient=True, retry_after=_retry_delay(exc))
-        return ProviderError(f"{where}: {message}", code=code)
-
-
-def _status_name(exc: Exception) -> str:
-    status = getattr(exc, "grpc_status_code", None)
-    if status is not None:
-        return str(status.name)
-    return "DEADLINE_EXCEEDED" if isinstance(exc, gexc.RetryError) else exc.__class__.__name__
-
-
-def _retry_delay(exc: Exception) -> float | None:
-    """The delay a ``google.rpc.RetryInfo`` detail asks for, if the service sent one."""
-    for detail in getattr(exc, "details", None) or ():
-        delay = getattr(detail, "retry_delay", None)
-        if delay is not None and hasattr(delay, "ToTimedelta"):
-            return float(delay.ToTimedelta().total_seconds())
-    return None
+        return translate(method, resource, exc, target=self.target, project=self.project,
+                         permission=permission_of(method))
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:

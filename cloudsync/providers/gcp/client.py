@@ -16,7 +16,6 @@ Resource Manager, IAM); ``endpoints.<service>`` overrides it for one service.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -29,11 +28,14 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
     SecretManagerServiceGrpcTransport,
 )
 
-from cloudsync.providers.base import ProviderError, is_loopback
+from cloudsync.providers.base import ProviderError
+from cloudsync.providers.gcp import rules
+from cloudsync.providers.gcp.errors import no_credentials
+from cloudsync.providers.gcp.rules import Endpoint as Endpoint
+from cloudsync.providers.rules import EndpointRefused
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CHANNEL_OPTIONS = (("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1))
-_PLAINTEXT_SCHEMES = ("http://", "grpc://")
 
 
 class Service(StrEnum):
@@ -44,38 +46,12 @@ class Service(StrEnum):
     IAM = "iam"
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
 def parse_endpoint(endpoint: str) -> Endpoint:
-    """``[scheme://]host[:port]``; plain text only for loopback hosts."""
-    text = endpoint.strip()
-    scheme = next((s for s in (*_PLAINTEXT_SCHEMES, "https://") if text.startswith(s)), "")
-    rest = text[len(scheme):].rstrip("/")
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port_text = tail.lstrip(":")
-    else:
-        host, _, port_text = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
-    if not host or (port_text and not port_text.isdigit()):
-        raise ProviderError(f"endpoint {endpoint!r} is not host:port",
-                            hint="e.g. endpoint: 127.0.0.1:8085 (an emulator) or secretmanager.example.com:443")
-    loopback = is_loopback(host)
-    tls = scheme == "https://" or (not scheme and not loopback)
-    if not tls and not loopback:
-        raise ProviderError(
-            f"endpoint {endpoint!r} asks for unencrypted gRPC to a non-loopback host",
-            hint="plain-text gRPC is accepted only for 127.0.0.1/localhost emulators; use https://host:port")
-    return Endpoint(host=host, port=int(port_text) if port_text else 443, tls=tls)
+    """``[scheme://]host[:port]``; plain text only for loopback hosts (``validate`` checks the same rule)."""
+    try:
+        return rules.parse_endpoint(endpoint)
+    except EndpointRefused as refused:
+        raise ProviderError(refused.message, code="InvalidEndpoint", hint=refused.hint) from None
 
 
 def endpoint_for(config: Any, service: Service) -> Endpoint | None:
@@ -112,9 +88,5 @@ def _default_credentials() -> Any:
     try:
         credentials, _ = google.auth.default(scopes=list(SCOPES))
     except auth_exc.DefaultCredentialsError:
-        raise ProviderError(
-            "no Google credentials found (Application Default Credentials)",
-            code="NO_CREDENTIALS",
-            hint="run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
-                 "or run with an attached service account / workload identity") from None
+        raise no_credentials() from None
     return credentials

@@ -6,12 +6,14 @@ Imports no SDK (see :mod:`cloudsync.providers.rules`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from cloudsync.config.fields import Strict
-from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
+from cloudsync.providers.base import is_loopback
+from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
 # A project sits under at most 10 levels of folders and one organization.
 MAX_ANCESTORS = 11
@@ -59,6 +61,44 @@ class GcpTarget(TargetModel):
         default=None, ge=1, description="the project's Secret Manager write quota, when raised above 600/min")
 
 
+PUBLIC_HOST = "secretmanager.googleapis.com"
+_PLAINTEXT_SCHEMES = ("http://", "grpc://")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_endpoint(endpoint: str) -> Endpoint:
+    """``[scheme://]host[:port]``; plain text only for loopback hosts; EndpointRefused otherwise."""
+    text = endpoint.strip()
+    scheme = next((s for s in (*_PLAINTEXT_SCHEMES, "https://") if text.startswith(s)), "")
+    rest = text[len(scheme):].rstrip("/")
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail.lstrip(":")
+    else:
+        host, _, port_text = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    if not host or (port_text and not port_text.isdigit()):
+        raise EndpointRefused(f"endpoint {endpoint!r} is not host:port",
+                              "e.g. endpoint: 127.0.0.1:8085 (an emulator) or secretmanager.example.com:443")
+    loopback = is_loopback(host)
+    tls = scheme == "https://" or (not scheme and not loopback)
+    if not tls and not loopback:
+        raise EndpointRefused(
+            f"endpoint {endpoint!r} asks for unencrypted gRPC to a non-loopback host",
+            "plain-text gRPC is accepted only for 127.0.0.1/localhost emulators; use https://host:port")
+    return Endpoint(host=host, port=int(port_text) if port_text else 443, tls=tls)
+
+
 _FOLD = str.maketrans({".": "_"})
 
 
@@ -75,6 +115,20 @@ class GcpRules(ProviderRules):
 
     def logical_name(self, remote: str) -> str:
         return remote.replace("__", "/")
+
+    def location(self, config: Any) -> str:
+        host = config.endpoint or (f"secretmanager.{config.location}.rep.googleapis.com" if config.location
+                                   else PUBLIC_HOST)
+        return f"project {config.project} at {host}"
+
+    def endpoints(self, config: Any) -> list[tuple[tuple[str, ...], str]]:
+        settings: list[tuple[tuple[str, ...], str | None]] = [(("endpoint",), config.endpoint)]
+        if config.endpoints is not None:
+            settings += [(("endpoints", name), getattr(config.endpoints, name)) for name in ("resourcemanager", "iam")]
+        return [(field, url) for field, url in settings if url]
+
+    def check_endpoint(self, field: str, url: str) -> None:
+        parse_endpoint(url)
 
 
 RULES = GcpRules()
