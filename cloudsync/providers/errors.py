@@ -92,5 +92,5 @@ def describe(error: ProviderError, *, target: str, where: str | None, doing: str
     """
     place = error.endpoint or where
     at = f" ({safe_text(place, TEXT_LIMIT)})" if place else ""
-    text = f"target {target}{at}: {doing} failed: {error.kind.value}: {error.message}"
+    text = f"target {target}{at}: {doing} failed ({error.kind.value}): {error.message}"
     return text + (error.details() if verbose else "")

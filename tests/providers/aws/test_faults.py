@@ -127,7 +127,7 @@ def test_missing_credentials_fail_when_connecting(engine: Engine, aws: MotoServe
     with pytest.raises(CloudsyncError) as raised:
         engine.plan(metadata_only=True)
     (diag,) = raised.value.diagnostics
-    assert diag.message.startswith(f"target aws-prod ({aws.url}): connecting failed: credentials: "
+    assert diag.message.startswith(f"target aws-prod ({aws.url}): connecting failed (credentials): "
                                    "no usable AWS credentials")
     assert diag.hint is not None and "AWS_PROFILE" in diag.hint and "aws sso login" in diag.hint
 
@@ -145,7 +145,7 @@ def test_unreachable_endpoint_is_a_transient_error(engine: Engine, aws: MotoServ
     with pytest.raises(CloudsyncError) as raised:
         engine.plan(metadata_only=True)
     (diag,) = raised.value.diagnostics
-    assert "http://127.0.0.1:9" in diag.message and "network: ListSecrets: cannot reach the endpoint" in diag.message
+    assert "http://127.0.0.1:9" in diag.message and "failed (network): ListSecrets: cannot reach the endpoint" in diag.message
     assert diag.hint is not None and "reachable" in diag.hint
 
 

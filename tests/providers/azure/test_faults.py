@@ -125,7 +125,7 @@ def test_missing_or_failing_credentials_are_one_line_naming_the_target(
         plan(root, metadata_only=True)
     diagnostic = failed.value.diagnostics[0]
     assert diagnostic.message.startswith(f"target azure-prod (vault {azure.url}")
-    assert ": credentials: no usable Azure credential" in diagnostic.message
+    assert "failed (credentials): no usable Azure credential" in diagnostic.message
     assert "Azure credential" in diagnostic.message and "\n" not in diagnostic.message
     assert diagnostic.hint and "az login" in diagnostic.hint
 

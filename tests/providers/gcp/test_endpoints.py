@@ -85,5 +85,5 @@ def test_rejected_credentials_are_one_clear_error_naming_the_fix(
         engine.plan(root, metadata_only=True)
     (diagnostic,) = raised.value.diagnostics
     assert "the credentials were rejected" in diagnostic.message and "project acme-prod" in diagnostic.message
-    assert "credentials: ListSecrets" in diagnostic.message  # the kind, then the call; -v adds UNAUTHENTICATED
+    assert "failed (credentials): ListSecrets" in diagnostic.message  # the kind, then the call; -v adds UNAUTHENTICATED
     assert "gcloud auth application-default login" in (diagnostic.hint or "")
