@@ -73,18 +73,27 @@ class Session:
         applies waiting (``terms.wait``) for overlapping targets never wait for each other.
         """
         wanted = sorted(set(targets) - set(self.leases))
+        # Every target that cannot connect or be locked is reported in one run; a lock taken
+        # meanwhile is released again when any failed.
+        failures = self.open_each(wanted)
         deadline = terms.clock() + terms.wait
         with ExitStack() as held:
             try:
                 for target in wanted:
+                    if target in failures:
+                        continue
                     lock = self.provider(target).target_lock()
                     try:
                         lease = held.enter_context(hold(lock, holder, terms, deadline)) if lock else Lease(target)
                     except LockedError as exc:
-                        raise CloudsyncError(Diagnostic(exc.message, hint=exc.hint)) from None
+                        failures[target] = [Diagnostic(exc.message, hint=exc.hint)]
+                        continue
                     except ProviderError as exc:
-                        raise CloudsyncError(self.failure(target, exc, "taking the apply lock")) from None
+                        failures[target] = [self.failure(target, exc, "taking the apply lock")]
+                        continue
                     self.leases[target] = lease
+                if failures:
+                    raise CloudsyncError([d for target in wanted for d in failures.get(target, [])])
                 yield dict(self.leases)
             finally:
                 for target in wanted:
@@ -95,6 +104,17 @@ class Session:
         config = self.stack.config.targets.get(target)
         where = rules_for(config.provider).location(config) if config is not None else None
         return provider_diagnostic(target, exc, doing, where)
+
+    def open_each(self, targets: Iterable[str]) -> dict[str, list[Diagnostic]]:
+        """Open every target's provider, one after another (SDK imports are not thread-safe
+        everywhere); the diagnostics of each one that cannot be opened, by target."""
+        failures: dict[str, list[Diagnostic]] = {}
+        for target in targets:
+            try:
+                self.provider(target)
+            except CloudsyncError as exc:
+                failures[target] = exc.diagnostics
+        return failures
 
     def provider(self, target: str) -> Provider[object]:
         with self._lock:
@@ -235,14 +255,8 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
 
     # Like the file diagnostics, every target's failure is reported in one run: a plan over
     # three clouds with three broken targets says so three times, not once per rerun.
-    failures: dict[str, list[Diagnostic]] = {}
-    opened = []
-    for target in targets:
-        try:
-            session.provider(target)  # open sequentially: SDK imports are not thread-safe everywhere
-            opened.append(target)
-        except CloudsyncError as exc:
-            failures[target] = exc.diagnostics
+    failures = session.open_each(targets)
+    opened = [t for t in targets if t not in failures]
     results: dict[str, dict[str, RemoteSecret]] = {}
 
     def attempt(target: str) -> None:

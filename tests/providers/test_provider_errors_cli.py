@@ -148,6 +148,11 @@ def test_missing_credentials_say_how_to_sign_in_to_each_cloud(run: Run, clouds: 
     assert "Traceback" not in result.output
     assert_no_canary(canary, result.output)
 
+    # apply opens every target before it takes any lock: all three are named there too
+    applied = run("apply", "--auto-approve", env=env)
+    assert applied.code == 1 and len(errors_of(applied)) == 3, applied.output
+    assert all("(credentials)" in the_line(applied, t) for t in ("aws-prod", "gcp-prod", "azure-prod"))
+
 
 @pytest.fixture
 def denied(clouds: FaultProxy, run: Run, gcp_server: FakeSecretManager, azure_fake: AzureFake) -> dict[str, str]:
