@@ -51,7 +51,9 @@ log = logging.getLogger("cloudsync")
 def provider_diagnostic(target: str, exc: ProviderError, doing: str, where: str | None = None) -> Diagnostic:
     """The one line a user reads for a failed provider call; ``--verbose`` adds the SDK's code and request id."""
     verbose = log.isEnabledFor(logging.DEBUG)
-    return Diagnostic(describe(exc, target=target, where=where, doing=doing, verbose=verbose), hint=exc.hint)
+    # An adapter that does not know the target's name writes "<target>" in a command it suggests.
+    hint = exc.hint.replace("<target>", target) if exc.hint else None
+    return Diagnostic(describe(exc, target=target, where=where, doing=doing, verbose=verbose), hint=hint)
 
 
 class Session:

@@ -7,7 +7,7 @@ every declared principal can read a local secret.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,9 @@ class LocalRules(ProviderRules):
     config_model = LocalTarget
     principal_field = id_field("id in the local store; defaults to the principal's name")
     remote_names = RemoteNames(re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "letters, digits and /_+=.@- (at most 512)")
+
+    def location(self, config: Any) -> str:
+        return f"store {config.path}"
 
     def principal_id(self, principal: Principal, name: str) -> str:
         return super().principal_id(principal, name) or name
