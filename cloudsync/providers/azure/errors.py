@@ -9,6 +9,7 @@ not echo values, and :func:`azure_call` additionally scrubs a value it is given.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from azure.core.exceptions import (
@@ -25,6 +26,7 @@ from cloudsync.providers.base import NotFoundError, ProviderError
 from cloudsync.providers.errors import CallContext, ErrorKind
 
 MAX_MESSAGE = 240
+_ACTION = re.compile(r"(?:Action: |perform action )'([A-Za-z0-9./_-]{1,200})'")
 
 
 class PermissionDenied(ProviderError):
@@ -105,10 +107,13 @@ def translate(exc: AzureError, operation: str, subject: str) -> ProviderError:
                                   + CREDENTIALS_HINT, kind=ErrorKind.CREDENTIALS, **ids)
     if status == 403:
         need = NEEDS.get(operation)
-        wanted = f"; it needs {need.action} on the {need.scope}" if need else ""
+        # Key Vault ("Action: '...'") and ARM ("perform action '...'") name the action they checked.
+        said = _ACTION.search(exc.error.message or "") if exc.error is not None else None
+        action = said.group(1) if said else need.action if need else None
+        scope = f" on the {need.scope}" if need else ""
+        wanted = f"; it needs {action}{scope}" if action else ""
         denied = PermissionDenied(
-            f"{doing}: permission denied ({label}){wanted}", kind=ErrorKind.PERMISSION,
-            permission=need.action if need else None,
+            f"{doing}: permission denied ({label}){wanted}", kind=ErrorKind.PERMISSION, permission=action,
             hint="grant cloudsync's identity a role with that permission; "
                  "`cloudsync permissions --target <target>` prints the minimal set", **ids)
         denied.action = need.action if need else None
