@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
@@ -63,6 +63,9 @@ class Change:
     details: tuple[str, ...] = ()  # display-only lines, never a value
     file: str | None = None
     line: int | None = None
+    # The declared rotation, for the plan JSON's ``after`` side (the clouds do not record it).
+    rotation: timedelta | None = None
+    rotation_by: str | None = None  # "cloudsync" or "external"
 
     @property
     def writes_value(self) -> bool:
