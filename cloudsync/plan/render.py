@@ -104,8 +104,8 @@ def render_text(plan: Plan, width: int | None = None) -> Text:
     real = plan.real_changes
     if not real and plan.has_errors:
         errors = sum(1 for d in plan.diagnostics if d.severity is Severity.ERROR)
-        out.append(f"Nothing can be planned until {errors} error{'s' * (errors != 1)} (below) are fixed.\n",
-                   style="bold red")
+        out.append(f"Nothing can be planned until {_plural(errors, 'error')} (below) "
+                   f"{'is' if errors == 1 else 'are'} fixed.\n", style="bold red")
     elif not real:
         out.append("No changes. The targets match the desired state.\n", style="bold")
     addresses = [safe_text(c.address, NAME_LIMIT) for c in real]

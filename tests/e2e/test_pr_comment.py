@@ -282,3 +282,13 @@ def test_the_comment_in_chromium(pull_request: Outputs, tmp_path: Path) -> None:
     target = os.environ.get("UPDATE_DOCS_IMAGES")  # set to refresh docs/images/pr-comment.png
     if target:
         shutil.copy(shown.screenshot, Path(target) / "pr-comment.png")
+
+
+def test_sarif_help_markdown_uses_the_same_escaping(pull_request: Outputs, cli: Callable[..., CliResult],
+                                                     tmp_path: Path) -> None:
+    result = cli("policy", "check", "-C", str(pull_request.stack), "--format", "sarif")
+    rules = {r["id"]: r for r in json.loads(result.stdout)["runs"][0]["tool"]["driver"]["rules"]}
+    html = github_html(rules["EVIL1"]["help"]["markdown"])
+    root = dom_tree(f"<body>{html}</body>")
+    assert root.all("script") == [] and root.all("em") == []
+    assert "Evil *title* <script>x</script>" in root.text()
