@@ -262,7 +262,9 @@ def render_markdown(plan: Plan, violations: Sequence[Mapping[str, Any]] = (), bu
     _banner(doc, plan, violations)
     _deletes(doc, plan)
     for diag in [d for d in plan.diagnostics if d.severity is not Severity.ERROR][:20]:
-        doc.add(f"> **{diag.severity.value}**: {escape(diag.message)} {source_link(diag.file, diag.line)}".rstrip(), "")
+        hint = f" (hint: {escape(diag.hint)})" if diag.hint else ""
+        doc.add(f"> **{diag.severity.value}**: {escape(diag.message)}{hint} {source_link(diag.file, diag.line)}".rstrip(),
+                "")
     if violations:
         rows = [f"| {escape(v.get('severity', ''))} | {code(v.get('policy', ''))} | "
                 f"{code(v.get('address', ''))} | {escape(v.get('message', ''))} | "

@@ -18,7 +18,7 @@ from tests.conftest import CliResult, assert_no_canary
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
 
-STACK = """\
+HEADER = """\
 version: 1
 stack: shop
 targets:
@@ -29,6 +29,8 @@ defaults:
   labels: {owner: team-shop}
   rotation: 30d
 secrets:
+"""
+STACK = HEADER + """\
   - name: shop/db
     targets: [local]
     value: {env: SHOP_DB}
@@ -36,17 +38,7 @@ secrets:
     targets: [local]
     value: {generate: {length: 40}}
 """
-EDITED = """\
-version: 1
-stack: shop
-targets:
-  local: {provider: local}
-principals:
-  api: {}
-defaults:
-  labels: {owner: team-shop}
-  rotation: 30d
-secrets:
+EDITED = HEADER + """\
   - name: shop/db
     description: the database
     targets: [local]

@@ -14,18 +14,9 @@ from cloudsync.plan.render import CHANGES_OPEN, render_markdown
 from cloudsync.providers.local import LocalStore
 from cloudsync.values.secret import SecretValue
 from tests.conftest import CliResult, assert_no_canary
+from tests.e2e.test_plan_json_docs import HEADER  # one small stack, planned by both
 
-STACK = """\
-version: 1
-stack: shop
-targets:
-  local: {provider: local}
-principals:
-  api: {}
-defaults:
-  labels: {owner: team-shop}
-  rotation: 30d
-secrets:
+STACK = HEADER + """\
   - name: shop/db
     description: short
     targets: [local]

@@ -27,7 +27,7 @@ HOSTILE_DESCRIPTION = "*bold* _it_ `tick` | pipe <script>alert(1)</script> &amp;
 HOSTILE_PRINCIPAL = "svc*api*_x_|<b>y</b>"
 HOSTILE_MESSAGE = "regex ^shop/.*_[a-z]+_$ matched | <script>alert(2)</script> `x`"
 
-BEFORE = """\
+HEADER = """\
 version: 1
 stack: shop
 targets:
@@ -38,6 +38,9 @@ defaults:
   labels: {owner: team-shop}
   rotation: 30d
 secrets:
+""".replace("@PRINCIPAL@", HOSTILE_PRINCIPAL)
+
+BEFORE = HEADER + """\
   - name: shop/db_main_
     description: plain
     targets: [local]
@@ -46,19 +49,9 @@ secrets:
   - name: shop/old_one_
     targets: [local]
     value: {generate: {length: 40}}
-""".replace("@PRINCIPAL@", HOSTILE_PRINCIPAL)
+"""
 
-AFTER = """\
-version: 1
-stack: shop
-targets:
-  local: {provider: local}
-principals:
-  api: {local: "@PRINCIPAL@"}
-defaults:
-  labels: {owner: team-shop}
-  rotation: 30d
-secrets:
+AFTER = HEADER + """\
   - name: shop/db_main_
     description: @DESCRIPTION@
     targets: [local]
@@ -69,7 +62,7 @@ secrets:
     targets: [local]
     value: {generate: {length: 40}}
     readers: [api]
-""".replace("@PRINCIPAL@", HOSTILE_PRINCIPAL).replace("@DESCRIPTION@", json.dumps(HOSTILE_DESCRIPTION))
+""".replace("@DESCRIPTION@", json.dumps(HOSTILE_DESCRIPTION))
 
 POLICY = """\
 policies:
