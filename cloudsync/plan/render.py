@@ -136,8 +136,9 @@ def policy_text(report: PolicyReport) -> Text:
     styles = [*("red" if v.severity == "error" else "yellow" for v in report.violations),
               *("dim" for _ in report.waived), "bold red" if report.blocking else "bold green"]
     out = Text()
-    for line, style in zip(lines, styles, strict=True):
-        out.append(line + "\n", style=style)
+    for i, line in enumerate(lines):
+        # The last line is the verdict; a line count that ever differs only loses a colour.
+        out.append(line + "\n", style=styles[-1] if i == len(lines) - 1 else styles[i] if i < len(styles) - 1 else "")
     return out
 
 
