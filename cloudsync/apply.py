@@ -239,6 +239,7 @@ class _Engine:
         self.stop = stop
         self.sleep = sleep or stop.wait  # a stop request cuts a retry's wait short
         self.stop_reason = stop_reason
+        self.broken: set[str] = set()  # secrets with a write that did not apply: what follows them waits
 
     def stopped(self) -> str | None:
         """Why no new change may start, or None."""
@@ -264,6 +265,7 @@ class _Engine:
         for phase, group in plan.phases():
             # A target whose writes did not all apply keeps its deletes: a rename must not lose both names.
             unfinished = {r.change.target for r in results.values() if r.outcome is not Outcome.APPLIED}
+            self.broken = {r.change.secret for r in results.values() if r.outcome is not Outcome.APPLIED}
             with ThreadPoolExecutor(max_workers=self.parallelism, initializer=main_thread_only) as pool:
                 for result in pool.map(self._one, group, [phase] * len(group), [unfinished] * len(group)):
                     results[id(result.change)] = result
@@ -274,6 +276,9 @@ class _Engine:
             result = ChangeResult(change, Outcome.NOT_ATTEMPTED,
                                   f"not started: an earlier change on target {change.target} did not apply, "
                                   "and deletes run only after every create and update has")
+        elif missed := sorted(set(change.follows) & self.broken):
+            result = ChangeResult(change, Outcome.NOT_ATTEMPTED,
+                                  f"not started: it follows {', '.join(missed)}, whose write did not apply")
         else:
             with self.slots[change.target]:
                 reason = self.stopped()  # checked once a slot is free: a stop may have come while waiting

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
@@ -24,6 +24,7 @@ from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
+from cloudsync.plan.replace import replacements
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     LockedError,
@@ -327,9 +328,15 @@ class PlanRun:
 
 
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
-               when: datetime | None = None) -> PlanRun:
-    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning."""
+               when: datetime | None = None, replace: Sequence[str] = (),
+               grace: timedelta | None = None) -> PlanRun:
+    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning.
+
+    ``replace`` selects generated secrets that get a new value now (``--replace``, see
+    :mod:`cloudsync.plan.replace`); ``grace`` is carried with them (``--grace``).
+    """
     stack = session.stack
+    replaced = replacements(stack, targets, replace)
     chosen = set(targets)
     decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]
     values = Values()
@@ -343,7 +350,8 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
     plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
-                        providers={t: stack.config.targets[t].provider for t in targets})
+                        providers={t: stack.config.targets[t].provider for t in targets},
+                        replace=replaced, grace=grace)
     if not metadata_only:
         follow_sources(plan, stack)
         plan.diagnostics += [
