@@ -121,7 +121,7 @@ class Plan:
 
 
 def _waves(changes: list[Change]) -> list[list[Change]]:
-    """``changes`` in dependency order: each group after every group it follows (cycles: together)."""
+    """``changes`` in dependency order: each group after every group it follows (a cycle, refused at load time, is cut)."""
     writers: dict[str, list[Change]] = {}
     for change in changes:
         writers.setdefault(change.secret, []).append(change)
