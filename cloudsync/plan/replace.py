@@ -99,23 +99,23 @@ def refuse(decl: Declaration) -> Diagnostic | None:
         return decl.at("name", message=f"cannot replace {name}: it declares no value; its value is written outside "
                                        "cloudsync", hint="make a new value where it is written (and revoke the "
                                                          "old one at its issuer)")
-    if rotation_owner(d.rotation) == "external":
-        return decl.at("rotation", message=f"cannot replace {name}: an external system rotates it "
-                                           "(rotation: {by: external}); cloudsync never overwrites its value",
-                       hint="rotate it there (e.g. `aws secretsmanager rotate-secret`, the database operator); "
-                            "`cloudsync drift` then shows the new version as expected")
     kind = spec.kind
-    if kind == "generate":
-        return None
-    where: dict[str, tuple[str, str]] = {
+    sources: dict[str, tuple[str, str]] = {
         "env": (f"the environment variable {spec.env}",
                 f"set {spec.env} to the new credential in the job that runs cloudsync, then plan: every target "
                 "it is in gets a `value` update"),
         "sops": (f"the sops file {spec.sops} (key {spec.key})",
                  f"write the new credential with `sops edit {spec.sops}` (key {spec.key}), then plan"),
-        "file": (f"the file {spec.file}",
-                 f"have the tool that writes {spec.file} write the new credential, then plan"),
+        "file": (f"the file {spec.file}", f"have the tool that writes {spec.file} write the new credential, then plan"),
     }
+    if rotation_owner(d.rotation) == "external":
+        first = f"; its first value came from {sources[kind][0]}" if kind in sources else ""
+        return decl.at("rotation", message=f"cannot replace {name}: an external system rotates it "
+                                           f"(rotation: {{by: external}}) and cloudsync never overwrites its value{first}",
+                       hint="revoke it and make a new one at its issuer or rotator (e.g. `aws secretsmanager "
+                            "rotate-secret`), which writes the new version; `cloudsync drift` then shows it as expected")
+    if kind == "generate":
+        return None
     if kind == "from" and spec.from_ is not None:
         source = f"{spec.from_.target}:{spec.from_.name}"
         return decl.at("value", "from", message=f"cannot replace {name}: it copies {source}, a value cloudsync "
@@ -126,7 +126,7 @@ def refuse(decl: Declaration) -> Diagnostic | None:
         other = spec.public_key_of.secret
         return decl.at("value", "public_key_of", message=f"cannot replace {name}: it is the public half of {other}",
                        hint=f"--replace {other}; its public half follows in the same apply")
-    source, hint = where.get(kind, (f"its {kind} source", "change it at its source, then plan"))
+    source, hint = sources.get(kind, (f"its {kind} source", "change it at its source, then plan"))
     return decl.at("value", message=f"cannot replace {name}: its value comes from {source}, which cloudsync does "
                                     "not control", hint=hint + " (and revoke the old one at its issuer)")
 

@@ -167,7 +167,7 @@ REFUSALS = [
      "set SMTP_PASSWORD to the new credential"),
     ("app/api-key-copy", "it copies local:app/api-key", "--replace app/api-key"),
     ("mtls/ca-cert", "it is the public half of mtls/ca", "--replace mtls/ca"),
-    ("app/rotated-elsewhere", "an external system rotates it", "rotate it there"),
+    ("app/rotated-elsewhere", "an external system rotates it", "at its issuer or rotator"),
     ("app/api-kye", "no declared secret matches", "did you mean 'app/api-key'?"),
     ("lcoal:app/api-key", "no target 'lcoal'", "did you mean 'local'?"),
     ("app/nothing-*", "no declared secret matches", "declared secrets:"),

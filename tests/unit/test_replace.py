@@ -58,7 +58,7 @@ def test_selectors_name_whole_generated_secrets(stack: object, selectors: list[s
 
 @pytest.mark.parametrize(("selector", "message", "hint"), [
     ("payments/smtp", "environment variable SMTP", "set SMTP"),
-    ("payments/ext", "an external system rotates it", "rotate it there"),
+    ("payments/ext", "an external system rotates it", "make a new one at its issuer or rotator"),
     ("payments/none", "it declares no value", "where it is written"),
     ("payments/lic", "the file lic.txt", "writes lic.txt"),
     ("payments/api-kee", "no declared secret matches", "did you mean 'payments/api-key'?"),
