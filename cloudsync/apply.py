@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -113,7 +114,7 @@ class ValueMaterializer:
             if plan.mode is ValueMode.GENERATE:
                 return self._generate(change.secret)
             if plan.mode is ValueMode.DERIVED:
-                return self._derive(change.secret)
+                return self._derive(change.secret, plan.grace)
             if plan.mode is ValueMode.COPY:
                 assert plan.copy_from is not None
                 if change.secret not in self._copied:
@@ -137,11 +138,12 @@ class ValueMaterializer:
                 raise CloudsyncError(Diagnostic(f"cannot sign certificate {secret}: {exc}")) from None
         return self._generated[secret]
 
-    def _derive(self, secret: str) -> SecretValue:
+    def _derive(self, secret: str, grace: timedelta | None = None) -> SecretValue:
         """A from / public_key_of value, computed from what its source holds after this apply."""
         if secret not in self._derived:
             ctx = ResolveContext(root=self.session.stack.root, declarations=self._decls,
-                                 read_remote=lambda target, name: self.value_after_apply(name, target))
+                                 read_remote=lambda target, name: self.value_after_apply(name, target),
+                                 read_previous=self.session.read_present, now=self.run.plan.created_at, grace=grace)
             self._derived[secret] = resolve(self._decls[secret], ctx)
         return self._derived[secret]
 

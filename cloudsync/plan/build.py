@@ -28,6 +28,7 @@ from cloudsync.plan.replace import replacements
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     LockedError,
+    NotFoundError,
     Provider,
     ProviderContext,
     ProviderError,
@@ -120,6 +121,15 @@ class Session:
 
     def read_value(self, target: str, name: str) -> SecretValue:
         """Read one value of a declared-or-not secret by logical name (for `from` and copies)."""
+        value = self._read(target, name, missing_ok=False)
+        assert value is not None
+        return value
+
+    def read_present(self, target: str, name: str) -> SecretValue | None:
+        """Like :meth:`read_value`, but None when the secret does not exist (yet) in ``target``."""
+        return self._read(target, name, missing_ok=True)
+
+    def _read(self, target: str, name: str, *, missing_ok: bool) -> SecretValue | None:
         if target not in self.stack.config.targets:
             raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
         provider = self.provider(target)
@@ -128,6 +138,8 @@ class Session:
         try:
             return provider.read_value(remote)
         except ProviderError as exc:
+            if missing_ok and isinstance(exc, NotFoundError):
+                return None
             raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
 
     @property
@@ -168,7 +180,8 @@ class Values:
     resolved: dict[str, SecretValue] = field(default_factory=dict)
 
 
-def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Values, list[Diagnostic]]:
+def resolve_values(session: Session, decls: Iterable[Declaration],
+                   when: datetime | None = None) -> tuple[Values, list[Diagnostic]]:
     """Resolve every non-generated value once; collect every problem.
 
     One context serves the whole run, so each SOPS file is decrypted and each remote value
@@ -180,7 +193,8 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
     values = Values()
     diags: list[Diagnostic] = []
     declared = session.stack.by_name
-    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared)
+    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared,
+                         read_previous=session.read_present, now=when)
     for decl in decls:
         spec = decl.decl.value
         if spec is None or spec.kind == "generate":
@@ -337,11 +351,12 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     """
     stack = session.stack
     replaced = replacements(stack, targets, replace)
+    when = when or now()
     chosen = set(targets)
     decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]
     values = Values()
     if not metadata_only:
-        values, diags = resolve_values(session, decls)
+        values, diags = resolve_values(session, decls, when)
         if diags:
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
@@ -349,7 +364,7 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     actual = read_actual(session, targets, shell, metadata_only, scans)
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
-    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
+    plan = plan_changes(stack.name, desired, actual, when, metadata_only=metadata_only,
                         providers={t: stack.config.targets[t].provider for t in targets},
                         replace=replaced, grace=grace)
     if not metadata_only:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import timedelta
 
 from cloudsync.config.loader import Declaration, Stack
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
@@ -46,7 +47,7 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
             if change.secret in sourced and not _is_derived(change):
                 written = [d for d in deps[change.secret] if d in writing]
                 if written:
-                    plan.changes[i] = _derived(change, written)
+                    plan.changes[i] = _derived(change, written, _grace(plan, written))
                     writing.add(change.secret)
                     changed = True
             elif issuers.get(change.secret) in fresh and not _reissued(change):
@@ -75,13 +76,20 @@ def _reissued(change: Change) -> bool:
     return change.value is not None and change.value.mode is ValueMode.GENERATE
 
 
-def _derived(change: Change, deps: list[str]) -> Change:
+def _grace(plan: Plan, secrets: list[str]) -> timedelta | None:
+    """The ``--grace`` of the replaced values a dependent follows (a trust bundle keeps old CAs that long)."""
+    graces = [c.value.grace for c in plan.changes if c.secret in secrets and c.value is not None
+              and c.value.grace is not None]
+    return min(graces, default=None)
+
+
+def _derived(change: Change, deps: list[str], grace: timedelta | None = None) -> Change:
     reasons = set(change.reasons) | {Reason.VALUE}
     action = Action.UPDATE if change.action is Action.NOOP else change.action
     details = [d for d in change.details if not d.startswith("value:")]
     details.append(f"value: follows {', '.join(deps)}, which this apply writes")
     return replace(change, action=action, reasons=tuple(sorted(reasons, key=REASON_ORDER.index)),
-                   value=ValuePlan(ValueMode.DERIVED), details=tuple(details))
+                   value=ValuePlan(ValueMode.DERIVED, grace=grace), details=tuple(details))
 
 
 def _reissue(change: Change, ca: str, declared: Mapping[str, Declaration]) -> Change:
