@@ -55,15 +55,17 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
                 writing.add(change.secret)
                 fresh.add(change.secret)
                 changed = True
-    public_halves = {name: decl.decl.value.public_key_of.secret for name, decl in declared.items()
-                     if decl.decl.value is not None and decl.decl.value.public_key_of is not None}
+    halves: dict[str, set[str]] = {}  # secret -> its public halves and trust bundles that this plan writes
+    for name, decl in declared.items():
+        if decl.decl.value is not None and decl.decl.value.public_key_of is not None and name in writing:
+            halves.setdefault(decl.decl.value.public_key_of.secret, set()).add(name)
     for i, change in enumerate(plan.changes):
         if not change.writes_value:
             continue
         after = {d for d in deps[change.secret] if d in writing}
         ca = issuers.get(change.secret)
         if ca is not None and ca in writing:  # the trust (CA certificate, bundles) lands before the leaf
-            after |= {name for name, of in public_halves.items() if of == ca and name in writing}
+            after |= halves.get(ca, set())
         if after:
             plan.changes[i] = replace(change, follows=tuple(sorted(after)))
 

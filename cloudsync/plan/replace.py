@@ -21,7 +21,7 @@ from cloudsync.config.models import rotation_owner
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.safe_text import NAME_LIMIT, safe_text
 
-MAX_SELECTORS = 1000
+MAX_SELECTORS = 200  # each is matched against every declared name
 MAX_SELECTOR_CHARS = 600  # a target name (128) + ':' + a secret name, with room for glob characters
 _GLOB = frozenset("*?[")
 
