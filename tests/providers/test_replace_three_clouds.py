@@ -19,8 +19,8 @@ from cloudsync.values.fingerprint import Fingerprinter
 from tests.conftest import files_containing
 from tests.fakes.azure import AzureFake
 from tests.fakes.gcp import FakeSecretManager
-from tests.fakes.moto_server import ENV, UNSET, MotoServer
-from tests.providers.contract.conftest import _FOREIGN_AZURE_ENV
+from tests.fakes.moto_server import MotoServer
+from tests.providers.three_clouds import connect
 
 CLOUDS = ("aws-prod", "gcp-prod", "azure-prod")
 KEY = "payments/api-key"
@@ -31,28 +31,17 @@ CHECK = Fingerprinter(b"t" * 40)  # the test's own key: compares values without 
 @pytest.fixture
 def stack(moto_server: MotoServer, gcp_server: FakeSecretManager, azure_fake: AzureFake,
           monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str) -> Iterator[Path]:
-    moto_server.reset()
-    gcp_server.reset()
-    azure_fake.reset()
-    for key in (*UNSET, *_FOREIGN_AZURE_ENV):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in {**ENV, **azure_fake.client_env()}.items():
-        monkeypatch.setenv(key, value)
+    targets = connect(moto_server, gcp_server, azure_fake, monkeypatch)
     monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv("CLOUDSYNC_PLAN_KEY", "p" * 40)
     monkeypatch.setenv("SMTP_PASSWORD", canary)
     root = tmp_path / "stack"
     root.mkdir()
-    fake = azure_fake
     (root / "cloudsync.yaml").write_text(f"""\
 version: 1
 stack: payments
 targets:
-  aws-prod: {{provider: aws, region: us-east-1, endpoint: "{moto_server.url}"}}
-  gcp-prod: {{provider: gcp, project: acme-prod, endpoint: "{gcp_server.address}"}}
-  azure-prod: {{provider: azure, vault_url: "{fake.url}", subscription_id: "{fake.subscription_id}",
-               resource_group: "{fake.resource_group}", vault_name: "{fake.vault_name}", arm_endpoint: "{fake.url}"}}
-  local: {{provider: local}}
+{targets}  local: {{provider: local}}
 policy: {{builtin: false}}
 secrets:
   - {{name: {KEY}, targets: [aws-prod, gcp-prod, azure-prod], value: {{generate: {{length: 40}}}}}}
