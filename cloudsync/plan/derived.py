@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from cloudsync.config.loader import Declaration, Stack
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
+from cloudsync.plan.planner import grace_note
 from cloudsync.values.dependencies import dependencies
 from cloudsync.values.generate import issuer_of, spec_digest
 from cloudsync.values.spec import generate_spec
@@ -51,7 +52,8 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
                     writing.add(change.secret)
                     changed = True
             elif issuers.get(change.secret) in fresh and not _reissued(change):
-                plan.changes[i] = _reissue(change, issuers[change.secret], declared)
+                ca = issuers[change.secret]
+                plan.changes[i] = _reissue(change, ca, declared, _grace(plan, [ca]))
                 writing.add(change.secret)
                 fresh.add(change.secret)
                 changed = True
@@ -89,18 +91,19 @@ def _derived(change: Change, deps: list[str], grace: timedelta | None = None) ->
     reasons = set(change.reasons) | {Reason.VALUE}
     action = Action.UPDATE if change.action is Action.NOOP else change.action
     details = [d for d in change.details if not d.startswith("value:")]
-    details.append(f"value: follows {', '.join(deps)}, which this apply writes")
+    details.append(f"value: follows {', '.join(deps)}, which this apply writes" + grace_note(grace))
     return replace(change, action=action, reasons=tuple(sorted(reasons, key=REASON_ORDER.index)),
                    value=ValuePlan(ValueMode.DERIVED, grace=grace), details=tuple(details))
 
 
-def _reissue(change: Change, ca: str, declared: Mapping[str, Declaration]) -> Change:
+def _reissue(change: Change, ca: str, declared: Mapping[str, Declaration], grace: timedelta | None) -> Change:
     """A certificate of a CA that this apply renews or replaces: a new one, signed by the new CA."""
     spec = generate_spec(declared[change.secret])
     assert spec is not None  # only generated certificates have an issuer
     digest = spec_digest(spec, lambda name: generate_spec(declared.get(name)))
     details = [d for d in change.details if not d.startswith("value:")]
-    details.append(f"value: reissued, signed by the new value of its CA {ca}, which this apply writes")
+    details.append(f"value: reissued, signed by the new value of its CA {ca}, which this apply writes" + grace_note(grace))
     return replace(change, action=Action.UPDATE if change.action is Action.NOOP else change.action,
                    reasons=tuple(sorted({*change.reasons, Reason.ROTATION}, key=REASON_ORDER.index)),
-                   value=ValuePlan(ValueMode.GENERATE, spec=digest, regenerate=True), details=tuple(details))
+                   value=ValuePlan(ValueMode.GENERATE, spec=digest, regenerate=True, grace=grace),
+                   details=tuple(details))

@@ -248,14 +248,19 @@ def _replaced(change: Change, specs: Mapping[tuple[str, str], str | None], grace
     if (change.target, change.secret) not in specs or change.action is Action.DELETE:
         return change  # only generated values are replaced (plan/replace.py refuses the others)
     kept = tuple(d for d in change.details if not d.startswith("value:"))
-    why = "value: replaced on demand (--replace): a new value is generated"
-    if grace is not None:
-        why += f"; the replaced value stays usable for {format_duration(grace) if grace else 'no time'} (--grace)"
+    why = "value: replaced on demand (--replace): a new value is generated" + grace_note(grace)
     return replace(change, action=Action.UPDATE if change.action is Action.NOOP else change.action,
                    reasons=tuple(sorted({*change.reasons, Reason.REPLACE}, key=REASON_ORDER.index)),
                    value=ValuePlan(ValueMode.GENERATE, spec=specs[(change.target, change.secret)], regenerate=True,
                                    grace=grace),
                    details=(*kept, why))
+
+
+def grace_note(grace: timedelta | None) -> str:
+    """How a plan line tells ``--grace`` (nothing when it was not given)."""
+    if grace is None:
+        return ""
+    return f"; the replaced value stays usable for {format_duration(grace) if grace else 'no time'} (--grace)"
 
 
 def _overdue(want: DesiredSecret, have: RemoteSecret, now: datetime) -> list[Diagnostic]:
