@@ -39,6 +39,7 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
                and (ca := issuer_of(spec)) is not None and ca in declared}
     writing = {c.secret for c in plan.changes if c.writes_value}
     fresh = {c.secret for c in plan.changes if c.value is not None and c.value.mode is ValueMode.GENERATE}
+    graces = {c.secret: c.value.grace for c in plan.changes if c.value is not None and c.value.grace is not None}
     changed = True
     while changed:  # chains (a key, its public half, a copy of that) settle in a few rounds
         changed = False
@@ -48,12 +49,12 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
             if change.secret in sourced and not _is_derived(change):
                 written = [d for d in deps[change.secret] if d in writing]
                 if written:
-                    plan.changes[i] = _derived(change, written, _grace(plan, written))
+                    plan.changes[i] = _derived(change, written, _grace(graces, change.secret, written))
                     writing.add(change.secret)
                     changed = True
             elif issuers.get(change.secret) in fresh and not _reissued(change):
                 ca = issuers[change.secret]
-                plan.changes[i] = _reissue(change, ca, declared, _grace(plan, [ca]))
+                plan.changes[i] = _reissue(change, ca, declared, _grace(graces, change.secret, [ca]))
                 writing.add(change.secret)
                 fresh.add(change.secret)
                 changed = True
@@ -64,7 +65,7 @@ def follow_sources(plan: Plan, stack: Stack) -> None:
     for i, change in enumerate(plan.changes):
         if not change.writes_value:
             continue
-        after = {d for d in deps[change.secret] if d in writing}
+        after = {d for d in deps.get(change.secret, ()) if d in writing}
         ca = issuers.get(change.secret)
         if ca is not None and ca in writing:  # the trust (CA certificate, bundles) lands before the leaf
             after |= halves.get(ca, set())
@@ -80,11 +81,12 @@ def _reissued(change: Change) -> bool:
     return change.value is not None and change.value.mode is ValueMode.GENERATE
 
 
-def _grace(plan: Plan, secrets: list[str]) -> timedelta | None:
-    """The ``--grace`` of the replaced values a dependent follows (a trust bundle keeps old CAs that long)."""
-    graces = [c.value.grace for c in plan.changes if c.secret in secrets and c.value is not None
-              and c.value.grace is not None]
-    return min(graces, default=None)
+def _grace(graces: dict[str, timedelta], secret: str, sources: list[str]) -> timedelta | None:
+    """The ``--grace`` of the replaced values ``secret`` follows, now also its own (a bundle keeps old CAs that long)."""
+    grace = min((graces[s] for s in sources if s in graces), default=None)
+    if grace is not None:
+        graces[secret] = grace
+    return grace
 
 
 def _derived(change: Change, deps: list[str], grace: timedelta | None = None) -> Change:
