@@ -66,17 +66,17 @@ def replacements(stack: Stack, targets: Iterable[str], selectors: Sequence[str])
 def _select(stack: Stack, selector: str) -> tuple[set[str], list[Diagnostic]]:
     shown = safe_text(selector, NAME_LIMIT)
     if not selector or len(selector) > MAX_SELECTOR_CHARS:
-        return set(), [Diagnostic(f"--replace {shown!r}: not a secret name or address",
+        return set(), [Diagnostic(f"--replace '{shown}': not a secret name or address",
                                   hint="e.g. --replace payments/db-password or --replace aws-prod:payments/db-password")]
     target, _, pattern = selector.rpartition(":")
     names = [d.decl.name for d in stack.secrets if not target or _in_target(d, target)]
     if target and not any(fnmatchcase(t, target) for t in stack.config.targets):
-        return set(), [Diagnostic(f"--replace {shown!r}: no target {safe_text(target, NAME_LIMIT)!r}",
+        return set(), [Diagnostic(f"--replace '{shown}': no target '{safe_text(target, NAME_LIMIT)}'",
                                   hint=_suggest(target, list(stack.config.targets), "targets"))]
     globbed = bool(_GLOB & set(selector))
     matched = [n for n in names if fnmatchcase(n, pattern)]
     if not matched:
-        return set(), [Diagnostic(f"--replace {shown!r}: no declared secret matches",
+        return set(), [Diagnostic(f"--replace '{shown}': no declared secret matches",
                                   hint=_suggest(pattern, names, "secrets"))]
     refusals = [(name, refusal) for name in matched if (refusal := refuse(stack.by_name[name])) is not None]
     if refusals and (not globbed or len(refusals) == len(matched)):

@@ -166,3 +166,12 @@ def test_a_copy_is_not_written_when_the_replacement_it_follows_failed(write_stac
         assert apply_plan(session, build_plan(session, targets, replace=["app/key"]), sleep=lambda _s: None).ok
         assert session.read_value("mirror", "app/key-copy").reveal() == session.read_value("local", "app/key").reveal()
         assert session.read_value("mirror", "app/key-copy").reveal() != before
+
+
+def test_a_hostile_selector_prints_as_one_inert_line(stack: object) -> None:
+    with pytest.raises(CloudsyncError) as refused:
+        replacements(stack, BOTH, ["\x1b[31mred\nNo changes."])  # type: ignore[arg-type]
+    [diag] = refused.value.diagnostics
+    rendered = diag.render()
+    assert "\x1b" not in rendered and "\n" not in rendered
+    assert "--replace '\\x1b[31mred\\nNo changes.': no declared secret matches" in rendered
