@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore import xform_name
@@ -63,6 +64,7 @@ class SecretsManagerApi:
         self.buckets = buckets
         self.counter = counter
         self._count_lock = threading.Lock()
+        self.clock_offset = 0.0  # AWS's clock minus ours, from response Date headers
 
     def call(self, operation: str, *, name: str | None = None, carries_value: bool = False,
              idempotent: bool = False, **params: Any) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class SecretsManagerApi:
                 self.counter[operation] += 1
             try:
                 response: dict[str, Any] = method(**params)
+                self._observe_clock(response)
                 return response
             except Exception as exc:  # noqa: BLE001 - mapped below; anything unknown is re-raised there
                 error = map_error(exc, target=self.target, operation=operation, iam_action=action.iam_action,
@@ -88,6 +91,20 @@ class SecretsManagerApi:
             if not (idempotent and error.transient and attempt < READ_ATTEMPTS):
                 raise error
             time.sleep(_backoff(attempt, error))
+
+
+    def _observe_clock(self, response: Mapping[str, Any]) -> None:
+        raw = (response.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("date")
+        try:
+            server = parsedate_to_datetime(raw).timestamp() if raw else None
+        except (TypeError, ValueError):
+            server = None
+        if server is not None:
+            self.clock_offset = server - time.time()
+
+    def server_now(self) -> float:
+        """AWS's clock as last seen in a response's Date header (one-second resolution), else ours."""
+        return time.time() + self.clock_offset
 
 
 def is_throttled(error: ProviderError) -> bool:

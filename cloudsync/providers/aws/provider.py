@@ -47,7 +47,7 @@ class AwsProvider(Provider[AwsTarget]):
                         self.quota_scale)
         self.api = SecretsManagerApi(target, self.client, buckets, self.api_calls)
         self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel,
-                                  config.access_drift)
+                                  config.access_drift, config.list_filter)
         self.writer = Writer(self.api, self.reader, config)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
