@@ -5,21 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudsync.ratelimit import RateLimiter, buckets
-
-
-class FakeClock:
-    """Time that moves only when a caller sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
+from tests.fakes.clock import FakeClock
 
 
 def limiter(clock: FakeClock, rate: float, burst: float | None = None) -> RateLimiter:

@@ -12,21 +12,9 @@ from cloudsync.providers.aws.actions import QUOTAS, Bucket
 from cloudsync.providers.aws.calls import THROTTLE_PAUSE
 from cloudsync.providers.base import ProviderError
 from cloudsync.ratelimit import buckets
+from tests.fakes.clock import FakeClock
 from tests.fakes.moto_server import FaultProxy
 from tests.providers.aws.conftest import provider_via
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

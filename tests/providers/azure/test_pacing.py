@@ -12,6 +12,7 @@ from azure.keyvault.secrets import SecretClient
 from cloudsync.providers.azure.pacing import VaultPacing
 from cloudsync.ratelimit import buckets
 from tests.fakes.azure import AzureFake
+from tests.fakes.clock import FakeClock
 from tests.providers.azure.stacks import apply
 
 SECRETS = "".join(f"- name: payments/s{i}\n  targets: [azure-prod]\n  value: {{generate: {{length: 16}}}}\n"
@@ -35,14 +36,8 @@ def test_a_configured_vault_quota_is_kept(azure: AzureFake, azure_stack: Callabl
 
 
 def test_retry_after_pauses_the_vault_bucket(azure: AzureFake) -> None:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        now[0] += seconds
-
-    waits: list[float] = []
-    vault = buckets({"transactions": 400.0, "create": 30.0}, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock()
+    vault = buckets({"transactions": 400.0, "create": 30.0}, clock=clock, sleep=clock.sleep)
     credential = DefaultAzureCredential()
     client = SecretClient(azure.url, credential, verify_challenge_resource=False,
                           per_retry_policies=[VaultPacing(vault)], retry_backoff_factor=0)
@@ -55,4 +50,4 @@ def test_retry_after_pauses_the_vault_bucket(azure: AzureFake) -> None:
     # The retried request waited for the vault's Retry-After in the shared bucket (1 s on its clock),
     # then for one token of a bucket restarted empty (1/380 s).
     assert azure.calls["fault.429"] == 1
-    assert waits == [pytest.approx(1.0), pytest.approx(1 / 380)]
+    assert clock.waits == [pytest.approx(1.0), pytest.approx(1 / 380)]
