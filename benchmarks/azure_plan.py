@@ -101,13 +101,17 @@ def seed(root: Path) -> tuple[float, int]:
     from cloudsync.providers.azure import AzureProvider
     from cloudsync.providers.base import RateLimits
 
-    AzureProvider.limits = RateLimits(max_parallel=32)
-    AzureProvider.quota_scale = 1e6  # the fake enforces no quota here: seed unpaced
+    saved = AzureProvider.limits, AzureProvider.quota_scale
+    # The fake enforces no quota here: seed unpaced (restored after, for other benchmarks in this process).
+    AzureProvider.limits, AzureProvider.quota_scale = RateLimits(max_parallel=32), 1e6
     stack = load_stack(root)
     started = time.perf_counter()
-    with open_session(stack) as session:
-        run = build_plan(session, ["azure-prod"])
-        report = apply_plan(session, run, parallelism=32)
+    try:
+        with open_session(stack) as session:
+            run = build_plan(session, ["azure-prod"])
+            report = apply_plan(session, run, parallelism=32)
+    finally:
+        AzureProvider.limits, AzureProvider.quota_scale = saved
     if not report.ok:
         raise SystemExit(f"seeding failed: {[r.error for r in report.results if r.error][:3]}")
     return time.perf_counter() - started, len(report.results)
