@@ -45,11 +45,12 @@ class AwsTarget(TargetModel):
                     "see docs/providers/aws.md); declared: only of secrets that declare readers (a plan costs about "
                     "N/100 list calls plus one per such secret; a grant added to a secret that declares none goes "
                     "unseen)")
-    list_filter: Literal["stack", "none"] = Field(
-        default="stack",
-        description="stack: ListSecrets asks AWS only for secrets tagged with this stack's name (in an account "
-                    "shared by many stacks or tools, the listing costs pages of this stack's secrets only; a "
-                    "declared secret missing from it is confirmed with DescribeSecret); none: list every secret")
+    list_filter: Literal["none", "stack"] = Field(
+        default="none",
+        description="none: ListSecrets pages through every secret of the region; stack: only through secrets "
+                    "tagged with this stack's name (in an account shared by many stacks or tools; a declared "
+                    "secret missing from it is confirmed with DescribeSecret; import and drift's unmanaged check "
+                    "then see only tagged secrets)")
     quotas: AwsQuotas = Field(default_factory=AwsQuotas,
                               description="the Secrets Manager quotas this target paces to, when they differ")
 
