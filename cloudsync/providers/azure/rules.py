@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from cloudsync.providers.quotas import AzureQuotas
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
 # cloudsync stores a description as the secret version's contentType, which Key Vault
@@ -35,6 +36,8 @@ class AzureTarget(TargetModel):
     access_scan: bool = Field(True, description="read who can read each secret through the vault, its resource group, "
                                                 "subscription, management groups or access policies; false: readers "
                                                 "are reported incomplete")
+    quotas: AzureQuotas = Field(default_factory=AzureQuotas,
+                                description="the vault's transaction quota this target paces to, when it differs")
 
 
 ENDPOINT_FIELDS = ("vault_url", "arm_endpoint", "authority_endpoint")
