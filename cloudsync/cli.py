@@ -199,7 +199,6 @@ def plan(
     """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
-    from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
     stack = None
     try:
@@ -217,6 +216,8 @@ def plan(
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:
+        from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan  # signing code loads only for --out
+
         signer = write_plan(run, out_file, stack.root)
         err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
                   markup=False)

@@ -22,7 +22,6 @@ from cloudsync.config.limits import MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.values.passwords import ALPHABETS
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sops import resolve_sops
 from cloudsync.values.spec import (
     EnvSource,
     FileSource,
@@ -71,6 +70,8 @@ def resolve(decl: Declaration, ctx: ResolveContext) -> SecretValue:
         case PublicKeySource(spec):
             return _public_key_of(decl, spec, ctx)
         case SopsSource() as sops:
+            from cloudsync.values.sops import resolve_sops  # decryption code loads only for stacks that use it
+
             return resolve_sops(decl, sops, ctx)
         case GenerateSource():
             raise CloudsyncError(decl.at("value", message=(
