@@ -20,6 +20,7 @@ from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.gc_pause import gc_paused
 from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
@@ -329,6 +330,11 @@ class PlanRun:
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
                when: datetime | None = None) -> PlanRun:
     """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning."""
+    with gc_paused():
+        return _build_plan(session, targets, metadata_only=metadata_only, when=when)
+
+
+def _build_plan(session: Session, targets: list[str], *, metadata_only: bool, when: datetime | None) -> PlanRun:
     stack = session.stack
     chosen = set(targets)
     decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]

@@ -12,9 +12,7 @@ is a violation at every address it covers, and a diagnostic at the policy's line
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cloudsync.access.model import principal_names, reader_documents
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.gc_pause import gc_paused
 from cloudsync.policy.budget import Budget, Spent, run_tasks
 from cloudsync.policy.document import (
     change_document,
@@ -176,24 +175,6 @@ def _violation(enabled: EnabledPolicy, outcome: str, secret: Mapping[str, Any],
                      line=line if isinstance(line, int) else None)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while documents are built and evaluated.
-
-    A run allocates hundreds of thousands of small dicts and lists; each allocation burst
-    triggers collections that walk the whole heap (the loaded stack included), a quarter
-    of the run's CPU at 10,000 secrets. The engine makes no reference cycles, so reference
-    counting frees everything; the collector's previous state is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def moment(today: date | None) -> tuple[date, datetime]:
     """``today`` and ``now``: midnight UTC of ``today`` when given (reproducible runs)."""
     if today is None:
@@ -241,7 +222,7 @@ def evaluate(stack: Stack, run: PlanRun | None = None, *, extra_dirs: Sequence[P
     day, now = moment(today)
     evaluator = Evaluator(enabled, principals=principals_document(stack.config), stack=stack_document(stack),
                           now=now_text(now), budget=budget)
-    with _gc_paused():
+    with gc_paused():
         found, evaluated = _evaluate_documents(stack, run, evaluator)
     kept, waived, diags = apply_waivers(found, policy_set.waivers, day, evaluated,
                                         [d.decl.name for d in stack.secrets], [e.compiled.policy.id for e in enabled])
