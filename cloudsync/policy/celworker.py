@@ -23,6 +23,7 @@ When a batch raises, its documents are judged one by one and each failing one sa
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import os
@@ -230,6 +231,11 @@ def _confine(memory_mb: int) -> BinaryIO:
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Answer jobs until the parent closes the pipe (or kills this process)."""
+    # Unpickling a job's documents allocates hundreds of thousands of containers, and the
+    # cyclic collector walks them all again and again on the way (0.4 s of 0.42 s for the
+    # documents of 10,000 secrets). Jobs make no cycles worth waiting for: the collector
+    # runs once after each job instead.
+    gc.disable()
     while True:
         try:
             _, setup, tasks = read_frame(requests)
@@ -248,6 +254,8 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
                 write_frame(answers, ("failed", i, describe(exc)))
             else:
                 write_frame(answers, ("done", i, result))
+        del runner, setup, tasks  # the job's documents go now, not when the next job arrives
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -309,6 +309,26 @@ def now_text(moment: datetime) -> str:
     return _rfc3339(moment) or ""
 
 
+def pruned(value: Any, need: Any, schema: Schema) -> Any:
+    """``value`` with only the fields ``need`` asks for (see :func:`references.needs`); ``None`` asks for all.
+
+    Only closed objects lose fields; maps, scalars and null pass as they are, so a rule sees
+    exactly what it would see in the full document along every path it reads.
+    """
+    if need is None:
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        if props is None or "*" in need:  # a map, or an object whose keys are iterated
+            return value
+        return {key: pruned(value[key], sub, props[key]) for key, sub in need.items() if key in value}
+    if isinstance(value, list) and not set(need) - {"*"}:
+        items = schema.get("items") or {}
+        sub = need.get("*")
+        return value if sub is None else [pruned(item, sub, items) for item in value]
+    return value
+
+
 # --- samples and validation ----------------------------------------------------------------
 
 

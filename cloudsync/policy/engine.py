@@ -24,9 +24,15 @@ from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.gc_pause import gc_paused
 from cloudsync.policy.budget import Budget, Spent, run_tasks
 from cloudsync.policy.document import (
+    CHANGE_SCHEMA,
+    REMOTE_SCHEMA,
+    SECRET_SCHEMA,
+    TARGET_SCHEMA,
     change_document,
+    input_schema,
     now_text,
     principals_document,
+    pruned,
     remote_document,
     resolved_ids,
     secret_document,
@@ -35,7 +41,7 @@ from cloudsync.policy.document import (
 )
 from cloudsync.policy.loader import PolicySet, load_policies, policy_dirs
 from cloudsync.policy.model import PolicyReport, Violation
-from cloudsync.policy.references import rewrite
+from cloudsync.policy.references import needs, rewrite
 from cloudsync.policy.settings import EnabledPolicy, enabled_policies
 from cloudsync.policy.waivers import apply_waivers, expired_warnings
 from cloudsync.safe_text import safe_text
@@ -107,6 +113,11 @@ class Evaluator:
                  stack: Mapping[str, Any], now: str, budget: Budget | None = None) -> None:
         self.enabled = list(enabled)
         self.constants = {"principals": dict(principals), "stack": dict(stack), "now": now}
+        # Documents carry only what some enabled policy reads: every field costs pickling,
+        # and converting it into CEL, in the evaluator (most of a run's cost at 10,000 secrets).
+        sources = [source for e in self.enabled for source in (e.compiled.policy.match, e.compiled.policy.rule)
+                   if source is not None]
+        self.need = needs(sources, input_schema()["properties"])
         self.budget = budget or Budget.from_env()
         self.evaluated = 0
         self.diagnostics: list[Diagnostic] = []  # one per policy that spent a budget
@@ -118,8 +129,14 @@ class Evaluator:
         self.evaluated += len(docs.entries)
         if not docs.entries or not self.enabled:
             return []
-        setup = {"constants": self.constants, "columns": docs.columns, "secrets": docs.secrets,
-                 "targets": docs.target_docs, "params": [dict(e.params) for e in self.enabled]}
+        need = self.need
+        columns = {**docs.columns,
+                   "cs__Tc": [pruned(c, need.get("change", {}), CHANGE_SCHEMA) for c in docs.columns["cs__Tc"]],
+                   "cs__Tr": [pruned(r, need.get("remote", {}), REMOTE_SCHEMA) for r in docs.columns["cs__Tr"]]}
+        setup = {"constants": self.constants, "columns": columns,
+                 "secrets": [pruned(s, need.get("secret", {}), SECRET_SCHEMA) for s in docs.secrets],
+                 "targets": [pruned(t, need.get("target", {}), TARGET_SCHEMA) for t in docs.target_docs],
+                 "params": [dict(e.params) for e in self.enabled]}
         tasks = [("policy", _task(enabled, k)) for k, enabled in enumerate(self.enabled)]
         found: list[Violation] = []
         for enabled, result in zip(self.enabled, run_tasks(setup, tasks, self.budget), strict=True):
