@@ -95,9 +95,15 @@ def _run(text: str, file: str, builder: _Builder) -> None:
     if len(text) > MAX_FILE_BYTES:
         raise YamlError([Diagnostic(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=file,
                                     line=1, col=1, hint="split the declarations across secrets/*.yaml")])
+    # The parser's own loop, not yaml.parse(): that generator asks check_event() then
+    # get_event() for each of the ~30 events per declaration.
+    parser = _Loader(text)
+    feed = builder.feed
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            builder.feed(event)
+        event = parser.get_event()
+        while event is not None:
+            feed(event)
+            event = parser.get_event()
     except _Refused as exc:
         raise YamlError([*capped(builder.problems, file), exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
@@ -110,6 +116,8 @@ def _run(text: str, file: str, builder: _Builder) -> None:
                                     hint="check indentation and quoting on this line")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([Diagnostic(f"YAML error: {exc.__class__.__name__}", file=file, line=1, col=1)]) from None
+    finally:
+        parser.dispose()
 
 
 def capped(problems: list[Diagnostic], file: str) -> list[Diagnostic]:
@@ -169,11 +177,16 @@ class _Builder:
         # complete anchored nodes: name -> (data, nodes, height)
         self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.aliased = 0  # nodes reached through aliases so far
+        self.resolved: dict[str, str] = {}  # plain scalar text -> its implicit tag (bounded by the file's size)
+        self.constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> the value read from it
 
     def feed(self, event: Any) -> None:
         kind = type(event)
         if kind is yaml.ScalarEvent:
-            self._add(event, self._scalar(event), nodes=1, height=0)
+            if self.stack and event.anchor is None:
+                self._plain_scalar(event)
+            else:
+                self._add(event, self._scalar(event), nodes=1, height=0)
         elif kind is yaml.MappingStartEvent:
             self._open(event, {}, _MAP_TAG)
         elif kind is yaml.SequenceStartEvent:
@@ -184,6 +197,32 @@ class _Builder:
             self._alias(event)
         elif kind is yaml.DocumentStartEvent:
             self.documents += 1
+
+    def _plain_scalar(self, event: Any) -> None:
+        """:meth:`_add` of a scalar without an anchor inside a container, inlined: most events are these."""
+        value = self._scalar(event)
+        frame = self.stack[-1]
+        mark = event.start_mark
+        pos = (mark.line + 1, mark.column + 1)
+        parent = frame.container
+        if type(parent) is dict:
+            key = frame.key
+            if key is _NO_KEY:
+                self._key(event, frame, value, pos, False, None)
+                return
+            frame.key = _NO_KEY
+            if isinstance(key, _Duplicate):
+                path: Path_ = (*frame.path, f"<duplicate {_short(key.key)}>")
+            else:
+                parent[key] = value
+                path = (*frame.path, key)
+        else:
+            path = (*frame.path, len(parent))
+            parent.append(value)
+        self.smap.values.setdefault(path, pos)
+        frame.nodes += 1  # _grow(1, 0)
+        if frame.height < 1:
+            frame.height = 1
 
     def _open(self, event: Any, item: Any, standard_tag: str) -> None:
         if event.tag not in (None, "!", standard_tag):
@@ -203,7 +242,8 @@ class _Builder:
         if self.stack:
             parent = self.stack[-1]
             parent.nodes += nodes
-            parent.height = max(parent.height, height + 1)
+            if parent.height <= height:
+                parent.height = height + 1
 
     def _alias(self, event: Any) -> None:
         name = event.anchor
@@ -238,9 +278,12 @@ class _Builder:
         if event.tag not in (None, "!") and event.tag not in _SCALAR_TAGS:
             self._problem(event, f"unknown tag {_tag_name(event.tag)}", hint=_TAG_HINT)
             return value
-        tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
+        tag = event.tag if event.tag not in (None, "!") else self._implicit_tag(value, event.implicit)
         if tag in (_STR_TAG, _MERGE_TAG):
             return value  # merge keys are not supported: '<<' is reported as an unknown key
+        known = self.constructed.get((tag, value), _NO_KEY)
+        if known is not _NO_KEY:
+            return known
         try:
             result = _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
         # PyYAML's constructors fail on odd text in many ways (`!!bool maybe` is a KeyError,
@@ -251,7 +294,19 @@ class _Builder:
         if type(result) is int and not INT_RANGE[0] <= result <= INT_RANGE[1]:
             self._problem(event, "integer out of range", hint="integers in stack files are 64-bit")
             return value
+        # Numbers, booleans, null and dates are immutable: one object serves every repeat.
+        self.constructed[(tag, value)] = result
         return result
+
+    def _implicit_tag(self, value: str, implicit: tuple[bool, bool]) -> str:
+        """The tag YAML's resolver gives a plain scalar, remembered per text: a stack repeats
+        the same words (target names, label values) thousands of times."""
+        if implicit[0]:
+            tag = self.resolved.get(value)
+            if tag is None:
+                tag = self.resolved[value] = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+            return tag
+        return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call,no-any-return]
 
     def _problem(self, event: Any, message: str, hint: str | None = None) -> None:
         mark = event.start_mark
