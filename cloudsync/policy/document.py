@@ -317,12 +317,18 @@ def pruned(value: Any, need: Any, schema: Schema) -> Any:
     """
     if need is None:
         return value
-    if isinstance(value, dict):
+    if type(value) is dict:
         props = schema.get("properties")
         if props is None or "*" in need:  # a map, or an object whose keys are iterated
             return value
-        return {key: pruned(value[key], sub, props[key]) for key, sub in need.items() if key in value}
-    if isinstance(value, list) and not set(need) - {"*"}:
+        out = {}
+        for key, sub in need.items():
+            if key in value:
+                item = value[key]
+                # Leaves are copied here: one call per field would cost more than the pruning saves.
+                out[key] = item if sub is None or type(item) not in (dict, list) else pruned(item, sub, props[key])
+        return out
+    if type(value) is list and not set(need) - {"*"}:
         items = schema.get("items") or {}
         sub = need.get("*")
         return value if sub is None else [pruned(item, sub, items) for item in value]

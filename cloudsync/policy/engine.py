@@ -264,6 +264,9 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
     secrets: list[dict[str, Any]] = []
     inputs: list[list[TargetInput]] = []
     evaluated: list[tuple[str, str]] = []
+    # No enabled policy reads the change or the remote: neither is built (the access scan's
+    # readers are the costliest part of a document).
+    wants_run = "change" in evaluator.need or "remote" in evaluator.need
     for decl in stack.secrets:
         name = decl.decl.name
         tins: list[TargetInput] = []
@@ -271,7 +274,7 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
             if target not in targets or (in_scope is not None and (target, name) not in in_scope):
                 continue
             tin = TargetInput(targets[target])
-            if run is not None:
+            if run is not None and wants_run:
                 change = changes.get(f"{target}:{name}")
                 remote_key = change.remote_name if change else remote_name(decl, target, config.targets[target].provider)
                 remote = run.actual.get(target, {}).get(remote_key)
