@@ -37,23 +37,29 @@ class SourceMap:
     """Where each key and value of one file stands (1-based line and column)."""
 
     file: str
-    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Positions packed into one int each (``line << 32 | col``; files are bounded far below 4 GiB): a stack of 10,000 secrets has ~160,000
+    # of them, and a (line, col) tuple costs three objects where an int costs one.
+    values: dict[Path_, int] = field(default_factory=dict)
+    keys: dict[Path_, int] = field(default_factory=dict)
 
     def locate(self, path: Sequence[Hashable], *, key: bool = False) -> tuple[int, int]:
         """Position of the deepest known prefix of ``path`` (the key itself when ``key``)."""
         path = tuple(path)
         if key and path in self.keys:
-            return self.keys[path]
+            return _unpack(self.keys[path])
         for end in range(len(path), -1, -1):
             prefix = path[:end]
             if prefix in self.values:
-                return self.values[prefix]
+                return _unpack(self.values[prefix])
         return (1, 1)
 
     def at(self, path: Sequence[Hashable], message: str, *, key: bool = False, hint: str | None = None) -> Diagnostic:
         line, col = self.locate(path, key=key)
         return Diagnostic(message, file=self.file, line=line, col=col, hint=hint)
+
+
+def _unpack(pos: int) -> tuple[int, int]:
+    return pos >> 32, pos & 0xFFFFFFFF
 
 
 class YamlError(Exception):
@@ -203,7 +209,7 @@ class _Builder:
         value = self._scalar(event)
         frame = self.stack[-1]
         mark = event.start_mark
-        pos = (mark.line + 1, mark.column + 1)
+        pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap
         parent = frame.container
         if type(parent) is dict:
             key = frame.key
@@ -320,7 +326,7 @@ class _Builder:
     def _add(self, event: Any, item: Any, *, nodes: int, height: int, container: bool = False,
              alias: bool = False) -> None:
         mark = event.start_mark
-        pos = (mark.line + 1, mark.column + 1)
+        pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap
         anchor = None if alias else getattr(event, "anchor", None)
         if not self.stack:
             self.root = item
@@ -356,7 +362,7 @@ class _Builder:
             self.anchors[anchor] = (item, nodes, height)
         self._grow(nodes, height)
 
-    def _key(self, event: Any, frame: _Frame, item: Any, pos: tuple[int, int], container: bool,
+    def _key(self, event: Any, frame: _Frame, item: Any, pos: int, container: bool,
              anchor: str | None) -> None:
         frame.keys += 1
         if frame.keys > MAX_MAPPING_KEYS:
@@ -370,7 +376,7 @@ class _Builder:
             return
         self._enter(item, (), anchor, 1, 0, False)
         if item in frame.container:
-            first = self.smap.keys.get((*frame.path, item), (0, 0))[0]
+            first = _unpack(self.smap.keys.get((*frame.path, item), 0))[0]
             self._problem(event, f"duplicate key {shown(item)} (first at line {first})",
                           hint="remove one of the two entries")
             frame.key = _Duplicate(item)

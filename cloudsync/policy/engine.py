@@ -130,11 +130,12 @@ class Evaluator:
         if not docs.entries or not self.enabled:
             return []
         need = self.need
+        memo: dict[int, tuple[Any, Any]] = {}  # parts shared between documents stay shared
         columns = {**docs.columns,
                    "cs__Tc": [pruned(c, need.get("change", {}), CHANGE_SCHEMA) for c in docs.columns["cs__Tc"]],
                    "cs__Tr": [pruned(r, need.get("remote", {}), REMOTE_SCHEMA) for r in docs.columns["cs__Tr"]]}
         setup = {"constants": self.constants, "columns": columns,
-                 "secrets": [pruned(s, need.get("secret", {}), SECRET_SCHEMA) for s in docs.secrets],
+                 "secrets": [pruned(s, need.get("secret", {}), SECRET_SCHEMA, memo) for s in docs.secrets],
                  "targets": [pruned(t, need.get("target", {}), TARGET_SCHEMA) for t in docs.target_docs],
                  "params": [dict(e.params) for e in self.enabled]}
         tasks = [("policy", _task(enabled, k)) for k, enabled in enumerate(self.enabled)]
@@ -267,6 +268,15 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
     # No enabled policy reads the change or the remote: neither is built (the access scan's
     # readers are the costliest part of a document).
     wants_run = "change" in evaluator.need or "remote" in evaluator.need
+    # Pruned as they are built, so a run never holds every full document at once (the
+    # evaluator prunes again, to exactly what is read: the name, file and line stay here
+    # for the violations).
+    need_secret = evaluator.need.get("secret", {})
+    if need_secret is not None:
+        need_secret = {**need_secret, **dict.fromkeys(("name", "file", "line"))}
+    need_change, need_remote = evaluator.need.get("change", {}), evaluator.need.get("remote", {})
+    shared: dict[Any, Any] = {}  # equal parts of documents, built once (see secret_document)
+    memo: dict[int, tuple[Any, Any]] = {}  # and pruned once
     for decl in stack.secrets:
         name = decl.decl.name
         tins: list[TargetInput] = []
@@ -282,10 +292,11 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
                 effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
                                               effective_readers(stack, decl)) if scan is not None else [])
                 complete = scan is not None and scan.complete_for(remote_key)
-                tin = TargetInput(targets[target], change_document(change), remote_document(remote, effective, complete))
+                tin = TargetInput(targets[target], pruned(change_document(change), need_change, CHANGE_SCHEMA),
+                                  pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA))
             tins.append(tin)
             evaluated.append((name, target))
         if tins:
-            secrets.append(secret_document(stack, decl, ids))
+            secrets.append(pruned(secret_document(stack, decl, ids, shared), need_secret, SECRET_SCHEMA, memo))
             inputs.append(tins)
     return evaluator.evaluate(secrets, inputs), evaluated
