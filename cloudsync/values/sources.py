@@ -158,11 +158,13 @@ def read_once(ctx: ResolveContext, target: str, name: str) -> SecretValue:
     if isinstance(cached, SecretValue):
         return cached
     if isinstance(cached, CloudsyncError):
-        raise cached
+        raise CloudsyncError(cached.diagnostics)
     try:
         value = ctx.read_remote(target, name)
     except CloudsyncError as exc:
-        ctx.cache[key] = exc
+        # Kept without its traceback, raised as a copy: a raised exception holds the frames
+        # that hold this context, a reference cycle that kept a whole plan run alive.
+        ctx.cache[key] = CloudsyncError(exc.diagnostics)
         raise
     ctx.cache[key] = value
     return value
