@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from cloudsync import __version__
-from cloudsync.console import err, handles_errors, out, print_diagnostics
+from cloudsync.console import err, handles_errors, out, print_diagnostics, print_line
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
 app = typer.Typer(
@@ -335,7 +335,7 @@ def _run_apply(session: Any, run: Any, parallelism: int, stop: Any) -> None:
         change = result.change
         mark, style = marks[result.outcome]
         why = f": {result.error}" if result.error else ""
-        err.print(f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style=style, markup=False)
+        print_line(err, f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style)
         if progress is not None:
             progress.advance(task)
 
