@@ -210,22 +210,10 @@ class _Builder:
         frame = self.stack[-1]
         mark = event.start_mark
         pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap
-        parent = frame.container
-        if type(parent) is dict:
-            key = frame.key
-            if key is _NO_KEY:
-                self._key(event, frame, value, pos, False, None)
-                return
-            frame.key = _NO_KEY
-            if isinstance(key, _Duplicate):
-                path: Path_ = (*frame.path, f"<duplicate {_short(key.key)}>")
-            else:
-                parent[key] = value
-                path = (*frame.path, key)
-        else:
-            path = (*frame.path, len(parent))
-            parent.append(value)
-        self.smap.values.setdefault(path, pos)
+        if frame.key is _NO_KEY and type(frame.container) is dict:
+            self._key(event, frame, value, pos, False, None)
+            return
+        self.smap.values.setdefault(_place(frame, value), pos)
         frame.nodes += 1  # _grow(1, 0)
         if frame.height < 1:
             frame.height = 1
@@ -333,20 +321,10 @@ class _Builder:
             path: Path_ = ()
         else:
             frame = self.stack[-1]
-            parent = frame.container
-            if type(parent) is dict:
-                if frame.key is _NO_KEY:
-                    self._key(event, frame, item, pos, container, anchor)
-                    return
-                key, frame.key = frame.key, _NO_KEY
-                if isinstance(key, _Duplicate):
-                    path = (*frame.path, f"<duplicate {_short(key.key)}>")
-                else:
-                    parent[key] = item
-                    path = (*frame.path, key)
-            else:
-                path = (*frame.path, len(parent))
-                parent.append(item)
+            if frame.key is _NO_KEY and type(frame.container) is dict:
+                self._key(event, frame, item, pos, container, anchor)
+                return
+            path = _place(frame, item)
         self.smap.values.setdefault(path, pos)
         self._enter(item, path, anchor, nodes, height, container)
 
@@ -383,6 +361,19 @@ class _Builder:
             return
         frame.key = item
         self.smap.keys[(*frame.path, item)] = pos
+
+
+def _place(frame: _Frame, item: Any) -> Path_:
+    """Put ``item`` in the open container (under its pending key, in a mapping); the path it gets."""
+    parent = frame.container
+    if type(parent) is dict:
+        key, frame.key = frame.key, _NO_KEY
+        if isinstance(key, _Duplicate):
+            return (*frame.path, f"<duplicate {_short(key.key)}>")
+        parent[key] = item
+        return (*frame.path, key)
+    parent.append(item)
+    return (*frame.path, len(parent) - 1)
 
 
 def _tag_name(tag: str) -> str:
