@@ -267,7 +267,8 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
     evaluated: list[tuple[str, str]] = []
     # No enabled policy reads the change or the remote: neither is built (the access scan's
     # readers are the costliest part of a document).
-    wants_run = "change" in evaluator.need or "remote" in evaluator.need
+    reads_change, reads_remote = "change" in evaluator.need, "remote" in evaluator.need
+    wants_run = reads_change or reads_remote
     # Pruned as they are built, so a run never holds every full document at once (the
     # evaluator prunes again, to exactly what is read: the name, file and line stay here
     # for the violations).
@@ -290,10 +291,13 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
                 remote = run.actual.get(target, {}).get(remote_key)
                 scan = run.access.get(target)
                 effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
-                                              effective_readers(stack, decl)) if scan is not None else [])
+                                              effective_readers(stack, decl)) if scan is not None and reads_remote else [])
                 complete = scan is not None and scan.complete_for(remote_key)
-                tin = TargetInput(targets[target], pruned(change_document(change), need_change, CHANGE_SCHEMA),
-                                  pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA))
+                # A root no enabled policy reads is not built at all (None: no rule can tell).
+                tin = TargetInput(targets[target],
+                                  pruned(change_document(change), need_change, CHANGE_SCHEMA) if reads_change else None,
+                                  pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA)
+                                  if reads_remote else None)
             tins.append(tin)
             evaluated.append((name, target))
         if tins:
