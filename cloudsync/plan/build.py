@@ -7,13 +7,14 @@ mode), fingerprints them under each target's key, and calls :func:`plan_changes`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
@@ -25,9 +26,11 @@ from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
+from cloudsync.plan.replace import replacements
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     LockedError,
+    NotFoundError,
     Provider,
     ProviderContext,
     ProviderError,
@@ -120,6 +123,15 @@ class Session:
 
     def read_value(self, target: str, name: str) -> SecretValue:
         """Read one value of a declared-or-not secret by logical name (for `from` and copies)."""
+        value = self._read(target, name, missing_ok=False)
+        assert value is not None
+        return value
+
+    def read_present(self, target: str, name: str) -> SecretValue | None:
+        """Like :meth:`read_value`, but None when the secret does not exist (yet) in ``target``."""
+        return self._read(target, name, missing_ok=True)
+
+    def _read(self, target: str, name: str, *, missing_ok: bool) -> SecretValue | None:
         if target not in self.stack.config.targets:
             raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
         provider = self.provider(target)
@@ -128,6 +140,8 @@ class Session:
         try:
             return provider.read_value(remote)
         except ProviderError as exc:
+            if missing_ok and isinstance(exc, NotFoundError):
+                return None
             raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
 
     @property
@@ -168,7 +182,8 @@ class Values:
     resolved: dict[str, SecretValue] = field(default_factory=dict)
 
 
-def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Values, list[Diagnostic]]:
+def resolve_values(session: Session, decls: Iterable[Declaration],
+                   when: datetime | None = None) -> tuple[Values, list[Diagnostic]]:
     """Resolve every non-generated value once; collect every problem.
 
     One context serves the whole run, so each SOPS file is decrypted and each remote value
@@ -180,7 +195,8 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
     values = Values()
     diags: list[Diagnostic] = []
     declared = session.stack.by_name
-    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared)
+    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared,
+                         read_previous=session.read_present, now=when)
     for decl in decls:
         spec = decl.decl.value
         if spec is None or spec.kind == "generate":
@@ -312,10 +328,10 @@ def _completed(session: Session, shell: list[DesiredSecret], values: Values | No
         value = want.value
         if value.kind == "unknown" and values is not None and want.secret in values.resolved:
             fp = session.fingerprinter(want.target, create=False)
-            want = replace(want, value=DesiredValue("source") if fp is None else DesiredValue(
+            want = dataclasses.replace(want, value=DesiredValue("source") if fp is None else DesiredValue(
                 "source", fingerprint=fp.of(values.resolved[want.secret]), key_id=fp.key_id))
         elif value.kind == "generate" and value.issuer is not None:
-            want = replace(want, value=_generated(session, declared[want.secret], declared, actual))
+            want = dataclasses.replace(want, value=_generated(session, declared[want.secret], declared, actual))
         out.append(want)
     return out
 
@@ -354,27 +370,36 @@ class PlanRun:
 
 
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
-               when: datetime | None = None) -> PlanRun:
-    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning."""
+               when: datetime | None = None, replace: Sequence[str] = (),
+               grace: timedelta | None = None) -> PlanRun:
+    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning.
+
+    ``replace`` selects generated secrets that get a new value now (``--replace``, see
+    :mod:`cloudsync.plan.replace`); ``grace`` is carried with them (``--grace``).
+    """
     with gc_paused():
-        return _build_plan(session, targets, metadata_only=metadata_only, when=when)
+        return _build_plan(session, targets, metadata_only=metadata_only, when=when, replace=replace, grace=grace)
 
 
-def _build_plan(session: Session, targets: list[str], *, metadata_only: bool, when: datetime | None) -> PlanRun:
+def _build_plan(session: Session, targets: list[str], *, metadata_only: bool, when: datetime | None,
+                replace: Sequence[str], grace: timedelta | None) -> PlanRun:
     stack = session.stack
+    replaced = replacements(stack, targets, replace)
+    when = when or now()
     chosen = set(targets)
     decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]
     values = Values()
     if not metadata_only:
-        values, diags = resolve_values(session, decls)
+        values, diags = resolve_values(session, decls, when)
         if diags:
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
     scans: dict[str, AccessScan] = {}
     actual = read_actual(session, targets, shell, metadata_only, scans)
     desired = _completed(session, shell, None if metadata_only else values, actual)
-    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
-                        providers={t: stack.config.targets[t].provider for t in targets})
+    plan = plan_changes(stack.name, desired, actual, when, metadata_only=metadata_only,
+                        providers={t: stack.config.targets[t].provider for t in targets},
+                        replace=replaced, grace=grace)
     if not metadata_only:
         follow_sources(plan, stack)
         plan.diagnostics += [
