@@ -4,7 +4,8 @@
                                  [--out benchmarks/RESULTS.md] [--timeout 1800]
 
 Each module of this folder is imported; one with a function ``rows(sizes) -> list[dict]``
-gives a table (one column per key, in the first row's order). Any other is run as
+gives a table (one column per key, in the first row's order); a ``rows`` whose first
+parameter is not ``sizes`` is called with its own defaults. Any other is run as
 ``python benchmarks/<name>.py`` in a child process (with ``--sizes`` when its source
 accepts that option) and its printed output is kept as it is. A module that fails, or runs
 past ``--timeout``, is reported as such and the others still run. The file starts with the
@@ -101,7 +102,9 @@ def run_one(name: str, sizes: list[int], timeout: float) -> str:
         title = doc[0] if doc else name
         maker: Callable[..., list[dict[str, Any]]] | None = getattr(module, "rows", None)
         if callable(maker):
-            body, status = _table(maker(sizes)), "ok"
+            # rows(sizes) by convention; a rows() whose first parameter is something else runs with its defaults.
+            first = next(iter(inspect.signature(maker).parameters), None)
+            body, status = _table(maker(sizes) if first == "sizes" else maker()), "ok"
         else:
             body, status = _run_main(name, sizes, timeout)
     except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide the others' figures
