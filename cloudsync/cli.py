@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from cloudsync import __version__
-from cloudsync.console import err, handles_errors, out, print_diagnostics
+from cloudsync.console import err, handles_errors, out, print_diagnostics, print_line
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
 app = typer.Typer(
@@ -208,7 +208,6 @@ def plan(
     """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
-    from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan
 
     stack = None
     try:
@@ -226,6 +225,8 @@ def plan(
     if run.plan.has_errors or policy.blocking:
         raise typer.Exit(1)
     if out_file is not None:
+        from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan  # signing code loads only for --out
+
         signer = write_plan(run, out_file, stack.root)
         err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
                   markup=False)
@@ -349,7 +350,7 @@ def _run_apply(session: Any, run: Any, parallelism: int, stop: Any) -> None:
         change = result.change
         mark, style = marks[result.outcome]
         why = f": {result.error}" if result.error else ""
-        err.print(f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style=style, markup=False)
+        print_line(err, f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style)
         if progress is not None:
             progress.advance(task)
 

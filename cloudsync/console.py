@@ -56,6 +56,19 @@ out = _console(stderr=False)
 err = _console(stderr=True)
 
 
+def print_line(console: Console, text: str, style: str | None = None) -> None:
+    """One line of progress (a change applied, say), without rich where nothing is styled.
+
+    Off a terminal (CI logs, pipes) rich renders no style, yet laying out a line costs it
+    ~0.1 ms: a second per 10,000 changes. Such lines are escaped like everything else and
+    written as they are; on a terminal rich prints them, above any live progress display.
+    """
+    if console.is_terminal:
+        console.print(text, style=style, markup=False)
+        return
+    console.file.write(safe_text(text, None, lines=True) + "\n")
+
+
 def print_diagnostics(diags: Iterable[Diagnostic]) -> None:
     for diag in diags:
         style = "red" if diag.severity is Severity.ERROR else "yellow"

@@ -23,6 +23,7 @@ from cloudsync.config.models import SecretDecl, SecretsFile, StackFile
 from cloudsync.config.paths import check_paths, yaml_files
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics, Severity
+from cloudsync.gc_pause import gc_paused
 from cloudsync.providers.registry import all_rules, kinds
 
 M = TypeVar("M", bound=BaseModel)
@@ -73,7 +74,11 @@ def _display(path: Path) -> str:
 
 def load_stack(root: Path | str) -> Stack:
     """Load and validate the stack in ``root``; raise CloudsyncError with every problem."""
-    root = Path(root)
+    with gc_paused():
+        return _load_stack(Path(root))
+
+
+def _load_stack(root: Path) -> Stack:
     diags = _Capped()
     stack_path = root / STACK_FILE
     if not stack_path.is_file():

@@ -37,23 +37,29 @@ class SourceMap:
     """Where each key and value of one file stands (1-based line and column)."""
 
     file: str
-    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Positions packed into one int each (``line << 32 | col``; files are bounded far below 4 GiB): a stack of 10,000 secrets has ~160,000
+    # of them, and a (line, col) tuple costs three objects where an int costs one.
+    values: dict[Path_, int] = field(default_factory=dict)
+    keys: dict[Path_, int] = field(default_factory=dict)
 
     def locate(self, path: Sequence[Hashable], *, key: bool = False) -> tuple[int, int]:
         """Position of the deepest known prefix of ``path`` (the key itself when ``key``)."""
         path = tuple(path)
         if key and path in self.keys:
-            return self.keys[path]
+            return _unpack(self.keys[path])
         for end in range(len(path), -1, -1):
             prefix = path[:end]
             if prefix in self.values:
-                return self.values[prefix]
+                return _unpack(self.values[prefix])
         return (1, 1)
 
     def at(self, path: Sequence[Hashable], message: str, *, key: bool = False, hint: str | None = None) -> Diagnostic:
         line, col = self.locate(path, key=key)
         return Diagnostic(message, file=self.file, line=line, col=col, hint=hint)
+
+
+def _unpack(pos: int) -> tuple[int, int]:
+    return pos >> 32, pos & 0xFFFFFFFF
 
 
 class YamlError(Exception):
@@ -95,9 +101,15 @@ def _run(text: str, file: str, builder: _Builder) -> None:
     if len(text) > MAX_FILE_BYTES:
         raise YamlError([Diagnostic(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=file,
                                     line=1, col=1, hint="split the declarations across secrets/*.yaml")])
+    # The parser's own loop, not yaml.parse(): that generator asks check_event() then
+    # get_event() for each of the ~30 events per declaration.
+    parser = _Loader(text)
+    feed = builder.feed
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            builder.feed(event)
+        event = parser.get_event()
+        while event is not None:
+            feed(event)
+            event = parser.get_event()
     except _Refused as exc:
         raise YamlError([*capped(builder.problems, file), exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
@@ -110,6 +122,8 @@ def _run(text: str, file: str, builder: _Builder) -> None:
                                     hint="check indentation and quoting on this line")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([Diagnostic(f"YAML error: {exc.__class__.__name__}", file=file, line=1, col=1)]) from None
+    finally:
+        parser.dispose()
 
 
 def capped(problems: list[Diagnostic], file: str) -> list[Diagnostic]:
@@ -169,11 +183,16 @@ class _Builder:
         # complete anchored nodes: name -> (data, nodes, height)
         self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.aliased = 0  # nodes reached through aliases so far
+        self.resolved: dict[str, str] = {}  # plain scalar text -> its implicit tag (bounded by the file's size)
+        self.constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> the value read from it
 
     def feed(self, event: Any) -> None:
         kind = type(event)
         if kind is yaml.ScalarEvent:
-            self._add(event, self._scalar(event), nodes=1, height=0)
+            if self.stack and event.anchor is None:
+                self._plain_scalar(event)
+            else:
+                self._add(event, self._scalar(event), nodes=1, height=0)
         elif kind is yaml.MappingStartEvent:
             self._open(event, {}, _MAP_TAG)
         elif kind is yaml.SequenceStartEvent:
@@ -184,6 +203,20 @@ class _Builder:
             self._alias(event)
         elif kind is yaml.DocumentStartEvent:
             self.documents += 1
+
+    def _plain_scalar(self, event: Any) -> None:
+        """:meth:`_add` of a scalar without an anchor inside a container, inlined: most events are these."""
+        value = self._scalar(event)
+        frame = self.stack[-1]
+        mark = event.start_mark
+        pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap
+        if frame.key is _NO_KEY and type(frame.container) is dict:
+            self._key(event, frame, value, pos, False, None)
+            return
+        self.smap.values.setdefault(_place(frame, value), pos)
+        frame.nodes += 1  # _grow(1, 0)
+        if frame.height < 1:
+            frame.height = 1
 
     def _open(self, event: Any, item: Any, standard_tag: str) -> None:
         if event.tag not in (None, "!", standard_tag):
@@ -203,7 +236,8 @@ class _Builder:
         if self.stack:
             parent = self.stack[-1]
             parent.nodes += nodes
-            parent.height = max(parent.height, height + 1)
+            if parent.height <= height:
+                parent.height = height + 1
 
     def _alias(self, event: Any) -> None:
         name = event.anchor
@@ -238,9 +272,12 @@ class _Builder:
         if event.tag not in (None, "!") and event.tag not in _SCALAR_TAGS:
             self._problem(event, f"unknown tag {_tag_name(event.tag)}", hint=_TAG_HINT)
             return value
-        tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
+        tag = event.tag if event.tag not in (None, "!") else self._implicit_tag(value, event.implicit)
         if tag in (_STR_TAG, _MERGE_TAG):
             return value  # merge keys are not supported: '<<' is reported as an unknown key
+        known = self.constructed.get((tag, value), _NO_KEY)
+        if known is not _NO_KEY:
+            return known
         try:
             result = _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
         # PyYAML's constructors fail on odd text in many ways (`!!bool maybe` is a KeyError,
@@ -251,7 +288,19 @@ class _Builder:
         if type(result) is int and not INT_RANGE[0] <= result <= INT_RANGE[1]:
             self._problem(event, "integer out of range", hint="integers in stack files are 64-bit")
             return value
+        # Numbers, booleans, null and dates are immutable: one object serves every repeat.
+        self.constructed[(tag, value)] = result
         return result
+
+    def _implicit_tag(self, value: str, implicit: tuple[bool, bool]) -> str:
+        """The tag YAML's resolver gives a plain scalar, remembered per text: a stack repeats
+        the same words (target names, label values) thousands of times."""
+        if implicit[0]:
+            tag = self.resolved.get(value)
+            if tag is None:
+                tag = self.resolved[value] = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+            return tag
+        return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call,no-any-return]
 
     def _problem(self, event: Any, message: str, hint: str | None = None) -> None:
         mark = event.start_mark
@@ -265,27 +314,17 @@ class _Builder:
     def _add(self, event: Any, item: Any, *, nodes: int, height: int, container: bool = False,
              alias: bool = False) -> None:
         mark = event.start_mark
-        pos = (mark.line + 1, mark.column + 1)
+        pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap
         anchor = None if alias else getattr(event, "anchor", None)
         if not self.stack:
             self.root = item
             path: Path_ = ()
         else:
             frame = self.stack[-1]
-            parent = frame.container
-            if type(parent) is dict:
-                if frame.key is _NO_KEY:
-                    self._key(event, frame, item, pos, container, anchor)
-                    return
-                key, frame.key = frame.key, _NO_KEY
-                if isinstance(key, _Duplicate):
-                    path = (*frame.path, f"<duplicate {_short(key.key)}>")
-                else:
-                    parent[key] = item
-                    path = (*frame.path, key)
-            else:
-                path = (*frame.path, len(parent))
-                parent.append(item)
+            if frame.key is _NO_KEY and type(frame.container) is dict:
+                self._key(event, frame, item, pos, container, anchor)
+                return
+            path = _place(frame, item)
         self.smap.values.setdefault(path, pos)
         self._enter(item, path, anchor, nodes, height, container)
 
@@ -301,7 +340,7 @@ class _Builder:
             self.anchors[anchor] = (item, nodes, height)
         self._grow(nodes, height)
 
-    def _key(self, event: Any, frame: _Frame, item: Any, pos: tuple[int, int], container: bool,
+    def _key(self, event: Any, frame: _Frame, item: Any, pos: int, container: bool,
              anchor: str | None) -> None:
         frame.keys += 1
         if frame.keys > MAX_MAPPING_KEYS:
@@ -315,13 +354,26 @@ class _Builder:
             return
         self._enter(item, (), anchor, 1, 0, False)
         if item in frame.container:
-            first = self.smap.keys.get((*frame.path, item), (0, 0))[0]
+            first = _unpack(self.smap.keys.get((*frame.path, item), 0))[0]
             self._problem(event, f"duplicate key {shown(item)} (first at line {first})",
                           hint="remove one of the two entries")
             frame.key = _Duplicate(item)
             return
         frame.key = item
         self.smap.keys[(*frame.path, item)] = pos
+
+
+def _place(frame: _Frame, item: Any) -> Path_:
+    """Put ``item`` in the open container (under its pending key, in a mapping); the path it gets."""
+    parent = frame.container
+    if type(parent) is dict:
+        key, frame.key = frame.key, _NO_KEY
+        if isinstance(key, _Duplicate):
+            return (*frame.path, f"<duplicate {_short(key.key)}>")
+        parent[key] = item
+        return (*frame.path, key)
+    parent.append(item)
+    return (*frame.path, len(parent) - 1)
 
 
 def _tag_name(tag: str) -> str:

@@ -7,6 +7,7 @@ mode), fingerprints them under each target's key, and calls :func:`plan_changes`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import as_timedelta, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.gc_pause import gc_paused
 from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
@@ -315,6 +317,8 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
     chosen = set(targets)
     declared = stack.by_name
     desired: list[DesiredSecret] = []
+    kinds = {target: config.targets[target].provider for target in chosen if target in config.targets}
+    ids: dict[tuple[str, str], str] = {}  # (provider, principal) -> id: a stack has few principals, many readers
     for decl in stack.secrets:
         d = decl.decl
         spec = d.value
@@ -323,7 +327,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
         for target in d.targets:
             if target not in chosen:
                 continue
-            provider = config.targets[target].provider
+            provider = kinds[target]
             rules = rules_for(provider)
             if spec is None:
                 value = DesiredValue("none")
@@ -337,7 +341,9 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                     value = DesiredValue("source")
                 else:
                     value = DesiredValue("source", fingerprint=fp.of(values.resolved[d.name]), key_id=fp.key_id)
-            readers = frozenset(_principal_id(stack, name, rules) for name in readers_names)
+            readers = frozenset(ids.get((provider, name)) or ids.setdefault((provider, name),
+                                                                          _principal_id(stack, name, rules))
+                                for name in readers_names)
             desired.append(DesiredSecret(
                 target=target, provider=provider, secret=d.name, remote_name=remote_name(decl, target, provider),
                 value=value, labels={**defaults.labels, **d.labels}, description=d.description,
@@ -350,6 +356,28 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                 file=decl.file, line=decl.line,
             ))
     return desired
+
+
+def _completed(session: Session, shell: list[DesiredSecret], values: Values | None,
+               actual: Mapping[str, Mapping[str, RemoteSecret]]) -> list[DesiredSecret]:
+    """``shell`` with what reading the values and the targets adds; the same as ``desired_state``
+    with them, without computing every entry (and every generator digest) a second time.
+
+    The shell (metadata only, no targets read) differs in two places: a value read from its
+    source has its fingerprint, and a certificate learns when its CA was last written.
+    """
+    declared = session.stack.by_name
+    out: list[DesiredSecret] = []
+    for want in shell:
+        value = want.value
+        if value.kind == "unknown" and values is not None and want.secret in values.resolved:
+            fp = session.fingerprinter(want.target, create=False)
+            want = dataclasses.replace(want, value=DesiredValue("source") if fp is None else DesiredValue(
+                "source", fingerprint=fp.of(values.resolved[want.secret]), key_id=fp.key_id))
+        elif value.kind == "generate" and value.issuer is not None:
+            want = dataclasses.replace(want, value=_generated(session, declared[want.secret], declared, actual))
+        out.append(want)
+    return out
 
 
 def _generated(session: Session, decl: Declaration, declared: Mapping[str, Declaration],
@@ -393,6 +421,12 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     ``replace`` selects generated secrets that get a new value now (``--replace``, see
     :mod:`cloudsync.plan.replace`); ``grace`` is carried with them (``--grace``).
     """
+    with gc_paused():
+        return _build_plan(session, targets, metadata_only=metadata_only, when=when, replace=replace, grace=grace)
+
+
+def _build_plan(session: Session, targets: list[str], *, metadata_only: bool, when: datetime | None,
+                replace: Sequence[str], grace: timedelta | None) -> PlanRun:
     stack = session.stack
     replaced = replacements(stack, targets, replace)
     when = when or now()
@@ -406,8 +440,7 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     shell = desired_state(session, targets, None, metadata_only=True)
     scans: dict[str, AccessScan] = {}
     actual = read_actual(session, targets, shell, metadata_only, scans)
-    desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
-                            actual=actual)
+    desired = _completed(session, shell, None if metadata_only else values, actual)
     plan = plan_changes(stack.name, desired, actual, when, metadata_only=metadata_only,
                         providers={t: stack.config.targets[t].provider for t in targets},
                         replace=replaced, grace=grace)

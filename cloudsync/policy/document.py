@@ -226,26 +226,31 @@ def resolved_ids(config: StackFile) -> dict[str, dict[str, str | None]]:
 
 
 def secret_document(stack: Stack, decl: Declaration,
-                    ids: Mapping[str, Mapping[str, str | None]] | None = None) -> dict[str, Any]:
-    """The declared secret with stack defaults applied (no value, ever)."""
+                    ids: Mapping[str, Mapping[str, str | None]] | None = None,
+                    shared: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """The declared secret with stack defaults applied (no value, ever).
+
+    With ``shared`` (one dict per run), equal parts of different secrets' documents (their
+    labels, resolved readers, value settings) are one object: documents are read, never
+    changed, and pickling sends a shared object once.
+    """
     config = stack.config
     defaults = config.defaults
     d = decl.decl
+    shared = {} if shared is None else shared
     labels = {**defaults.labels, **d.labels}
+    labels = shared.setdefault(("labels", *labels.items()), labels)
     readers = effective_readers(stack, decl)
-    ids = ids if ids is not None else resolved_ids(config)
-    resolved: dict[str, list[str]] = {p: [] for p in PROVIDERS}
-    for reader in readers:
-        reader_ids = ids.get(reader)
-        if reader_ids is None:
-            continue  # the loader reports unknown principals; CS002 covers input documents
-        for provider, ident in reader_ids.items():
-            if ident is not None:
-                resolved[provider].append(ident)
+    key = ("readers", *readers)
+    resolved = shared.get(key)
+    if resolved is None:
+        resolved = shared[key] = _resolved(readers, ids if ids is not None else resolved_ids(config))
     spec = d.value
     generate = None
     if spec is not None and spec.generate is not None:
         generate = {"type": spec.generate.type, "length": spec.generate.length, "charset": spec.generate.charset}
+    value = {"kind": spec.kind if spec is not None else "none", "generate": generate}
+    value = shared.setdefault(("value", value["kind"], *(generate or {}).values()), value)
     protected = d.deletion_protection if d.deletion_protection is not None else defaults.deletion_protection
     return {
         "name": d.name,
@@ -254,7 +259,7 @@ def secret_document(stack: Stack, decl: Declaration,
         "env": labels.get("env", ""),
         "readers": readers,
         "readers_resolved": resolved,
-        "value": {"kind": spec.kind if spec is not None else "none", "generate": generate},
+        "value": value,
         "rotation_days": _days(d.rotation or defaults.rotation),
         "expires_days": _days(d.expires or defaults.expires),
         "deletion_protection": protected,
@@ -263,6 +268,18 @@ def secret_document(stack: Stack, decl: Declaration,
         "file": decl.file,
         "line": decl.line,
     }
+
+
+def _resolved(readers: Sequence[str], ids: Mapping[str, Mapping[str, str | None]]) -> dict[str, list[str]]:
+    resolved: dict[str, list[str]] = {p: [] for p in PROVIDERS}
+    for reader in readers:
+        reader_ids = ids.get(reader)
+        if reader_ids is None:
+            continue  # the loader reports unknown principals; CS002 covers input documents
+        for provider, ident in reader_ids.items():
+            if ident is not None:
+                resolved[provider].append(ident)
+    return resolved
 
 
 def change_document(change: Change | None) -> dict[str, Any] | None:
@@ -307,6 +324,37 @@ def remote_document(remote: RemoteSecret | None, effective: Sequence[Mapping[str
 
 def now_text(moment: datetime) -> str:
     return _rfc3339(moment) or ""
+
+
+def pruned(value: Any, need: Any, schema: Schema, memo: dict[int, tuple[Any, Any]] | None = None) -> Any:
+    """``value`` with only the fields ``need`` asks for (see :func:`references.needs`); ``None`` asks for all.
+
+    Only closed objects lose fields; maps, scalars and null pass as they are, so a rule sees
+    exactly what it would see in the full document along every path it reads.
+    """
+    if need is None:
+        return value
+    if type(value) is dict:
+        props = schema.get("properties")
+        if props is None or "*" in need:  # a map, or an object whose keys are iterated
+            return value
+        if memo is not None and id(value) in memo:  # a part shared by several documents stays shared
+            return memo[id(value)][1]
+        out = {}
+        for key, sub in need.items():
+            if key in value:
+                item = value[key]
+                # Leaves are copied here: one call per field would cost more than the pruning saves.
+                out[key] = (item if sub is None or type(item) not in (dict, list)
+                            else pruned(item, sub, props[key], memo))
+        if memo is not None:
+            memo[id(value)] = (value, out)  # holding ``value`` keeps its id from being reused
+        return out
+    if type(value) is list and not set(need) - {"*"}:
+        items = schema.get("items") or {}
+        sub = need.get("*")
+        return value if sub is None else [pruned(item, sub, items, memo) for item in value]
+    return value
 
 
 # --- samples and validation ----------------------------------------------------------------

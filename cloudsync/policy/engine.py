@@ -12,9 +12,7 @@ is a violation at every address it covers, and a diagnostic at the policy's line
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -23,11 +21,18 @@ from typing import TYPE_CHECKING, Any
 from cloudsync.access.model import principal_names, reader_documents
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.gc_pause import gc_paused
 from cloudsync.policy.budget import Budget, Spent, run_tasks
 from cloudsync.policy.document import (
+    CHANGE_SCHEMA,
+    REMOTE_SCHEMA,
+    SECRET_SCHEMA,
+    TARGET_SCHEMA,
     change_document,
+    input_schema,
     now_text,
     principals_document,
+    pruned,
     remote_document,
     resolved_ids,
     secret_document,
@@ -36,7 +41,7 @@ from cloudsync.policy.document import (
 )
 from cloudsync.policy.loader import PolicySet, load_policies, policy_dirs
 from cloudsync.policy.model import PolicyReport, Violation
-from cloudsync.policy.references import rewrite
+from cloudsync.policy.references import needs, rewrite
 from cloudsync.policy.settings import EnabledPolicy, enabled_policies
 from cloudsync.policy.waivers import apply_waivers, expired_warnings
 from cloudsync.safe_text import safe_text
@@ -108,6 +113,11 @@ class Evaluator:
                  stack: Mapping[str, Any], now: str, budget: Budget | None = None) -> None:
         self.enabled = list(enabled)
         self.constants = {"principals": dict(principals), "stack": dict(stack), "now": now}
+        # Documents carry only what some enabled policy reads: every field costs pickling,
+        # and converting it into CEL, in the evaluator (most of a run's cost at 10,000 secrets).
+        sources = [source for e in self.enabled for source in (e.compiled.policy.match, e.compiled.policy.rule)
+                   if source is not None]
+        self.need = needs(sources, input_schema()["properties"])
         self.budget = budget or Budget.from_env()
         self.evaluated = 0
         self.diagnostics: list[Diagnostic] = []  # one per policy that spent a budget
@@ -119,8 +129,15 @@ class Evaluator:
         self.evaluated += len(docs.entries)
         if not docs.entries or not self.enabled:
             return []
-        setup = {"constants": self.constants, "columns": docs.columns, "secrets": docs.secrets,
-                 "targets": docs.target_docs, "params": [dict(e.params) for e in self.enabled]}
+        need = self.need
+        memo: dict[int, tuple[Any, Any]] = {}  # parts shared between documents stay shared
+        columns = {**docs.columns,
+                   "cs__Tc": [pruned(c, need.get("change", {}), CHANGE_SCHEMA) for c in docs.columns["cs__Tc"]],
+                   "cs__Tr": [pruned(r, need.get("remote", {}), REMOTE_SCHEMA) for r in docs.columns["cs__Tr"]]}
+        setup = {"constants": self.constants, "columns": columns,
+                 "secrets": [pruned(s, need.get("secret", {}), SECRET_SCHEMA, memo) for s in docs.secrets],
+                 "targets": [pruned(t, need.get("target", {}), TARGET_SCHEMA) for t in docs.target_docs],
+                 "params": [dict(e.params) for e in self.enabled]}
         tasks = [("policy", _task(enabled, k)) for k, enabled in enumerate(self.enabled)]
         found: list[Violation] = []
         for enabled, result in zip(self.enabled, run_tasks(setup, tasks, self.budget), strict=True):
@@ -176,24 +193,6 @@ def _violation(enabled: EnabledPolicy, outcome: str, secret: Mapping[str, Any],
                      line=line if isinstance(line, int) else None)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while documents are built and evaluated.
-
-    A run allocates hundreds of thousands of small dicts and lists; each allocation burst
-    triggers collections that walk the whole heap (the loaded stack included), a quarter
-    of the run's CPU at 10,000 secrets. The engine makes no reference cycles, so reference
-    counting frees everything; the collector's previous state is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def moment(today: date | None) -> tuple[date, datetime]:
     """``today`` and ``now``: midnight UTC of ``today`` when given (reproducible runs)."""
     if today is None:
@@ -241,7 +240,7 @@ def evaluate(stack: Stack, run: PlanRun | None = None, *, extra_dirs: Sequence[P
     day, now = moment(today)
     evaluator = Evaluator(enabled, principals=principals_document(stack.config), stack=stack_document(stack),
                           now=now_text(now), budget=budget)
-    with _gc_paused():
+    with gc_paused():
         found, evaluated = _evaluate_documents(stack, run, evaluator)
     kept, waived, diags = apply_waivers(found, policy_set.waivers, day, evaluated,
                                         [d.decl.name for d in stack.secrets], [e.compiled.policy.id for e in enabled])
@@ -266,6 +265,19 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
     secrets: list[dict[str, Any]] = []
     inputs: list[list[TargetInput]] = []
     evaluated: list[tuple[str, str]] = []
+    # No enabled policy reads the change or the remote: neither is built (the access scan's
+    # readers are the costliest part of a document).
+    reads_change, reads_remote = "change" in evaluator.need, "remote" in evaluator.need
+    wants_run = reads_change or reads_remote
+    # Pruned as they are built, so a run never holds every full document at once (the
+    # evaluator prunes again, to exactly what is read: the name, file and line stay here
+    # for the violations).
+    need_secret = evaluator.need.get("secret", {})
+    if need_secret is not None:
+        need_secret = {**need_secret, **dict.fromkeys(("name", "file", "line"))}
+    need_change, need_remote = evaluator.need.get("change", {}), evaluator.need.get("remote", {})
+    shared: dict[Any, Any] = {}  # equal parts of documents, built once (see secret_document)
+    memo: dict[int, tuple[Any, Any]] = {}  # and pruned once
     for decl in stack.secrets:
         name = decl.decl.name
         tins: list[TargetInput] = []
@@ -273,18 +285,22 @@ def _evaluate_documents(stack: Stack, run: PlanRun | None,
             if target not in targets or (in_scope is not None and (target, name) not in in_scope):
                 continue
             tin = TargetInput(targets[target])
-            if run is not None:
+            if run is not None and wants_run:
                 change = changes.get(f"{target}:{name}")
                 remote_key = change.remote_name if change else remote_name(decl, target, config.targets[target].provider)
                 remote = run.actual.get(target, {}).get(remote_key)
                 scan = run.access.get(target)
                 effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
-                                              effective_readers(stack, decl)) if scan is not None else [])
+                                              effective_readers(stack, decl)) if scan is not None and reads_remote else [])
                 complete = scan is not None and scan.complete_for(remote_key)
-                tin = TargetInput(targets[target], change_document(change), remote_document(remote, effective, complete))
+                # A root no enabled policy reads is not built at all (None: no rule can tell).
+                tin = TargetInput(targets[target],
+                                  pruned(change_document(change), need_change, CHANGE_SCHEMA) if reads_change else None,
+                                  pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA)
+                                  if reads_remote else None)
             tins.append(tin)
             evaluated.append((name, target))
         if tins:
-            secrets.append(secret_document(stack, decl, ids))
+            secrets.append(pruned(secret_document(stack, decl, ids, shared), need_secret, SECRET_SCHEMA, memo))
             inputs.append(tins)
     return evaluator.evaluate(secrets, inputs), evaluated

@@ -39,6 +39,9 @@ MESSAGE_FIELDS = frozenset({"secret", "target", "address"})
 
 def builtin_dir() -> Path:
     """The built-in pack: ``cloudsync/_policies`` in a wheel, else the repository's ``policies/``."""
+    beside = Path(__file__).resolve().parent.parent / "_policies"
+    if beside.is_dir():  # a package on disk (every ordinary install): no importlib.resources machinery needed
+        return beside
     try:
         packaged = importlib.resources.files("cloudsync") / "_policies"
         if packaged.is_dir():

@@ -88,6 +88,8 @@ class Chain:
     parts: tuple[str | None, ...]
     offset: int
     bind: str | None = None  # a comprehension variable bound over this chain's items
+    start: int = 0  # index of its first token
+    end: int = 0  # index of the token after it
 
 
 def chains(tokens: list[Token]) -> Iterator[Chain]:
@@ -118,7 +120,7 @@ def chains(tokens: list[Token]) -> Iterator[Chain]:
                 j = end + 1
             else:
                 break
-        yield Chain(tuple(parts), tok.offset, bind)
+        yield Chain(tuple(parts), tok.offset, bind, i, j)
 
 
 def bound_names(tokens: list[Token]) -> set[str]:
@@ -246,3 +248,106 @@ def rewrite(source: str, names: Mapping[str, str]) -> str:
         last = tok.offset + len(tok.text)
     out.append(source[last:])
     return "".join(out)
+
+
+# --- what a policy reads, so documents carry only that ------------------------------------
+
+WHOLE: Any = None  # a part of the document needed in full
+
+
+def needs(sources: list[str], roots: Mapping[str, Schema]) -> dict[str, Any]:
+    """The parts of each root of ``roots`` that the expressions ``sources`` can read.
+
+    A tree per root: ``{"effective_readers": {"*": {"declared": WHOLE}}}`` means only the
+    ``declared`` field of each effective reader; :data:`WHOLE` means all of it. Fields are
+    left out only of closed objects (the schema lists their properties); maps (labels,
+    principals by name) and anything reached by a computed key are kept whole. Whenever
+    the analysis cannot follow a name, it keeps more, never less: a rule that got less
+    than it reads would fail (closed, as a violation) where it should pass.
+    """
+    tree: dict[str, Any] = {}
+    for source in sources:
+        tokens = tokenize(source)
+        found = list(chains(tokens))
+        bases: dict[str, list[tuple[str | None, ...]]] = {}  # bound name -> the paths it ranges over
+        for chain in found:
+            if chain.bind is not None:
+                bases.setdefault(chain.bind, [])
+        for chain in found:  # a bind over a bound name is resolved through it (a second pass would not add)
+            if chain.bind is not None:
+                bases[chain.bind] += [(*base, "*") for base in _paths(chain, roots, bases)]
+        if bound_names(tokens) - set(bases):
+            # A name bound over something that is not a plain reference (a call's result, a
+            # literal, a filtered list): its fields cannot be traced, so nothing is left out.
+            return dict.fromkeys(roots, WHOLE)
+        for chain in found:
+            if _binding(tokens, chain):
+                continue
+            for path in _paths(chain, roots, bases):
+                if _null_test(tokens, chain):
+                    _present(tree, path)
+                else:
+                    _need(tree, path, iterated=chain.bind is not None)
+    return tree
+
+
+def _binding(tokens: list[Token], chain: Chain) -> bool:
+    """The ``x`` that ``.exists(x, ...)`` binds (a declaration, not a use)."""
+    i = chain.start
+    return (len(chain.parts) == 1 and i >= 2 and tokens[i - 1].text == "(" and tokens[i - 2].text in MACROS
+            and i + 1 < len(tokens) and tokens[i + 1].text == ",")
+
+
+def _null_test(tokens: list[Token], chain: Chain) -> bool:
+    """``x == null`` / ``x != null`` (either way round): only whether ``x`` is there is read."""
+    after = [t.text for t in tokens[chain.end:chain.end + 3]]
+    before = [t.text for t in tokens[max(chain.start - 3, 0):chain.start]]
+    return (chain.bind is None and (after in (["=", "=", "null"], ["!", "=", "null"])
+                                    or before in (["null", "=", "="], ["null", "!", "="])))
+
+
+def _present(tree: dict[str, Any], path: tuple[str | None, ...]) -> None:
+    """Keep ``path`` (an object stays an object, null stays null) without asking for its fields."""
+    node = tree
+    for part in path:
+        if part is None or node.get(part, {}) is WHOLE:
+            return
+        node = node.setdefault(part, {})
+
+
+def _paths(chain: Chain, roots: Mapping[str, Schema], bases: Mapping[str, list[tuple[str | None, ...]]],
+           ) -> list[tuple[str | None, ...]]:
+    root = chain.parts[0]
+    if root in roots:
+        return [chain.parts]
+    return [(*base, *chain.parts[1:]) for base in bases.get(root or "", [])]
+
+
+def _need(tree: dict[str, Any], path: tuple[str | None, ...], *, iterated: bool) -> None:
+    """Mark ``path`` needed; an iterated path needs only what its bound name reads (marked separately)."""
+    if None in path:  # a computed key: everything from there on
+        _whole_at(tree, path[:path.index(None)])
+        return
+    node = tree
+    for i, part in enumerate(path):
+        assert part is not None
+        if node.get(part, {}) is WHOLE:
+            return
+        if i < len(path) - 1:
+            node = node.setdefault(part, {})
+        elif iterated:
+            node.setdefault(part, {}).setdefault("*", {})
+        else:
+            node[part] = WHOLE
+
+
+def _whole_at(tree: dict[str, Any], path: tuple[str | None, ...]) -> None:
+    node = tree
+    for i, part in enumerate(path):
+        assert part is not None
+        if node.get(part, {}) is WHOLE:
+            return
+        if i == len(path) - 1:
+            node[part] = WHOLE
+            return
+        node = node.setdefault(part, {})

@@ -52,8 +52,13 @@ def _registration(kind: str) -> Registration:
 
 def rules_for(kind: str) -> ProviderRules:
     """The rules of provider ``kind``; an unknown kind is an error, never another cloud's rules."""
-    rules: ProviderRules = importlib.import_module(_registration(kind).rules).RULES
+    rules = _RULES.get(kind)
+    if rules is None:  # looked up per secret and target: the import machinery only once per kind
+        rules = _RULES[kind] = importlib.import_module(_registration(kind).rules).RULES
     return rules
+
+
+_RULES: dict[str, ProviderRules] = {}
 
 
 def all_rules() -> list[ProviderRules]:

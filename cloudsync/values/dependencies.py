@@ -40,24 +40,27 @@ def find_cycles(declared: Mapping[str, Declaration]) -> list[list[str]]:
     seen: set[tuple[str, ...]] = set()
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     path: list[str] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        path.append(name)
-        for dep in graph.get(name, []):
-            if state.get(dep) == 1:
-                cycle = path[path.index(dep):]
-                start = cycle.index(min(cycle))
-                canonical = tuple(cycle[start:] + cycle[:start])
-                if canonical not in seen:
-                    seen.add(canonical)
-                    cycles.append(list(canonical))
-            elif dep not in state:
-                visit(dep)
-        path.pop()
-        state[name] = 2
-
+    # A module-level visitor, not a closure: a closure that calls itself is a reference
+    # cycle, and it kept the whole graph alive until the next full garbage collection.
     for name in sorted(graph):
         if name not in state:
-            visit(name)
+            _visit(name, graph, state, path, seen, cycles)
     return cycles
+
+
+def _visit(name: str, graph: Mapping[str, list[str]], state: dict[str, int], path: list[str],
+           seen: set[tuple[str, ...]], cycles: list[list[str]]) -> None:
+    state[name] = 1
+    path.append(name)
+    for dep in graph.get(name, []):
+        if state.get(dep) == 1:
+            cycle = path[path.index(dep):]
+            start = cycle.index(min(cycle))
+            canonical = tuple(cycle[start:] + cycle[:start])
+            if canonical not in seen:
+                seen.add(canonical)
+                cycles.append(list(canonical))
+        elif dep not in state:
+            _visit(dep, graph, state, path, seen, cycles)
+    path.pop()
+    state[name] = 2

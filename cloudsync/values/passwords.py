@@ -9,6 +9,7 @@ placed at random positions instead.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ CLASSES: dict[str, str] = {
 MAX_DRAWS = 200
 
 
+@functools.lru_cache(maxsize=256)  # asked once per declared password when a stack loads
 def alphabet(charset: str, exclude: str = "") -> str:
     """The characters a password is drawn from: the named charset minus ``exclude``."""
     return "".join(c for c in ALPHABETS[charset] if c not in exclude)

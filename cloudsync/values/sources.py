@@ -23,7 +23,6 @@ from cloudsync.config.limits import MAX_VALUE_FILE_BYTES
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.values.passwords import ALPHABETS
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sops import resolve_sops
 from cloudsync.values.spec import (
     EnvSource,
     FileSource,
@@ -77,6 +76,8 @@ def resolve(decl: Declaration, ctx: ResolveContext) -> SecretValue:
         case PublicKeySource(spec):
             return _public_key_of(decl, spec, ctx)
         case SopsSource() as sops:
+            from cloudsync.values.sops import resolve_sops  # decryption code loads only for stacks that use it
+
             return resolve_sops(decl, sops, ctx)
         case GenerateSource():
             raise CloudsyncError(decl.at("value", message=(
@@ -183,11 +184,13 @@ def read_once(ctx: ResolveContext, target: str, name: str) -> SecretValue:
     if isinstance(cached, SecretValue):
         return cached
     if isinstance(cached, CloudsyncError):
-        raise cached
+        raise CloudsyncError(cached.diagnostics)
     try:
         value = ctx.read_remote(target, name)
     except CloudsyncError as exc:
-        ctx.cache[key] = exc
+        # Kept without its traceback, raised as a copy: a raised exception holds the frames
+        # that hold this context, a reference cycle that kept a whole plan run alive.
+        ctx.cache[key] = CloudsyncError(exc.diagnostics)
         raise
     ctx.cache[key] = value
     return value
