@@ -87,7 +87,7 @@ def test_the_index_refuses_unknown_asset_types_and_names_its_permissions(
     with pytest.raises(gexc.InvalidArgument):
         list(assets.list_assets(request={"parent": f"projects/{PROJECT}", "asset_types": ["compute.googleapis.com/Disk"]}))
     gcp.deny("Assets.SearchAllIamPolicies")
-    with pytest.raises(gexc.PermissionDenied, match="cloudasset.assets.searchAllIamPolicies"):
+    with pytest.raises(gexc.PermissionDenied, match=r"cloudasset\.assets\.searchAllIamPolicies"):
         bound(assets)
     gcp.reset()
     gcp.inject(grpc.StatusCode.UNAVAILABLE, 1, methods=["Assets.ListAssets"])
