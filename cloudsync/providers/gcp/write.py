@@ -180,6 +180,10 @@ class Writer:
                 progress.created or creating or Reason.ACCESS in request.reasons):
             self._set_readers(name, state.readers, progress.snap, fresh=progress.created)
             progress.access_done = True
+            if not state.readers and GRANTED_LABEL in progress.snap.labels:
+                # Every reader is revoked now: drop the label that makes plans read this policy directly.
+                progress.snap = self._update_metadata(name, request.stack, state, replace(progress.snap, policy=None),
+                                                      record)
         if progress.version is not None and not progress.pruned:
             self._prune(name, progress.version)
             progress.pruned = True

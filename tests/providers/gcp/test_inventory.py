@@ -194,3 +194,15 @@ def test_a_create_costs_two_writes_and_one_more_with_readers(stack: Path, gcp: F
     assert writes == {"CreateSecret": 8, "AddSecretVersion": 7, "SetIamPolicy": 2}
     assert engine.plan(stack).changes() == []
     assert outcome.changes()
+
+
+def test_revoking_every_reader_drops_the_label_that_made_plans_read_the_policy(
+        stack: Path, gcp: FakeSecretManager, sm: Client, gcp_stack: Callable[..., Path]) -> None:
+    settled(gcp, stack)
+    assert sm.get_secret(name=full("app/with-readers")).labels["cloudsync-readers"] == "granted"
+    revoked = gcp_stack(secrets_yaml().replace("  readers: [api]\n", ""))
+    assert engine.apply(revoked).changes() == [("app/with-readers", "update", ["access"])]
+    assert "cloudsync-readers" not in sm.get_secret(name=full("app/with-readers")).labels
+    assert engine.plan(revoked).changes() == []
+    gcp.advance(WINDOW)
+    assert engine.plan(revoked).calls["GetIamPolicy"] == 1  # only app/also-readers' now
