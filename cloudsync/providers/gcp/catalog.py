@@ -38,6 +38,16 @@ class Method:
     permission: str
     quota: Quota
     why: str
+    also: tuple[str, ...] = ()  # further permissions the call checks
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return (self.permission, *self.also)
+
+
+# "All Cloud Asset Inventory calls require the serviceusage.services.use permission"
+# (asset-inventory/docs/access-control), on the project the calls are billed to.
+_ASSET_CALLS = ("serviceusage.services.use",)
 
 
 METHODS: Mapping[str, Method] = {
@@ -63,9 +73,10 @@ METHODS: Mapping[str, Method] = {
                            "grant and revoke roles/secretmanager.secretAccessor"),
     # The inventory sweep (inventory.py): every secret's IAM policy and versions in a few pages.
     "Assets.SearchAllIamPolicies": Method("cloudasset.assets.searchAllIamPolicies", Quota.ASSET_SEARCH,
-                                          "find secrets with IAM grants in bulk, instead of one read per secret"),
+                                          "find secrets with IAM grants in bulk, instead of one read per secret",
+                                          _ASSET_CALLS),
     "Assets.ListAssets": Method("cloudasset.assets.listResource", Quota.ASSET_LIST,
-                                "find out-of-band versions in bulk, instead of one read per secret"),
+                                "find out-of-band versions in bulk, instead of one read per secret", _ASSET_CALLS),
     # The access scan: grants at broader scopes than the secret (see access.py).
     "Projects.GetIamPolicy": Method("resourcemanager.projects.getIamPolicy", Quota.IAM_READ,
                                     "who can read every secret through the project's IAM policy"),
@@ -111,9 +122,9 @@ def calls_for(operation: Operation, *, access_scan: bool = True, inventory: bool
 
 
 def permissions_for(operation: Operation) -> list[str]:
-    return sorted({METHODS[m].permission for m in CALLS[operation]})
+    return sorted({p for m in CALLS[operation] for p in METHODS[m].permissions})
 
 
 def permission_of(method: str) -> str:
     known = METHODS.get(method)
-    return known.permission if known else f"the permission of {method}"
+    return " and ".join(known.permissions) if known else f"the permission of {method}"

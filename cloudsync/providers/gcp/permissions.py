@@ -9,7 +9,7 @@ Every role includes what the access scan (who can read each secret) calls in the
 unless the target sets ``access_scan: false``; an identity without it still plans, and reports
 the readers as unknown. Folder and organization permissions cannot go in a project role, so
 with ``access_scan.ancestors`` one more role is printed, for the organization. The same goes
-for the two Cloud Asset Inventory permissions (``inventory: true``): without them a plan reads
+for the Cloud Asset Inventory permissions (``inventory: true``): without them a plan reads
 every owned secret directly and says so.
 """
 
@@ -35,10 +35,10 @@ def _role_permissions(operation: Operation, calls: Sequence[str]) -> dict[str, l
     """permission -> the RPCs of this operation that need it (plan leaves value access out)."""
     found: dict[str, list[str]] = {}
     for method in calls:
-        permission = METHODS[method].permission
-        if operation is Operation.PLAN and permission == ACCESS:
-            continue
-        found.setdefault(permission, []).append(method)
+        for permission in METHODS[method].permissions:
+            if operation is Operation.PLAN and permission == ACCESS:
+                continue
+            found.setdefault(permission, []).append(method)
     return dict(sorted(found.items()))
 
 

@@ -40,6 +40,8 @@ PERMISSIONS = {
     "Assets.SearchAllIamPolicies": "cloudasset.assets.searchAllIamPolicies",
     "Assets.ListAssets": "cloudasset.assets.listResource",
 }
+# "All Cloud Asset Inventory calls require the serviceusage.services.use permission."
+ALSO = {method: ("serviceusage.services.use",) for method in PERMISSIONS}
 
 
 @dataclass(frozen=True)

@@ -280,10 +280,11 @@ class FakeSecretManager:
                     if fault.after:
                         return fault
                     raise FakeError(fault.code, _fault_message(fault.code), retry_delay=fault.retry_delay)
-            permission = PERMISSIONS.get(method)
-            refused = method in self._denied or (
-                permission is not None and self._grants is not None
-                and not self._grants.allows(permission, _resource_of(request)))
+            checked = (PERMISSIONS[method], *assets.ALSO.get(method, ())) if method in PERMISSIONS else ()
+            grants = self._grants
+            missing = [p for p in checked if grants is not None and not grants.allows(p, _resource_of(request))]
+            permission = missing[0] if missing else PERMISSIONS.get(method)
+            refused = method in self._denied or bool(missing)
             if refused:
                 raise FakeError(grpc.StatusCode.PERMISSION_DENIED,
                                 f"Permission '{permission or method}' denied for resource "

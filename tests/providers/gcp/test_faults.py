@@ -160,7 +160,8 @@ def test_permissions_follow_the_code_paths() -> None:
     assert perms[Operation.PLAN_METADATA] == [
         "cloudasset.assets.listResource", "cloudasset.assets.searchAllIamPolicies",  # the asset index
         "iam.roles.get", "resourcemanager.projects.getIamPolicy",  # the access scan
-        "secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list", "secretmanager.versions.get"]
+        "secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list", "secretmanager.versions.get",
+        "serviceusage.services.use"]  # every Cloud Asset Inventory call checks it
     assert "secretmanager.versions.access" not in perms[Operation.PLAN_METADATA]
     assert "secretmanager.versions.destroy" not in perms[Operation.APPLY]
     assert {"secretmanager.secrets.setIamPolicy", "secretmanager.versions.add",
