@@ -174,13 +174,14 @@ def rows(sizes: Sequence[int] = (1000, 10_000)) -> list[dict[str, Any]]:
 
 
 def render(found: list[dict[str, Any]]) -> str:
-    lines = ["| N | k | plan | calls | goal (ceil(N/25k)+k+10) | min at quota | Terraform calls | Terraform min |"
-             " writes/create | calls by operation |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| N | k | plan | calls | goal (ceil(N/25k)+k+10) | min at quota | s vs fake | Terraform calls |"
+             " Terraform min | writes/create | calls by operation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in found:
         ops = ", ".join(f"{m} {n}" for m, n in r["calls_by_operation"].items())
         lines.append(f"| {r['secrets']:,} | {r['readers']:,} | {r['mode']} | {r['calls']:,} | {r['goal']:,}"
-                     f"{' ✓' if r['meets_goal'] else ' ✗'} | {r['minutes_at_quota']:.1f} | {r['terraform_calls']:,} | "
+                     f"{' ✓' if r['meets_goal'] else ' ✗'} | {r['minutes_at_quota']:.1f} | {r['seconds_against_fake']:.2f} | "
+                     f"{r['terraform_calls']:,} | "
                      f"{r['terraform_minutes_at_quota']:.1f} | {r['writes_per_create']} | {ops} |")
     lines.append(f"\nQuotas: {QUOTA_SOURCES} (families one after another; cloudsync paces at 90% of them).")
     return "\n".join(lines)
