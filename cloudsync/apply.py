@@ -259,7 +259,9 @@ class _Engine:
             if any(c.writes_value for c in plan.real_changes if c.target == target):
                 session.fingerprinter(target, create=True)
         self.materializer = ValueMaterializer(session, self.run_)
-        self.limiters = {t: RateLimiter(session.provider(t).limits.writes_per_second) for t in targets}
+        # Adapters pace their own calls per operation family; an engine cap only where one asks for it.
+        self.limiters = {t: RateLimiter(rate) for t in targets
+                         if (rate := session.provider(t).limits.writes_per_second) is not None}
         self.slots = {t: threading.BoundedSemaphore(max(1, min(self.parallelism,
                                                                session.provider(t).limits.max_parallel)))
                       for t in targets}
@@ -320,7 +322,9 @@ class _Engine:
         attempt = 0
         while True:
             attempt += 1
-            self.limiters[change.target].acquire()
+            limiter = self.limiters.get(change.target)
+            if limiter is not None:
+                limiter.acquire()
             try:
                 provider.apply(request)
                 log.debug("%s: %s applied (attempt %d)", change.address, change.action.value, attempt)

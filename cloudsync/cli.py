@@ -154,13 +154,13 @@ def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None, broad: Any = 
     elif fmt is ReportFormat.markdown:
         out.print(render_markdown(plan, violations) + broad_readers_markdown(broad), markup=False)
     else:
-        out.print(render_text(plan))
+        out.print(render_text(plan, width=out.width if out.is_terminal else None))
         if broad:
             out.print(broad_readers_text(broad))
         if policy is not None and (policy.violations or policy.waived):
-            from cloudsync.policy.render import render_text as render_policy
+            from cloudsync.plan.render import policy_text
 
-            out.print(render_policy(policy), markup=False)
+            out.print(policy_text(policy), end="")
 
 
 def _policy(stack: Any, run: Any, dirs: list[Path] | None) -> Any:

@@ -9,12 +9,15 @@ with a reason and an end date; expired entries stop applying and are reported.
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 
+from cloudsync.audit import audit_path
 from cloudsync.config.loader import Stack, _read_yaml, _validate
 from cloudsync.config.models import DriftIgnore, IgnoreFile
 from cloudsync.config.names import translate
@@ -81,14 +84,84 @@ class DriftReport:
                 "diagnostics": [d.as_dict() for d in self.diagnostics]}
 
 
-def _from_change(change: Change) -> list[Drift]:
+AUDIT_TAIL = 8 * 1024 * 1024  # the audit log only grows: its last 8 MiB hold the recent applies
+
+
+@dataclass(frozen=True)
+class CloudsyncDelete:
+    """An apply of this repository deleted the secret (from the audit log)."""
+
+    apply: str
+    time: str
+
+
+def deletes_by_cloudsync(path: Path) -> dict[str, CloudsyncDelete] | None:
+    """Addresses whose last applied change in the audit log is a delete; ``None`` without a log.
+
+    A soft-deleted secret looks the same in the target whoever deleted it; the audit log is
+    where cloudsync records its own deletes, so drift can tell them from out-of-band ones.
+    """
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, 2)
+            log.seek(max(0, size - AUDIT_TAIL))
+            tail = log.read(AUDIT_TAIL)
+    except OSError:
+        return None
+    found: dict[str, CloudsyncDelete] = {}
+    for raw in tail.split(b"\n"):
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # the cut first line, or a line a crash left half-written
+        if not isinstance(event, dict) or event.get("event") != "change" or event.get("outcome") != "applied":
+            continue
+        address = event.get("address")
+        if not isinstance(address, str):
+            continue
+        if event.get("action") == Action.DELETE.value:
+            found[address] = CloudsyncDelete(str(event.get("apply", "")), str(event.get("time", "")))
+        else:
+            found.pop(address, None)  # created or restored since
+    return found
+
+
+def _readers_detail(change: Change) -> str:
+    """Who differs, in words: an extra out-of-band grant is not a reader "removed"."""
+    have = change.before.readers if change.before else None
+    want = change.after.readers if change.after else None
+    if have is None or want is None:
+        return next((d for d in change.details if d.startswith("readers:")), "readers differ")
+    parts = []
+    if extra := sorted(have - want):
+        one = len(extra) == 1
+        parts.append(f"extra reader{'' if one else 's'} granted outside cloudsync: {', '.join(extra)} "
+                     f"(apply removes {'it' if one else 'them'})")
+    if missing := sorted(want - have):
+        one = len(missing) == 1
+        parts.append(f"declared reader{'' if one else 's'} missing in the target: {', '.join(missing)} "
+                     f"(apply grants {'it' if one else 'them'} again)")
+    return "; ".join(parts) or "readers differ"
+
+
+def _missing_detail(change: Change, deletes: Mapping[str, CloudsyncDelete] | None) -> str:
+    done = deletes.get(change.address) if deletes is not None else None
+    again = "apply restores it" if change.action is Action.RESTORE else "apply creates it again"
+    if done is not None:
+        return f"deleted by cloudsync (apply {done.apply}, {done.time}) and declared again since: {again}"
+    if change.action is Action.CREATE:
+        return "declared but not in the target (deleted outside cloudsync, or never applied)"
+    if deletes is None:
+        return "soft-deleted in the target (recoverable: apply restores it)"
+    return "deleted outside cloudsync: no apply in the audit log deleted it (recoverable: apply restores it)"
+
+
+def _from_change(change: Change, deletes: Mapping[str, CloudsyncDelete] | None = None) -> list[Drift]:
     def make(kind: DriftKind, detail: str) -> Drift:
         return Drift(change.address, change.target, change.secret, kind, detail)
 
-    if change.action is Action.CREATE:
-        return [make(DriftKind.MISSING, "declared but not in the target (deleted outside cloudsync, or never applied)")]
-    if change.action is Action.RESTORE:
-        return [make(DriftKind.MISSING, "deleted outside cloudsync (recoverable: apply restores it)")]
+    if change.action in (Action.CREATE, Action.RESTORE):
+        return [make(DriftKind.MISSING, _missing_detail(change, deletes))]
     if change.action is Action.DELETE:
         return [make(DriftKind.ORPHAN, "owned by the stack but no longer declared")]
     found: list[Drift] = []
@@ -103,8 +176,7 @@ def _from_change(change: Change) -> list[Drift]:
                                                                      "replication"}]
         found.append(make(DriftKind.METADATA, "; ".join(lines) or ", ".join(r.value for r in metadata)))
     if Reason.ACCESS in reasons:
-        detail = next((d for d in change.details if d.startswith("readers:")), "readers differ")
-        found.append(make(DriftKind.ACCESS, detail))
+        found.append(make(DriftKind.ACCESS, _readers_detail(change)))
     return found
 
 
@@ -168,8 +240,9 @@ def classify(stack: Stack, plan: Plan, actual: Mapping[str, Mapping[str, RemoteS
     (see :func:`cloudsync.access.collect.inherited_drift`); they are ignorable like any drift.
     """
     drifted: list[Drift] = list(inherited)
+    deletes = deletes_by_cloudsync(audit_path(stack.root))
     for change in plan.real_changes:
-        drifted += _from_change(change)
+        drifted += _from_change(change, deletes)
     declared_set = set(declared)
     planned = {c.address for c in plan.changes}
     drifted += [d for d in _unmanaged(stack, actual, declared_set) if d.address not in planned]

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 
 from cloudsync.diagnostics import Diagnostic, Severity
-from cloudsync.plan.comment import Comment, escape, marker, source_link
+from cloudsync.plan.comment import Comment, code, escape, marker, source_link
 
 MAX_LISTED = 50  # a broken file can yield thousands of diagnostics; the comment counts the rest
 
@@ -27,7 +27,7 @@ def error_json(kind: str, stack: str, diagnostics: Sequence[Diagnostic]) -> str:
 def error_markdown(kind: str, stack: str, diagnostics: Sequence[Diagnostic]) -> str:
     """A "Plan error" (or "Drift error") block under the same marker as the report it replaces."""
     doc = Comment()
-    doc.add(marker(kind, stack), f"### {kind.capitalize()} error: `{escape(stack)}`", "",
+    doc.add(marker(kind, stack), f"### {kind.capitalize()} error: {code(stack)}", "",
             f"`cloudsync {kind}` failed; nothing was planned or changed. Fix the first error and push again.", "")
     for diag in diagnostics[:MAX_LISTED]:
         where = source_link(diag.file, diag.line)

@@ -94,7 +94,7 @@ def render_text(report: AccessReport) -> Text:
 
 
 def _cell_readers(item: SecretAccess) -> str:
-    shown_rows = [f"{'' if r.declared else '**undeclared** '}`{escape(_who(r))}` {escape(r.via.value)}"
+    shown_rows = [f"{'' if r.declared else '**undeclared** '}{escape(_who(r))} {escape(r.via.value)}"
                   + (" (conditional)" if r.conditional else "") for r in item.readers]
     if not item.facts.complete:
         shown_rows.append("_unknown beyond these: scan incomplete_")
@@ -104,30 +104,30 @@ def _cell_readers(item: SecretAccess) -> str:
 def render_markdown(report: AccessReport, budget: int = DEFAULT_BUDGET) -> str:
     s = report.summary()
     doc = Comment(budget)
-    title = f"### cloudsync access: `{escape(shown(report.stack))}`"
+    title = f"### cloudsync access: {escape(shown(report.stack))}"
     if report.principal_filter:
-        title += f" — what `{escape(shown(report.principal_filter))}` can read"
-    doc.add(marker("access", escape(shown(report.stack))), title, "", summary_line(report), "",
+        title += f" — what {escape(shown(report.principal_filter))} can read"
+    doc.add(marker("access", shown(report.stack)), title, "", summary_line(report), "",
             "| secrets | undeclared readers | readers unknown | principals | unused grants | rotation overdue |",
             "|---:|---:|---:|---:|---:|---:|",
             f"| {s['secrets']} | {s['with_undeclared_readers']} | {s['readers_incomplete']} | {s['principals']} "
             f"| {s['unused_grants']} | {s['rotation_overdue']} |", "")
     broad = [(item, r) for item in report.secrets for r in item.undeclared]
     if broad:
-        rows = [f"| `{escape(shown(item.address))}` | `{escape(_who(r))}` | {escape(r.via.value)} "
+        rows = [f"| {escape(shown(item.address))} | {escape(_who(r))} | {escape(r.via.value)} "
                 f"| {escape(shown(r.scope))} | {escape(shown(r.grant))}{' (conditional)' if r.conditional else ''} |"
                 for item, r in broad]
         doc.section(f"Undeclared readers ({len(broad)})",
                     ["| secret | principal | via | scope | grant |", "|---|---|---|---|---|"], rows)
-    rows = [f"| `{escape(shown(item.address))}` | {'yes' if item.facts.managed else 'no'} | {_cell_readers(item)} "
+    rows = [f"| {escape(shown(item.address))} | {'yes' if item.facts.managed else 'no'} | {_cell_readers(item)} "
             f"| {escape(_usage(item))} |" for item in report.secrets]
     doc.section(f"Secrets ({len(report.secrets)})", ["| secret | managed | readers | use and age |", "|---|---|---|---|"],
                 rows)
-    rows = [f"| `{escape(shown(p.name or p.principal))}` | `{escape(shown(p.principal))}` | {len(p.can_read)} |"
+    rows = [f"| {escape(shown(p.name or p.principal))} | {escape(shown(p.principal))} | {len(p.can_read)} |"
             for p in report.principals]
     doc.section(f"Principals ({len(report.principals)})", ["| name | principal | secrets |", "|---|---|---:|"], rows)
     if report.unused:
-        rows = [f"| `{escape(shown(u.address))}` | `{escape(shown(u.reader))}` "
+        rows = [f"| {escape(shown(u.address))} | {escape(shown(u.reader))} "
                 f"| {u.last_accessed.isoformat() if u.last_accessed else 'never'} |" for u in report.unused]
         doc.section(f"Unused grants ({len(report.unused)})", ["| secret | reader | last read |", "|---|---|---|"], rows)
     return doc.text()
@@ -155,7 +155,7 @@ def broad_readers_markdown(found: Sequence[Drift], budget: int = BROAD_BUDGET) -
     if not found:
         return ""
     doc = Comment(budget)
-    rows = [f"| `{escape(shown(d.address))}` | `{escape(shown(d.principal or ''))}` | {escape(d.via or '')} "
+    rows = [f"| {escape(shown(d.address))} | {escape(shown(d.principal or ''))} | {escape(d.via or '')} "
             f"| {escape(shown(d.detail))} |" for d in found]
     doc.add(f"> **{len(found)} undeclared readers** can read secrets of this stack through grants at broader "
             "scopes; apply does not remove them.", "")

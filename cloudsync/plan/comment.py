@@ -4,9 +4,9 @@ GitHub refuses comments over 65,535 characters. :class:`Comment` keeps a running
 sections add rows until the budget is spent and then say how many they left out, so a
 comment for 10,000 secrets still fits and still tells the whole story in counts.
 
-Every value from the files or the clouds goes through :func:`escape` (text) or
-:func:`code` (a code span): bounded, no control characters, nothing that ends a cell,
-a code span, a link or the marker comment.
+Every value from the files or the clouds goes through :func:`~cloudsync.markdown.escape`
+(text) or :func:`~cloudsync.markdown.code` (a code span): bounded, no control characters,
+no markup, nothing that ends a cell, a code span, a link or the marker comment.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
+from cloudsync.markdown import code, escape
+from cloudsync.safe_text import safe_text
+
+__all__ = ["DEFAULT_BUDGET", "GITHUB_COMMENT_LIMIT", "Comment", "code", "escape", "marker", "run_line", "source_link"]
 
 GITHUB_COMMENT_LIMIT = 65_535
 DEFAULT_BUDGET = 60_000  # room for a workflow's own header and footer
@@ -27,20 +30,6 @@ def marker(kind: str, stack: str) -> str:
     """A stable marker so a workflow can find and update its previous comment."""
     shown = re.sub(r"[^A-Za-z0-9_.-]", "_", safe_text(stack, 100))  # nothing can close the HTML comment
     return f"<!-- cloudsync:{kind} stack={shown} -->"
-
-
-def escape(text: object, limit: int = TEXT_LIMIT) -> str:
-    """Safe inside a table cell: bounded, no control characters, no pipes, HTML, backticks or line breaks."""
-    return (safe_text(text, limit).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-            .replace(">", "&gt;").replace("`", "\\`"))
-
-
-def code(text: object, limit: int = NAME_LIMIT) -> str:
-    """``text`` as a code span that nothing in it can close, safe inside a table cell."""
-    shown = safe_text(text, limit).replace("|", "\\|")  # GFM splits cells before it reads code spans
-    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
-    pad = " " if shown.startswith("`") or shown.endswith("`") else ""
-    return f"{fence}{pad}{shown}{pad}{fence}"
 
 
 def source_link(file: str | None, line: int | None) -> str:
@@ -60,6 +49,27 @@ def source_link(file: str | None, line: int | None) -> str:
     server, repo, sha = (os.environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA"))
     url = f"{server}/{repo}/blob/{sha}/{target}" if server and repo and sha else target
     return f"[{code(shown)}]({url})"
+
+
+def run_line() -> str | None:
+    """"Commit `abc1234` · [run 42](…)" from the workflow's variables, when they are set.
+
+    The variables come from the runner, not from the pull request, but are escaped like
+    any other text: a report must not trust its environment to be well formed.
+    """
+    server, repo, sha, run = (os.environ.get(v, "") for v in
+                              ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_RUN_ID"))
+    if not sha:
+        return None
+    base = f"{server}/{repo}" if server and repo and _URL_SAFE.fullmatch(f"{server}/{repo}") else None
+    commit = code(sha[:12])
+    parts = [f"Commit [{commit}]({base}/commit/{quote(sha)})" if base else f"Commit {commit}"]
+    if base and run:
+        parts.append(f"[workflow run {escape(run, 40)}]({base}/actions/runs/{quote(run)})")
+    return " · ".join(parts)
+
+
+_URL_SAFE = re.compile(r"https?://[A-Za-z0-9.:-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 class Comment:
@@ -82,10 +92,14 @@ class Comment:
         self.used += size
         return True
 
-    def section(self, summary: str, header: Sequence[str], rows: Sequence[str], *, reserve: int = 400) -> None:
-        """A collapsible table; rows that do not fit are counted, not dropped silently."""
-        closing = ["", "</details>", ""]
-        opening = [f"<details><summary>{summary}</summary>", "", *header]
+    def section(self, summary: str, header: Sequence[str], rows: Sequence[str], *, reserve: int = 400,
+                collapsed: bool = True) -> None:
+        """A table, collapsible or open; rows that do not fit are counted, not dropped silently.
+
+        ``summary`` sits inside raw HTML (``<summary>``) when collapsed: it must be escaped text.
+        """
+        closing = ["", "</details>", ""] if collapsed else [""]
+        opening = [f"<details><summary>{summary}</summary>" if collapsed else f"**{summary}**", "", *header]
         if not self.add(*opening):
             self.add(f"_{summary}: not shown, the comment is full._")
             return

@@ -67,6 +67,9 @@ class Change:
     follows: tuple[str, ...] = ()  # secrets whose writes in this plan must apply before this one starts
     file: str | None = None
     line: int | None = None
+    # The declared rotation, for the plan JSON's ``after`` side (the clouds do not record it).
+    rotation: timedelta | None = None
+    rotation_by: str | None = None  # "cloudsync" or "external"
 
     @property
     def writes_value(self) -> bool:

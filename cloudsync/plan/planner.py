@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from cloudsync.config.durations import format_duration
 from cloudsync.diagnostics import Diagnostic, Severity
+from cloudsync.plan.attributes import ARROW, description_line, labels_line
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
 from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
 from cloudsync.values.fingerprint import short
@@ -130,7 +131,8 @@ def _value_plan(want: DesiredSecret) -> ValuePlan:
 def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: datetime,
              diagnostics: list[Diagnostic]) -> Change | None:
     base: dict[str, Any] = dict(address=want.address, target=want.target, provider=want.provider,
-                                secret=want.secret, remote_name=want.remote_name, file=want.file, line=want.line)
+                                secret=want.secret, remote_name=want.remote_name, file=want.file, line=want.line,
+                                rotation=want.rotation, rotation_by=want.rotation_by if want.rotation else None)
     if have is None:
         created: list[Reason] = []
         value = None
@@ -163,10 +165,10 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     details += value_details
     if dict(have.labels) != dict(want.labels):
         reasons.append(Reason.LABELS)
-        details.append("labels: " + _dict_diff(have.labels, want.labels))
+        details.append(labels_line(have.labels, want.labels))
     if (have.description or None) != (want.description or None):
         reasons.append(Reason.DESCRIPTION)
-        details.append("description changed")
+        details.append(description_line(have.description, want.description))
     if have.replication_drift:
         reasons.append(Reason.REPLICATION)
         details.append("replication: the replica regions differ from the target's")
@@ -177,16 +179,16 @@ def _compare(stack: str, want: DesiredSecret, have: RemoteSecret | None, now: da
     current_want = (written or now) + want.expires if want.expires else None
     if not _same_time(have.expires_at, current_want):
         reasons.append(Reason.EXPIRY)
-        details.append(f"expiry: {_when(have.expires_at)} -> {_when(current_want)}")
+        details.append(f"expiry: {_when(have.expires_at)} {ARROW} {_when(current_want)}")
     if adopting:
         reasons.append(Reason.OWNERSHIP)
         kept = "" if Reason.VALUE in value_reasons else " (the value is not rewritten)"
         details.append(f"ownership: adopted by stack {stack}{kept}")
     elif have.protected != want.protected or have.purge_on_delete != want.purge_on_delete:
         reasons.append(Reason.OWNERSHIP)
-        details.append(f"deletion protection: {_onoff(have.protected)} -> {_onoff(want.protected)}"
+        details.append(f"deletion protection: {_onoff(have.protected)} {ARROW} {_onoff(want.protected)}"
                        if have.protected != want.protected else
-                       f"purge on delete: {_onoff(have.purge_on_delete)} -> {_onoff(want.purge_on_delete)}")
+                       f"purge on delete: {_onoff(have.purge_on_delete)} {ARROW} {_onoff(want.purge_on_delete)}")
     if value_plan is not None and value_plan.mode is not ValueMode.UNKNOWN:
         expires_at = now + want.expires if want.expires else None
     else:
@@ -316,13 +318,6 @@ def _coordinate_generated(changes: list[Change], specs: Mapping[tuple[str, str],
                                  value=ValuePlan(ValueMode.GENERATE, spec=specs[(old.target, old.secret)]),
                                  details=(*old.details, "value: regenerated together with its other targets"))
     return changes
-
-
-def _dict_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
-    parts = [f"+{k}={new[k]}" for k in sorted(new.keys() - old.keys())]
-    parts += [f"~{k}: {old[k]} -> {new[k]}" for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
-    parts += [f"-{k}" for k in sorted(old.keys() - new.keys())]
-    return ", ".join(parts)
 
 
 def _set_diff(old: frozenset[str], new: frozenset[str]) -> str:

@@ -7,7 +7,8 @@ policy is listed as a rule even when it found nothing, so fixed alerts close.
 
 Titles, rationales and messages may come from a pull request's own policy files, and
 code scanning shows them in its UI: text goes through ``safe_text`` (bounded, no
-control characters) and the markdown help through the PR comment's ``escape``.
+control characters) and the markdown help through :func:`cloudsync.markdown.escape`, the one
+escaping function of every markdown report (a ``*`` in a regex stays a ``*``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cloudsync import __version__
-from cloudsync.plan.comment import escape
+from cloudsync.markdown import escape
 from cloudsync.policy.model import Policy, PolicyReport, Violation
 from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 
@@ -35,14 +36,15 @@ def _rule(policy: Policy) -> dict[str, Any]:
     # Prose: its lines joined, as markdown would, so no line of it stands on its own.
     rationale, fix = safe_text(" ".join(policy.rationale.split("\n")), 4000), safe_text(" ".join(policy.fix.split("\n")), 2000)
     help_text = f"{rationale}\n\nFix: {fix}".strip() if fix else rationale
+    prose = (" ".join(policy.rationale.split("\n")), " ".join(policy.fix.split("\n")))
     return {
         "id": policy.id,
         "name": "".join(w[:1].upper() + w[1:] for w in re.sub(r"[^A-Za-z0-9]+", " ", policy.title).split())[:200],
         "shortDescription": {"text": title},
         "fullDescription": {"text": rationale or title},
         "help": {"text": help_text or title,
-                 "markdown": f"**{escape(policy.title, 200)}**\n\n{escape(policy.rationale, 4000)}\n\n"
-                             f"**Fix:** {escape(policy.fix, 2000)}".strip()},
+                 "markdown": f"**{escape(policy.title, 200)}**\n\n{escape(prose[0], 4000)}\n\n"
+                             f"**Fix:** {escape(prose[1], 2000)}".strip()},
         "defaultConfiguration": {"level": policy.severity},
         "properties": {"tags": ["security", "secrets", "cloudsync"], "precision": "very-high",
                        "security-severity": SECURITY_SEVERITY[policy.severity]},

@@ -256,12 +256,15 @@ class ReadQuery:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """How fast apply sends changes to a target: changes per second, and how many at once.
+    """How many changes apply runs at once on a target, and (rarely) how many it starts per second.
 
-    Reads are the adapter's business: it paces its own API calls where the cloud publishes quotas.
+    Pacing is the adapter's business: it takes a token per API call from the bucket of the
+    call's operation family, at the cloud's published quota (see :mod:`cloudsync.ratelimit`),
+    so a change costing three calls is paced as three. ``writes_per_second`` caps changes per
+    second only for an adapter that does not pace its own calls; None: no engine-side cap.
     """
 
-    writes_per_second: float = 20.0
+    writes_per_second: float | None = None
     max_parallel: int = 8
 
 

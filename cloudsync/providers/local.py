@@ -406,7 +406,7 @@ class LocalProvider(Provider[LocalTarget]):
     """The ``local`` target kind."""
 
     kind = "local"
-    limits = RateLimits(writes_per_second=10_000, max_parallel=1)
+    limits = RateLimits(max_parallel=1)  # no quota: nothing to pace
 
     def __init__(self, target: str, config: LocalTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)

@@ -89,8 +89,8 @@ def test_every_kind_of_drift(cli: Callable[..., CliResult], applied: Path, canar
     assert kinds(data) == {("local:shop/a", "value"), ("local:shop/a", "access"), ("local:shop/b", "metadata"),
                            ("local:shop/c", "missing"), ("local:shop/d", "orphan"), ("local:shop/stray", "unmanaged")}
     details = {(d["address"], d["kind"]): d["detail"] for d in data["drifted"]}  # type: ignore[attr-defined]
-    assert details[("local:shop/b", "metadata")] == "labels: ~env: prod -> dev"
-    assert details[("local:shop/a", "access")] == "readers: -someone"
+    assert details[("local:shop/b", "metadata")] == 'labels: env: "prod" → "dev"'
+    assert details[("local:shop/a", "access")] == "extra reader granted outside cloudsync: someone (apply removes it)"
     assert data["summary"] == {"value": 1, "metadata": 1, "access": 1, "missing": 1, "orphan": 1,  # type: ignore[comparison-overlap]
                                "unmanaged": 1, "inherited": 0, "total": 6, "ignored": 0, "checked": 4}
 
@@ -179,7 +179,7 @@ def test_markdown_stays_under_the_comment_limit_for_10000_drifted_secrets(
                    "file": "secrets/x.yaml", "line": i} for i, c in enumerate(changes)]
     md = render_markdown(plan, violations)
     assert len(md) <= GITHUB_COMMENT_LIMIT
-    assert "| 3334 | 3333 | 3333 | 0 | 0 | 10000 |" in md
+    assert "3334 to create, 3333 to update, 3333 to delete, 0 unchanged · **policy**: 10000 errors" in md
     assert "[`secrets/x.yaml:1`](secrets/x.yaml#L1)" in md
 
 

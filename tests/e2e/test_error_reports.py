@@ -53,7 +53,7 @@ def test_markdown_failure_is_an_error_block_under_the_stack_marker(
     assert f"### {command.capitalize()} error: `stack`" in result.stdout
     assert "cloudsync.yaml:11" in result.stdout and "hint:" in result.stdout
     # The principal's name comes from the file: it must not become HTML or break a table.
-    assert "<b>" not in result.stdout and "&lt;b&gt;ap\\|i" in result.stdout
+    assert "<b>" not in result.stdout and "&#60;b&#62;ap&#124;i&#42;&#95;" in result.stdout
 
 
 def test_text_failure_prints_nothing_to_stdout(cli: Callable[..., CliResult], write_stack: Callable[..., Path]) -> None:

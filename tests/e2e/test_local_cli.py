@@ -96,7 +96,7 @@ def test_each_kind_of_edit_shows_exactly_that_update(
     (stack / "cloudsync.yaml").write_text(text.replace("labels: {env: dev}", "labels: {env: staging}"))
     data = plan_json(cli, stack, canary)
     assert changes(data) == [("local:shop/db-password", "update", ["labels"])]
-    assert data["changes"][0]["details"] == ["labels: ~env: dev -> staging"]  # type: ignore[index]
+    assert data["changes"][0]["details"] == ['labels: env: "dev" → "staging"']  # type: ignore[index]
 
     text = (stack / "cloudsync.yaml").read_text()
     (stack / "cloudsync.yaml").write_text(text.replace("readers: [api, worker]", "readers: [api]"))
@@ -243,7 +243,7 @@ def test_audit_record_per_apply(cli: Callable[..., CliResult], stack: Path, cana
 def test_markdown_and_validate_and_schema(cli: Callable[..., CliResult], stack: Path, canary: str) -> None:
     md = run_all(cli, stack, canary, "plan", "--format", "markdown")
     assert md.code == 0 and md.stdout.startswith("<!-- cloudsync:plan stack=shop -->")
-    assert "| 2 | 0 | 0 | 0 | 0 |" in md.stdout
+    assert "**stack** `shop` · **target** `local`: 2 to create, 0 unchanged · **policy**: passed" in md.stdout
     valid = cli("validate", "-C", str(stack), "--format", "json")
     assert valid.code == 0 and json.loads(valid.stdout)["secrets"] == 2
     schema = json.loads(cli("schema").stdout)

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.fakes.quota import QuotaBuckets
+
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -36,6 +38,20 @@ ENV = {
 }
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
          "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+# Secrets Manager's published quotas per account and region ("Combined rate of ... API
+# requests"), by family, as the fake proxy enforces them (requests per second).
+AWS_FAMILIES = {
+    "ListSecrets": "list", "DescribeSecret": "read", "GetSecretValue": "read", "BatchGetSecretValue": "batch",
+    "GetResourcePolicy": "policy", "PutResourcePolicy": "policy", "DeleteResourcePolicy": "policy",
+    "ValidateResourcePolicy": "policy", "PutSecretValue": "write", "UpdateSecret": "write",
+    "UpdateSecretVersionStage": "write", "ReplicateSecretToRegions": "write", "RemoveRegionsFromReplication": "write",
+    "StopReplicationToReplica": "write", "RestoreSecret": "restore", "TagResource": "tag", "UntagResource": "tag",
+    "CreateSecret": "create", "DeleteSecret": "delete",
+}
+AWS_QUOTAS = {"list": 100.0, "read": 10_000.0, "batch": 100.0, "policy": 50.0, "write": 50.0, "restore": 50.0,
+              "tag": 50.0, "create": 50.0, "delete": 50.0}
 
 
 @dataclass
@@ -105,6 +121,8 @@ class FaultProxy:
         self.list_filter: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
         # The most secrets one ListSecrets page holds, whatever MaxResults asks for.
         self.max_results: int | None = None
+        # AWS's published per-family quotas, enforced when set (see enforce_quota).
+        self.quota: QuotaBuckets | None = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -117,6 +135,11 @@ class FaultProxy:
         """Answer the next ``times`` calls of ``operation`` with an AWS error."""
         with self.lock:
             self.faults.append(Fault(operation, code, status, times, message, dict(headers or {})))
+
+    def enforce_quota(self, rates: dict[str, float] | None = None) -> QuotaBuckets:
+        """Throttle requests beyond Secrets Manager's per-family quotas with AWS's ThrottlingException."""
+        self.quota = QuotaBuckets(rates or AWS_QUOTAS)
+        return self.quota
 
     def lose(self, operation: str, *, times: int = 1) -> None:
         """Forward the next ``times`` calls of ``operation``, then drop each connection unanswered."""
@@ -148,6 +171,9 @@ class FaultProxy:
                 target = self.headers.get("X-Amz-Target", "")
                 operation = target.rsplit(".", 1)[-1]
                 fault = proxy._take(operation)
+                if fault is None and proxy.quota is not None and \
+                        proxy.quota.admit([AWS_FAMILIES.get(operation, "")]) is not None:
+                    fault = Fault(operation, "ThrottlingException", 400, 0, "Rate exceeded", {})
                 if fault is not None and not fault.lost:
                     payload = json.dumps({"__type": fault.code, "message": fault.message}).encode()
                     self.send_response(fault.status)

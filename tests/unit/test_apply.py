@@ -28,7 +28,6 @@ from cloudsync.providers.base import (
 )
 from cloudsync.providers.lease import LeaseTerms
 from cloudsync.providers.local import LocalProvider
-from cloudsync.ratelimit import RateLimiter
 from tests.conftest import files_containing
 
 STACK = """\
@@ -133,36 +132,6 @@ def test_an_unexpected_exception_fails_one_change_without_a_traceback(
     _, report = plan_and_apply(stack)
     errors = {r.change.secret: r.error for r in report.results}
     assert errors == {"a/one": "unexpected error (RuntimeError)", "a/two": None}
-
-
-def test_rate_limiter_spaces_requests() -> None:
-    clock = [0.0]
-    limiter = RateLimiter(rate=10.0, burst=1.0)
-    limiter.stamp = 0.0
-    limiter.tokens = 1.0
-
-    import cloudsync.ratelimit as apply_module
-
-    original = apply_module.time
-    waits: list[float] = []
-
-    class FakeTime:
-        @staticmethod
-        def monotonic() -> float:
-            return clock[0]
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            waits.append(seconds)
-            clock[0] += seconds
-
-    apply_module.time = FakeTime  # type: ignore[assignment]
-    try:
-        for _ in range(3):
-            limiter.acquire()
-    finally:
-        apply_module.time = original
-    assert clock[0] == pytest.approx(0.2)  # 3 requests at 10/s with a burst of 1: two waits of 0.1 s
 
 
 # -- phases, stop requests and the audit log as it happens ------------------------------

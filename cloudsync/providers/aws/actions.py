@@ -29,7 +29,8 @@ class Scope(StrEnum):
 
 
 class Bucket(StrEnum):
-    """AWS Secrets Manager's published request quotas (per account and region)."""
+    """AWS Secrets Manager's published request quotas (per account and region): the operation
+    families cloudsync paces its calls in (see :mod:`cloudsync.ratelimit`)."""
 
     LIST = "list"
     DESCRIBE = "describe"
@@ -38,11 +39,15 @@ class Bucket(StrEnum):
     TAG = "tag"
     CREATE = "create"
     DELETE = "delete"
+    RESTORE = "restore"
 
 
-# Requests per second AWS accepts per bucket (Secrets Manager quotas page). DescribeSecret
-# and GetSecretValue share one 10,000 TPS bucket; the resource-policy calls share 50 TPS;
-# PutSecretValue, UpdateSecret, RestoreSecret and the replication calls share 50 TPS.
+# Requests per second AWS accepts per family (the Secrets Manager quotas page, "Combined rate
+# of ... API requests", none adjustable): DescribeSecret and GetSecretValue are paced together
+# in the lower of their buckets (10,000/s); the resource-policy
+# calls (Get/Put/Delete/ValidateResourcePolicy) share 50/s; PutSecretValue, UpdateSecret and
+# the replication calls share 50/s; RestoreSecret, TagResource+UntagResource, CreateSecret
+# and DeleteSecret have 50/s each.
 QUOTAS: Mapping[Bucket, float] = {
     Bucket.LIST: 100,
     Bucket.DESCRIBE: 10_000,
@@ -51,9 +56,11 @@ QUOTAS: Mapping[Bucket, float] = {
     Bucket.TAG: 50,
     Bucket.CREATE: 50,
     Bucket.DELETE: 50,
+    Bucket.RESTORE: 50,
 }
-# Stay below the quota: other tools share the account's buckets.
-HEADROOM = 0.8
+READ_BUCKETS = frozenset({Bucket.LIST, Bucket.DESCRIBE})
+# Every family a plan's apply writes through (GetResourcePolicy shares the policy family).
+WRITE_BUCKETS = frozenset(QUOTAS) - READ_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("UntagResource", Bucket.TAG, _APPLY, Scope.OWNED, "remove labels no longer declared"),
     ApiAction("PutSecretValue", Bucket.WRITE, _APPLY, Scope.OWNED, "write a new version"),
     ApiAction("UpdateSecret", Bucket.WRITE, _APPLY, Scope.OWNED, "description and KMS key"),
-    ApiAction("RestoreSecret", Bucket.WRITE, _APPLY, Scope.OWNED, "bring back a secret scheduled for deletion"),
+    ApiAction("RestoreSecret", Bucket.RESTORE, _APPLY, Scope.OWNED, "bring back a secret scheduled for deletion"),
     ApiAction("ReplicateSecretToRegions", Bucket.WRITE, _APPLY, Scope.NEW, "add replica regions (also on create)"),
     ApiAction("RemoveRegionsFromReplication", Bucket.WRITE, _APPLY, Scope.OWNED, "remove replica regions"),
     ApiAction("PutResourcePolicy", Bucket.POLICY, _APPLY, Scope.OWNED, "grant read to the declared readers"),

@@ -12,31 +12,45 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore import xform_name
 
-from cloudsync.providers.aws.actions import ACTIONS, HEADROOM, QUOTAS, Bucket
-from cloudsync.providers.aws.errors import map_error
+from cloudsync.providers.aws.actions import ACTIONS, QUOTAS, READ_BUCKETS, Bucket
+from cloudsync.providers.aws.errors import THROTTLING_CODES, map_error
 from cloudsync.providers.base import ProviderError
-from cloudsync.ratelimit import RateLimiter
+from cloudsync.providers.quotas import AwsQuotas
+from cloudsync.ratelimit import DEFAULT_HEADROOM, RateLimiter, buckets
 
 READ_ATTEMPTS = 4  # on top of botocore's own standard-mode retries, for idempotent reads only
 READ_BACKOFF = 0.25
 MAX_BACKOFF = 10.0
+# AWS's buckets refill every second and its throttling answers carry no Retry-After.
+THROTTLE_PAUSE = 1.0
 
 
 _PACERS: dict[tuple[Any, ...], dict[Bucket, RateLimiter]] = {}
 _PACERS_LOCK = threading.Lock()
 
 
-def pacer(key: tuple[Any, ...], scale: float = HEADROOM) -> Mapping[Bucket, RateLimiter]:
+def quotas_of(overrides: AwsQuotas) -> dict[Bucket, float]:
+    """The published quota of each family, with a target's overrides applied."""
+    return {bucket: (overrides.reads_per_second if bucket in READ_BUCKETS else overrides.writes_per_second) or rate
+            for bucket, rate in QUOTAS.items()}
+
+
+def pacer(key: tuple[Any, ...], overrides: AwsQuotas | None = None,
+          headroom: float = DEFAULT_HEADROOM) -> Mapping[Bucket, RateLimiter]:
     """The quota buckets of one account-region (targets pointing at one place share them)."""
+    overrides = overrides or AwsQuotas()
+    scale = overrides.headroom or headroom
+    quotas = quotas_of(overrides)
     with _PACERS_LOCK:
-        found = _PACERS.get((*key, scale))
+        full_key = (*key, scale, tuple(sorted(quotas.items())))
+        found = _PACERS.get(full_key)
         if found is None:
-            found = {bucket: RateLimiter(rate * scale) for bucket, rate in QUOTAS.items()}
-            _PACERS[(*key, scale)] = found
+            found = _PACERS[full_key] = buckets(quotas, headroom=scale)
         return found
 
 
@@ -50,6 +64,7 @@ class SecretsManagerApi:
         self.buckets = buckets
         self.counter = counter
         self._count_lock = threading.Lock()
+        self.clock_offset = 0.0  # AWS's clock minus ours, from response Date headers
 
     def call(self, operation: str, *, name: str | None = None, carries_value: bool = False,
              idempotent: bool = False, **params: Any) -> dict[str, Any]:
@@ -64,13 +79,36 @@ class SecretsManagerApi:
                 self.counter[operation] += 1
             try:
                 response: dict[str, Any] = method(**params)
+                self._observe_clock(response)
                 return response
             except Exception as exc:  # noqa: BLE001 - mapped below; anything unknown is re-raised there
                 error = map_error(exc, target=self.target, operation=operation, iam_action=action.iam_action,
                                   name=name, carries_value=carries_value)
+            if is_throttled(error):
+                # Every caller in this family would be refused too: pause the family, not just this call.
+                self.buckets[action.bucket].pause(error.retry_after if error.retry_after is not None
+                                                  else THROTTLE_PAUSE)
             if not (idempotent and error.transient and attempt < READ_ATTEMPTS):
                 raise error
             time.sleep(_backoff(attempt, error))
+
+
+    def _observe_clock(self, response: Mapping[str, Any]) -> None:
+        raw = (response.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("date")
+        try:
+            server = parsedate_to_datetime(raw).timestamp() if raw else None
+        except (TypeError, ValueError):
+            server = None
+        if server is not None:
+            self.clock_offset = server - time.time()
+
+    def server_now(self) -> float:
+        """AWS's clock as last seen in a response's Date header (one-second resolution), else ours."""
+        return time.time() + self.clock_offset
+
+
+def is_throttled(error: ProviderError) -> bool:
+    return error.code in THROTTLING_CODES
 
 
 def is_not_found(error: ProviderError) -> bool:

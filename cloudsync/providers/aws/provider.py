@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.aws.access import scan_access, scanned_secret
-from cloudsync.providers.aws.actions import HEADROOM, permissions_by_operation, render_policy
+from cloudsync.providers.aws.actions import permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.client import make_client, make_iam_client, make_session
 from cloudsync.providers.aws.lock import AwsTargetLock
@@ -24,6 +24,7 @@ from cloudsync.providers.base import (
     ReadQuery,
     RemoteSecret,
 )
+from cloudsync.ratelimit import DEFAULT_HEADROOM
 from cloudsync.values.secret import SecretValue
 
 
@@ -31,21 +32,22 @@ class AwsProvider(Provider[AwsTarget]):
     """One AWS account and region."""
 
     kind = "aws"
-    # Changes per second: a change makes about one call in each of the 50-TPS write buckets
-    # (create / value+metadata / policy / tags), and the calls themselves are paced per
-    # bucket in SecretsManagerApi, so this only keeps the engine from queueing far ahead.
-    limits = RateLimits(writes_per_second=40.0, max_parallel=16)
-    quota_scale: ClassVar[float] = HEADROOM  # share of each published quota this process uses
+    # Every call is paced in its quota family by SecretsManagerApi (a create costs one token in
+    # each of the create, write and policy families): the engine only bounds changes in flight,
+    # enough to keep each 50/s family busy at AWS's ~50-100 ms per call.
+    limits = RateLimits(max_parallel=16)
+    quota_scale: ClassVar[float] = DEFAULT_HEADROOM  # share of each published quota, unless the target says
 
     def __init__(self, target: str, config: AwsTarget, context: ProviderContext) -> None:
         super().__init__(target, config, context)
         self.session = make_session(target, config)
         self.client = make_client(target, config, self.session)
         self._iam: Any = None
-        buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), self.quota_scale)
+        buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), config.quotas,
+                        self.quota_scale)
         self.api = SecretsManagerApi(target, self.client, buckets, self.api_calls)
         self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel,
-                                  config.access_drift)
+                                  config.access_drift, config.list_filter)
         self.writer = Writer(self.api, self.reader, config)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:

@@ -7,7 +7,14 @@ answers almost everything. Per-secret calls are made only where it cannot:
   (a declared name missing from it) or a delete/restore (an owned secret that is not declared
   or looks deleted), so a plan never acts on a stale listing;
 - ``GetResourcePolicy`` gives the readers of the stack's own live secrets and of the declared
-  names the engine asks about (``query.access``).
+  names the engine asks about (``query.access``). ``access_drift`` says which owned secrets:
+  ``all`` every one; ``changed`` those that declare readers plus those whose LastChangedDate
+  moved since cloudsync's last write (:func:`policy_unverified`); ``declared`` only those
+  that declare readers.
+
+With ``list_filter: stack`` the listing asks AWS only for secrets tagged with the stack's
+name (tag-key and tag-value filters, both prefix matches: ownership is still checked on
+each entry); a declared or asked-about name missing from it is confirmed with DescribeSecret.
 
 No value is ever read here.
 """
@@ -20,8 +27,8 @@ from typing import Any, TypeVar
 
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.policy import parse_policy
-from cloudsync.providers.aws.remote import is_lock_marker, owner_of, to_remote
-from cloudsync.providers.base import ProviderError, ReadQuery, RemoteSecret, is_reserved
+from cloudsync.providers.aws.remote import is_lock_marker, owner_of, policy_unverified, to_remote
+from cloudsync.providers.base import STACK_LABEL, ProviderError, ReadQuery, RemoteSecret, is_reserved
 
 PAGE_SIZE = 100
 T = TypeVar("T")
@@ -32,9 +39,10 @@ class StateReader:
     """Bulk reads of one target."""
 
     def __init__(self, api: SecretsManagerApi, region: str, replica_regions: list[str], parallel: int,
-                 access_drift: str = "all") -> None:
+                 access_drift: str = "all", list_filter: str = "none") -> None:
         self.api = api
         self.access_drift = access_drift
+        self.list_filter = list_filter
         self.region = region
         self.replica_regions = replica_regions
         self.parallel = parallel
@@ -43,7 +51,7 @@ class StateReader:
         self.last_policies: dict[str, str | None] = {}
 
     def read(self, query: ReadQuery) -> list[RemoteSecret]:
-        entries = self.list_all()
+        entries = self.list_all(query.stack if self.list_filter == "stack" else None)
         self._confirm(entries, query)
         policies = self._policies(entries, query)
         self.last_entries, self.last_policies = entries, policies
@@ -59,9 +67,12 @@ class StateReader:
                 secrets.append(to_remote(entry, region=self.region, replica_regions=self.replica_regions))
         return secrets
 
-    def list_all(self) -> dict[str, dict[str, Any]]:
+    def list_all(self, stack: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every secret, or (``stack``) those tagged with that stack's name."""
         entries: dict[str, dict[str, Any]] = {}
         params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "IncludePlannedDeletion": True}
+        if stack is not None:
+            params["Filters"] = [{"Key": "tag-key", "Values": [STACK_LABEL]}, {"Key": "tag-value", "Values": [stack]}]
         while True:
             page = self.api.call("ListSecrets", idempotent=True, **params)
             for entry in page.get("SecretList", []):
@@ -84,6 +95,8 @@ class StateReader:
     def _confirm(self, entries: dict[str, dict[str, Any]], query: ReadQuery) -> None:
         """Replace what the listing suggests about creates, deletes and restores with DescribeSecret."""
         suspects = {name for name in query.declared if name not in entries}  # would be creates
+        if self.list_filter == "stack":  # names asked about that the filtered listing cannot show
+            suspects |= {name for name in query.access if name not in entries}
         for name, entry in entries.items():
             if is_reserved(name) or owner_of(entry, self.region) != query.stack:
                 continue
@@ -102,16 +115,23 @@ class StateReader:
         With ``access_drift: declared``, only of the names whose declaration grants readers:
         the rest are reported with readers unknown, which the planner does not compare.
         """
-        asked = query.granted if self.access_drift == "declared" else None
         wanted = []
         for name, entry in entries.items():
             if is_reserved(name) or entry.get("DeletedDate") is not None:
                 continue  # a restore rewrites the policy anyway; AWS refuses some calls on deleted secrets
             owned = owner_of(entry, self.region) == query.stack
-            if (name in asked) if asked is not None else (owned or name in query.access):
+            if self._wants_policy(name, entry, owned, query):
                 wanted.append((name, owned))
         results = self._each(lambda item: self._policy(*item), wanted)
         return {name: text for (name, _), (known, text) in zip(wanted, results, strict=True) if known}
+
+    def _wants_policy(self, name: str, entry: Mapping[str, Any], owned: bool, query: ReadQuery) -> bool:
+        if self.access_drift == "declared":
+            return name in query.granted
+        if self.access_drift == "changed":
+            # Another owner's secret the engine asks about (a conflict, an adoption) has no mark of ours.
+            return name in query.granted or (policy_unverified(entry) if owned else name in query.access)
+        return owned or name in query.access
 
     def _policy(self, name: str, owned: bool) -> tuple[bool, str | None]:
         """Whether the policy could be read, and its text (None: the secret has no policy)."""

@@ -34,6 +34,14 @@ CURRENT = "AWSCURRENT"
 EXPIRES_TAG = "cloudsync-expires"
 REPLICAS_TAG = "cloudsync-replicas"
 SYSTEM_TAG_PREFIX = "aws:"
+# With ``access_drift: changed``: AWS's time (epoch seconds) of cloudsync's last write to the
+# secret, written by the last call of each change; a LastChangedDate later than it (by more
+# than SYNC_SLACK) means someone else changed the secret since, and its policy is read.
+SYNCED_TAG = "cloudsync-synced"
+# Covers the Date header's one-second resolution, latency and a retried final TagResource; an
+# out-of-band change inside this window after cloudsync's own write goes unseen until the next.
+SYNC_SLACK = 10.0
+GRANTED_SUFFIX = "r"  # the mark of a secret whose policy cloudsync left granting readers
 # The apply lock's marker secret (see lock.py): never part of the state cloudsync plans.
 LOCK_TAG = "cloudsync-lock"
 # The record's version when cloudsync's tags say it wrote a value but no version carries its
@@ -104,6 +112,22 @@ def _record(tags: Mapping[str, str], versions: Mapping[str, list[str]], current:
     else:
         version = LABEL_MISSING if current is not None else None
     return replace(record, version=version)
+
+
+def sync_mark(server_time: float, *, granted: bool) -> str:
+    """The SYNCED_TAG value: AWS's time of the write, and whether the policy left grants readers."""
+    return f"{int(server_time)}{GRANTED_SUFFIX if granted else ''}"
+
+
+def policy_unverified(entry: Mapping[str, Any]) -> bool:
+    """Whether a plan must read this owned secret's policy under ``access_drift: changed``: AWS
+    says it changed after cloudsync last wrote it, cloudsync left readers on it (a declaration
+    that drops them must be compared), or there is no mark to tell (True when unknown)."""
+    mark = tag_map(entry).get(SYNCED_TAG, "")
+    changed = entry.get("LastChangedDate")
+    if not mark.isdigit() or not isinstance(changed, datetime):
+        return True
+    return changed.timestamp() > int(mark) + SYNC_SLACK
 
 
 def is_lock_marker(entry: Mapping[str, Any]) -> bool:

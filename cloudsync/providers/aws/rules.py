@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from cloudsync.providers.quotas import AwsQuotas
 from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
 
 
@@ -35,11 +36,23 @@ class AwsTarget(TargetModel):
     iam_endpoint: str | None = Field(
         None, description="IAM endpoint for the access scan; default: the target's endpoint when it is a loopback "
                           "emulator, else AWS's global IAM endpoint")
-    access_drift: Literal["all", "declared"] = Field(
+    access_drift: Literal["all", "changed", "declared"] = Field(
         default="all",
         description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "
-                    "per secret); declared: only of secrets that declare readers (a plan costs about N/100 list "
-                    "calls plus one per such secret; a grant added to a secret that declares none goes unseen)")
+                    "per secret); changed: of secrets that declare readers, plus of those AWS reports changed "
+                    "(LastChangedDate) since cloudsync last wrote them (relies on a resource-policy change moving "
+                    "LastChangedDate, which AWS documents as 'modified in any way' but does not state for policies; "
+                    "see docs/providers/aws.md); declared: only of secrets that declare readers (a plan costs about "
+                    "N/100 list calls plus one per such secret; a grant added to a secret that declares none goes "
+                    "unseen)")
+    list_filter: Literal["none", "stack"] = Field(
+        default="none",
+        description="none: ListSecrets pages through every secret of the region; stack: only through secrets "
+                    "tagged with this stack's name (in an account shared by many stacks or tools; a declared "
+                    "secret missing from it is confirmed with DescribeSecret; import and drift's unmanaged check "
+                    "then see only tagged secrets)")
+    quotas: AwsQuotas = Field(default_factory=AwsQuotas,
+                              description="the Secrets Manager quotas this target paces to, when they differ")
 
 
 class AwsRules(ProviderRules):

@@ -10,7 +10,9 @@ what is left to do:
    ``VersionStages=[AWSCURRENT, cloudsync]``, which moves both labels atomically.
 4. Resource policy (readers), replica regions.
 5. Tags last: they hold the value's fingerprint, so a change that failed earlier still
-   shows the old fingerprint and the next plan rewrites the value.
+   shows the old fingerprint and the next plan rewrites the value. With ``access_drift:
+   changed`` they also hold the sync mark (a create, whose tags came with CreateSecret,
+   writes it with one more TagResource), so the change's last write is the mark's.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import (
     CURRENT,
     STAGE,
+    SYNCED_TAG,
     SYSTEM_TAG_PREFIX,
     AwsFacts,
     desired_tags,
+    sync_mark,
     tag_list,
     to_remote,
 )
@@ -176,9 +180,17 @@ class Writer:
             if full or facts is None or set(facts.replicas) != set(self.config.replica_regions):
                 self._set_replicas(name, set(self.config.replica_regions))
             current_tags = dict(facts.tags) if facts is not None else self._tags(name)
-            self._set_tags(name, desired_tags(request.stack, state, record, self.config.replica_regions),
-                           current_tags)
+            self._set_tags(name, {**desired_tags(request.stack, state, record, self.config.replica_regions),
+                                  **self._mark(state)}, current_tags)
+        elif mark := self._mark(state):
+            self.api.call("TagResource", name=name, SecretId=name, Tags=tag_list(mark))  # the change's last write
         return written
+
+    def _mark(self, state: SecretState) -> dict[str, str]:
+        """With ``access_drift: changed``, the tag that says when cloudsync last wrote (see remote.SYNCED_TAG)."""
+        if self.config.access_drift != "changed":
+            return {}
+        return {SYNCED_TAG: sync_mark(self.api.server_now(), granted=bool(state.readers))}
 
     def _update_secret(self, name: str, state: SecretState, before: RemoteSecret | None, *,
                        writing_value: bool) -> None:

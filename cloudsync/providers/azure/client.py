@@ -30,9 +30,11 @@ from azure.mgmt.keyvault import KeyVaultManagementClient
 from requests import Session
 from requests.adapters import HTTPAdapter
 
+from cloudsync.providers.azure.pacing import VaultPacing, vault_buckets
 from cloudsync.providers.azure.rules import AzureTarget
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.base import is_loopback as is_loopback_host
+from cloudsync.ratelimit import DEFAULT_HEADROOM
 
 PUBLIC_ARM = "https://management.azure.com"
 POOL_SIZE = 32  # above the apply engine's parallelism, so connections are reused, not dropped
@@ -160,7 +162,7 @@ def _credential(config: AzureTarget) -> DefaultAzureCredential:
 class AzureClients:
     """The clients of one target, created without any network call; closed together."""
 
-    def __init__(self, config: AzureTarget, counts: Counter[str]) -> None:
+    def __init__(self, config: AzureTarget, counts: Counter[str], pacing_headroom: float = DEFAULT_HEADROOM) -> None:
         vault_url = _https(config.vault_url, "vault_url")
         quiet_sdk_logs()
         self.scope = rbac_scope(config)
@@ -170,6 +172,7 @@ class AzureClients:
             vault_url, self.credential, transport=_transport(), per_call_policies=[counter],
             # The challenge names https://vault.azure.net; an emulator on loopback cannot match it.
             verify_challenge_resource=not is_loopback(vault_url),
+            per_retry_policies=[VaultPacing(vault_buckets(vault_url, config.quotas, pacing_headroom))],
             **READ_RETRIES,
         )
         self.authorization: AuthorizationManagementClient | None = None

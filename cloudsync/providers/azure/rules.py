@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from cloudsync.providers.quotas import AzureQuotas
 from cloudsync.providers.rules import ProviderRules, RemoteNames, TargetModel, id_field
 
 # cloudsync stores a description as the secret version's contentType, which Key Vault
@@ -34,6 +35,8 @@ class AzureTarget(TargetModel):
     access_scan: bool = Field(True, description="read who can read each secret through the vault, its resource group, "
                                                 "subscription, management groups or access policies; false: readers "
                                                 "are reported incomplete")
+    quotas: AzureQuotas = Field(default_factory=AzureQuotas,
+                                description="the vault's transaction quota this target paces to, when it differs")
 
 
 _FOLD = str.maketrans({"_": "-", ".": "-"})

@@ -38,6 +38,7 @@ from tests.fakes.azure.roles import RoleDefinitions
 from tests.fakes.azure.vault import ApiError, Vault
 from tests.fakes.azure.vault_resource import SEGMENT as VAULT_SEGMENT
 from tests.fakes.azure.vault_resource import VaultResource
+from tests.fakes.quota import QuotaBuckets
 from tests.fakes.tls import TlsFiles, TlsHttpServer
 
 KEYVAULT_API_VERSION = "2026-04-01"
@@ -92,6 +93,8 @@ class AzureFake:
         self.list_page_size = 25  # the most items a Key Vault list page holds (maxresults caps it too)
         self.empty_pages = 0  # empty pages (with a nextLink) served before each page of items
         self.calls: Counter[str] = Counter()
+        # Key Vault's published quotas per vault, enforced when set (see enforce_quota).
+        self.quota: QuotaBuckets | None = None
         self.hosts: Counter[str] = Counter()  # Host header per API family, to check endpoint routing
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
@@ -142,6 +145,7 @@ class AzureFake:
             self.calls.clear()
             self.hosts.clear()
             self._faults.clear()
+            self.quota = None
             self._denied.clear()
             self._allowed = None
 
@@ -205,6 +209,16 @@ class AzureFake:
         """Let the identity hold exactly these RBAC actions and data actions: refuse (403) every other."""
         with self._lock:
             self._allowed = {a.lower() for a in actions}
+
+    def enforce_quota(self, transactions_per_10_seconds: float = 4_000, creates_per_10_seconds: float = 300) -> QuotaBuckets:
+        """Throttle data-plane requests beyond the vault's quotas with Key Vault's 429 and Retry-After.
+
+        Every secrets request takes a ``transactions`` token; every SetSecret also a ``create``
+        one (the fake, like cloudsync, does not tell a new secret from a new version).
+        """
+        self.quota = QuotaBuckets({"transactions": transactions_per_10_seconds / 10,
+                                   "create": creates_per_10_seconds / 10})
+        return self.quota
 
     def pending_faults(self) -> int:
         with self._lock:
@@ -304,6 +318,11 @@ class AzureFake:
             return Response(401, {"error": {"code": "InvalidAuthenticationToken",
                                             "message": "The access token is missing or invalid."}})
         self.count(counted, headers.get("host"))
+        if family == "kv" and self.quota is not None:
+            wait = self.quota.admit(["transactions", *(["create"] if operation == "kv.set" else [])])
+            if wait is not None:
+                self.count("fault.quota")
+                return _fault_response(family, Fault(429, 0, QuotaBuckets.retry_after_header(wait), None))
         fault = self.take_fault(counted)
         if fault is not None and not fault.after:
             self.count(f"fault.{fault.status or 'drop'}")

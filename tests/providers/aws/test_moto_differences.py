@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.secretsmanager.models import secretsmanager_backends
 
 from cloudsync.plan.actions import Reason
 from cloudsync.providers.aws import AwsProvider
@@ -114,3 +115,21 @@ def test_block_public_policy_is_not_enforced_by_moto(sm: Any) -> None:
         {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
     sm.put_resource_policy(SecretId=NAME, ResourcePolicy=json.dumps(public), BlockPublicPolicy=True)
     assert sm.get_resource_policy(SecretId=NAME)["ResourcePolicy"]
+
+
+def test_a_resource_policy_change_does_not_move_last_changed_date_in_moto(sm: Any) -> None:
+    """moto moves LastChangedDate only on create, PutSecretValue and UpdateSecret; AWS documents it as
+    "the last date and time that this secret was modified in any way" without saying whether a
+    resource policy (or tag) change counts, and no AWS page or emulator here can settle it. That is
+    why ``access_drift: changed`` (which relies on it moving) is opt-in and ``all`` stays the
+    default (docs/providers/aws.md); its tests make LastChangedDate move with an UpdateSecret."""
+    sm.create_secret(Name=NAME, SecretString="x")
+    before = sm.describe_secret(SecretId=NAME)["LastChangedDate"]
+    backend = secretsmanager_backends["123456789012"]["us-east-1"].secrets[NAME]
+    backend.last_changed_date = int(backend.last_changed_date) - 60  # so that a move is visible at once
+    sm.put_resource_policy(SecretId=NAME, ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+         "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}))
+    sm.tag_resource(SecretId=NAME, Tags=[{"Key": "k", "Value": "v"}])
+    after = sm.describe_secret(SecretId=NAME)["LastChangedDate"]
+    assert after.timestamp() == before.timestamp() - 60
