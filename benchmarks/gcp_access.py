@@ -123,13 +123,15 @@ def main() -> None:
     args = parser.parse_args()
     # The fake has no quotas: lift the pacing so the run measures cloudsync itself.
     GcpProvider.quota = QuotaLimits(reads_per_minute=6e6, writes_per_minute=6e6, access_per_minute=6e6,
-                                    iam_reads_per_minute=6e6)
+                                    iam_reads_per_minute=6e6, asset_searches_per_minute=6e6,
+                                    asset_lists_per_minute=6e6)
     GcpProvider.limits = RateLimits(writes_per_second=1e5, max_parallel=8)
     fake = FakeSecretManager().start()
     try:
         for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
             fake.reset()
             seed(fake, size)
+            fake.advance(31 * 60)  # a steady state: older than the asset index's lag window (30 min)
             print(f"\n== {size} secrets ==")
             with tempfile.TemporaryDirectory(prefix="cloudsync-gcp-access-") as tmp:
                 measure(fake, size, Path(tmp))

@@ -4,8 +4,9 @@ A principal reads a secret's value with ``secretmanager.versions.access``, grant
 role that carries it, bound on the secret itself or on any resource above it. The scan
 reads, per target:
 
-- each secret's own IAM policy: already read by :meth:`GcpProvider.read` (``via=secret``);
-  no call here, so the scan adds no call per secret;
+- each secret's own IAM policy: already read by :meth:`GcpProvider.read` (``via=secret``),
+  directly or, where the asset index shows no binding, taken as empty from the index; no
+  call here, so the scan adds no call per secret;
 - the project's IAM policy: ``Projects.GetIamPolicy``, one call (``via=project``);
 - with ``access_scan: {ancestors: ...}``: the folders' and the organization's policies
   (``via=folder`` / ``organization``), one ``GetIamPolicy`` each, found with

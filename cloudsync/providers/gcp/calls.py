@@ -48,11 +48,15 @@ class QuotaLimits:
     # Resource Manager and IAM reads of the access scan (a handful per target): paced well
     # below those APIs' own per-project read quotas.
     iam_reads_per_minute: float = 600
+    asset_searches_per_minute: float = 400  # Cloud Asset Inventory SearchAllIamPolicies
+    asset_lists_per_minute: float = 100  # Cloud Asset Inventory ListAssets
     headroom: float = 0.9
 
     def per_second(self, quota: Quota) -> float:
         per_minute = {Quota.READ: self.reads_per_minute, Quota.WRITE: self.writes_per_minute,
-                      Quota.ACCESS: self.access_per_minute, Quota.IAM_READ: self.iam_reads_per_minute}[quota]
+                      Quota.ACCESS: self.access_per_minute, Quota.IAM_READ: self.iam_reads_per_minute,
+                      Quota.ASSET_SEARCH: self.asset_searches_per_minute,
+                      Quota.ASSET_LIST: self.asset_lists_per_minute}[quota]
         return per_minute * self.headroom / 60
 
 

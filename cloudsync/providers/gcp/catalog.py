@@ -19,13 +19,18 @@ from cloudsync.providers.base import Operation
 
 
 class Quota(StrEnum):
-    """Secret Manager's per-project request quotas (checked: 600 / 600 / 90,000 per minute), and
-    the read quotas of Resource Manager and IAM that the access scan's few calls count against."""
+    """Secret Manager's per-project request quotas (checked: 600 / 600 / 90,000 per minute), the
+    read quotas of Resource Manager and IAM that the access scan's few calls count against, and
+    Cloud Asset Inventory's."""
 
     READ = "read"
     WRITE = "write"
     ACCESS = "access"
     IAM_READ = "iam-read"
+    # Cloud Asset Inventory's per-project quotas (checked: SearchAllIamPolicies 400/min,
+    # ListAssets 100/min; https://cloud.google.com/asset-inventory/docs/quota).
+    ASSET_SEARCH = "asset-search"
+    ASSET_LIST = "asset-list"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,16 @@ class Method:
     permission: str
     quota: Quota
     why: str
+    also: tuple[str, ...] = ()  # further permissions the call checks
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return (self.permission, *self.also)
+
+
+# "All Cloud Asset Inventory calls require the serviceusage.services.use permission"
+# (asset-inventory/docs/access-control), on the project the calls are billed to.
+_ASSET_CALLS = ("serviceusage.services.use",)
 
 
 METHODS: Mapping[str, Method] = {
@@ -56,6 +71,12 @@ METHODS: Mapping[str, Method] = {
                                    "disable versions beyond keep_versions (never destroyed)"),
     "SetIamPolicy": Method("secretmanager.secrets.setIamPolicy", Quota.WRITE,
                            "grant and revoke roles/secretmanager.secretAccessor"),
+    # The inventory sweep (inventory.py): every secret's IAM policy and versions in a few pages.
+    "Assets.SearchAllIamPolicies": Method("cloudasset.assets.searchAllIamPolicies", Quota.ASSET_SEARCH,
+                                          "find secrets with IAM grants in bulk, instead of one read per secret",
+                                          _ASSET_CALLS),
+    "Assets.ListAssets": Method("cloudasset.assets.listResource", Quota.ASSET_LIST,
+                                "find out-of-band versions in bulk, instead of one read per secret", _ASSET_CALLS),
     # The access scan: grants at broader scopes than the secret (see access.py).
     "Projects.GetIamPolicy": Method("resourcemanager.projects.getIamPolicy", Quota.IAM_READ,
                                     "who can read every secret through the project's IAM policy"),
@@ -73,6 +94,9 @@ METHODS: Mapping[str, Method] = {
 }
 
 _READ_METADATA = ("ListSecrets", "GetSecretVersion", "GetIamPolicy")
+# With inventory: true (the default). Without these permissions a plan still works: it reads
+# every owned secret directly, as with inventory: false, and says so.
+INVENTORY_CALLS = ("Assets.SearchAllIamPolicies", "Assets.ListAssets")
 # Every plan, drift and apply runs the access scan (unless the target sets access_scan: false):
 # the project's policy and the roles it, or a secret's policy, names. Granted in the project.
 SCAN_CALLS = ("Projects.GetIamPolicy", "IAM.GetRole")
@@ -83,23 +107,24 @@ ANCESTOR_CALLS: Sequence[str] = ("Projects.GetProject", "Folders.GetFolder", "Fo
 LOOKUPS = ("Projects.GetProject", "Folders.GetFolder")
 
 CALLS: Mapping[Operation, Sequence[str]] = {
-    Operation.PLAN_METADATA: (*_READ_METADATA, *SCAN_CALLS),
-    Operation.PLAN: (*_READ_METADATA, "AccessSecretVersion", *SCAN_CALLS),
-    Operation.APPLY: (*_READ_METADATA, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
+    Operation.PLAN_METADATA: (*_READ_METADATA, *INVENTORY_CALLS, *SCAN_CALLS),
+    Operation.PLAN: (*_READ_METADATA, *INVENTORY_CALLS, "AccessSecretVersion", *SCAN_CALLS),
+    Operation.APPLY: (*_READ_METADATA, *INVENTORY_CALLS, "AccessSecretVersion", "GetSecret", "CreateSecret", "UpdateSecret",
                       "DeleteSecret", "AddSecretVersion", "ListSecretVersions", "DisableSecretVersion",
                       "SetIamPolicy", *SCAN_CALLS),
 }
 
 
-def calls_for(operation: Operation, *, access_scan: bool = True) -> list[str]:
-    """The RPCs of ``operation`` in the project; without the scan's when the target opts out."""
-    return [m for m in CALLS[operation] if access_scan or m not in SCAN_CALLS]
+def calls_for(operation: Operation, *, access_scan: bool = True, inventory: bool = True) -> list[str]:
+    """The RPCs of ``operation`` in the project; without the scan's (or the inventory's) when the target opts out."""
+    return [m for m in CALLS[operation]
+            if (access_scan or m not in SCAN_CALLS) and (inventory or m not in INVENTORY_CALLS)]
 
 
 def permissions_for(operation: Operation) -> list[str]:
-    return sorted({METHODS[m].permission for m in CALLS[operation]})
+    return sorted({p for m in CALLS[operation] for p in METHODS[m].permissions})
 
 
 def permission_of(method: str) -> str:
     known = METHODS.get(method)
-    return known.permission if known else f"the permission of {method}"
+    return " and ".join(known.permissions) if known else f"the permission of {method}"

@@ -2,7 +2,7 @@
 
 - No endpoint: the public service (``secretmanager.googleapis.com``, or
   ``secretmanager.<location>.rep.googleapis.com`` for regional secrets;
-  ``cloudresourcemanager.googleapis.com``, ``iam.googleapis.com``) over TLS, with
+  ``cloudresourcemanager.googleapis.com``, ``iam.googleapis.com``, ``cloudasset.googleapis.com``) over TLS, with
   Application Default Credentials.
 - An endpoint ``host:port`` on a loopback host (an emulator, the test fake): plain gRPC via
   the client's ``*GrpcTransport(channel=grpc.insecure_channel(...))``, no credentials.
@@ -11,7 +11,7 @@
   and values unencrypted over a network.
 
 A target's ``endpoint`` applies to every service cloudsync calls for it (Secret Manager,
-Resource Manager, IAM); ``endpoints.<service>`` overrides it for one service.
+Resource Manager, IAM, Cloud Asset Inventory); ``endpoints.<service>`` overrides it for one service.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Service(StrEnum):
     SECRETMANAGER = "secretmanager"
     RESOURCEMANAGER = "resourcemanager"
     IAM = "iam"
+    CLOUDASSET = "cloudasset"
 
 
 def parse_endpoint(endpoint: str) -> Endpoint:

@@ -10,7 +10,8 @@ record                 ``cloudsync-fp``/``-kid``/``-spec``/``-written``/``-versi
 description            ``Secret.annotations["description"]`` (GCP has no description field)
 expires_at             ``Secret.expire_time`` (GCP *deletes* the secret at that time)
 readers                members of the unconditional ``roles/secretmanager.secretAccessor``
-                       binding of the secret's IAM policy
+                       binding of the secret's IAM policy (``cloudsync-readers: granted``
+                       while cloudsync keeps some there)
 other_access           every other binding (other roles, conditional accessor bindings):
                        reported, never changed
 current_version        the number of the ``latest`` version (" (disabled)" appended when the
@@ -35,6 +36,11 @@ from cloudsync.providers.base import ProviderFacts, RemoteSecret, decode_meta, f
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 DESCRIPTION_KEY = "description"
 LOCK_LABEL = "cloudsync-lock"
+# Set when cloudsync grants readers (and kept until a write after they are all revoked): the
+# plan then reads that secret's policy directly, so a grant or revocation cloudsync made a
+# minute ago is never judged from an asset index that has not caught up with it.
+GRANTED_LABEL = "cloudsync-readers"
+GRANTED = "granted"
 
 
 def secret_id(resource_name: str) -> str:
@@ -68,16 +74,19 @@ class PolicyView:
     etag: bytes
     version: int
     bindings: tuple[Binding, ...]
+    # False when it comes from Cloud Asset Inventory's index, not from GetIamPolicy: fine to
+    # report, never a base for SetIamPolicy (its etag is not the live one).
+    confirmed: bool = True
 
     @classmethod
-    def from_pb(cls, policy: Any) -> PolicyView:
+    def from_pb(cls, policy: Any, *, confirmed: bool = True) -> PolicyView:
         bindings = []
         for b in policy.bindings:
             condition = None
             if b.HasField("condition"):
                 condition = (b.condition.expression, b.condition.title, b.condition.description)
             bindings.append(Binding(b.role, tuple(b.members), condition))
-        return cls(etag=bytes(policy.etag), version=int(policy.version), bindings=tuple(bindings))
+        return cls(etag=bytes(policy.etag), version=int(policy.version), bindings=tuple(bindings), confirmed=confirmed)
 
     @property
     def readers(self) -> frozenset[str]:
@@ -133,6 +142,7 @@ class Snapshot(ProviderFacts):
     replication: str
     policy: PolicyView | None = None
     latest: Latest | None = None
+    created: datetime | None = None  # the secret's create_time (fresh from ListSecrets)
 
 
 def snapshot(secret: Any) -> Snapshot:
@@ -145,7 +155,7 @@ def snapshot(secret: Any) -> Snapshot:
     return Snapshot(
         name=secret.name, etag=secret.etag, labels=dict(secret.labels), annotations=dict(secret.annotations),
         expire_time=to_datetime(secret.expire_time) if secret.HasField("expire_time") else None,
-        replication=replication)
+        replication=replication, created=to_datetime(secret.create_time) if secret.HasField("create_time") else None)
 
 
 def to_remote(snap: Snapshot) -> RemoteSecret:

@@ -8,7 +8,9 @@ shows how to grant it on that one secret.
 Every role includes what the access scan (who can read each secret) calls in the project,
 unless the target sets ``access_scan: false``; an identity without it still plans, and reports
 the readers as unknown. Folder and organization permissions cannot go in a project role, so
-with ``access_scan.ancestors`` one more role is printed, for the organization.
+with ``access_scan.ancestors`` one more role is printed, for the organization. The same goes
+for the Cloud Asset Inventory permissions (``inventory: true``): without them a plan reads
+every owned secret directly and says so.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ def _role_permissions(operation: Operation, calls: Sequence[str]) -> dict[str, l
     """permission -> the RPCs of this operation that need it (plan leaves value access out)."""
     found: dict[str, list[str]] = {}
     for method in calls:
-        permission = METHODS[method].permission
-        if operation is Operation.PLAN and permission == ACCESS:
-            continue
-        found.setdefault(permission, []).append(method)
+        for permission in METHODS[method].permissions:
+            if operation is Operation.PLAN and permission == ACCESS:
+                continue
+            found.setdefault(permission, []).append(method)
     return dict(sorted(found.items()))
 
 
@@ -88,7 +90,8 @@ def render_permissions(target_config: Any, stack_name: str) -> str:
         lines += _role_lines(operation.value, stack_name, purpose,
                              f"gcloud iam roles create cloudsync{suffix[0].upper()}{suffix[1:]} --project={project} "
                              "--file=FILE",
-                             _role_permissions(operation, calls_for(operation, access_scan=scan)))
+                             _role_permissions(operation, calls_for(operation, access_scan=scan,
+                                                                    inventory=target_config.inventory)))
     lines += _ancestor_lines(target_config, stack_name)
     lines += [
         "---",

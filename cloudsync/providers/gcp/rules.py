@@ -25,6 +25,8 @@ class GcpEndpoints(Strict):
     resourcemanager: str | None = Field(
         None, description="host:port of Cloud Resource Manager (project, folder and organization IAM policies)")
     iam: str | None = Field(None, description="host:port of the IAM API (role definitions)")
+    cloudasset: str | None = Field(
+        None, description="host:port of Cloud Asset Inventory (every secret's IAM policy and versions, in bulk)")
 
 
 AncestorName = Annotated[str, Field(pattern=r"^(folders|organizations)/[0-9]{1,20}$")]
@@ -54,6 +56,13 @@ class GcpTarget(TargetModel):
     replication: list[str] = Field(
         default_factory=list, description="user-managed replica locations; empty means automatic"
     )
+    inventory: bool = Field(
+        True, description="find out-of-band grants and versions through Cloud Asset Inventory in a few paged calls, "
+                          "reading directly only what it flags; false reads every owned secret's IAM policy and "
+                          "latest version directly (two calls per secret; see docs/providers/gcp.md)")
+    inventory_lag_minutes: int = Field(
+        30, ge=1, le=1440, description="how far Cloud Asset Inventory may lag: secrets created within this window "
+                                       "are read directly")
     keep_versions: int = Field(5, ge=1, le=1000, description="enabled versions kept per secret")
     reads_per_minute: int | None = Field(
         default=None, ge=1, description="the project's Secret Manager read quota, when raised above 600/min")

@@ -1,4 +1,4 @@
-"""The Resource Manager and IAM clients of the access scan, opened on first use.
+"""The Resource Manager, IAM and Cloud Asset Inventory clients, opened on first use.
 
 A plan that never scans access opens none of them and imports neither library. Each is
 reached at the target's endpoint for its service (:func:`.client.endpoint_for`), so a target
@@ -27,6 +27,9 @@ _KINDS: dict[str, tuple[Service, str, str, str, str, str]] = {
                       "OrganizationsGrpcTransport", "google-cloud-resource-manager"),
     "iam": (Service.IAM, "google.cloud.iam_admin_v1", "IAMClient", "google.cloud.iam_admin_v1.services.iam.transports",
             "IAMGrpcTransport", "google-cloud-iam"),
+    "assets": (Service.CLOUDASSET, "google.cloud.asset_v1", "AssetServiceClient",
+               "google.cloud.asset_v1.services.asset_service.transports", "AssetServiceGrpcTransport",
+               "google-cloud-asset"),
 }
 
 
@@ -37,7 +40,8 @@ class ScanClients:
         # Parsed now, so a bad or plain-text non-loopback endpoint fails when the target opens,
         # like the Secret Manager endpoint does, not halfway through a scan.
         self._endpoints: dict[Service, Endpoint | None] = {
-            service: endpoint_for(config, service) for service in (Service.RESOURCEMANAGER, Service.IAM)}
+            service: endpoint_for(config, service) for service in (Service.RESOURCEMANAGER, Service.IAM,
+                                                                   Service.CLOUDASSET)}
         self._open: dict[str, Any] = {}
 
     def types(self, kind: str) -> Any:

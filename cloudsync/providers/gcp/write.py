@@ -44,6 +44,8 @@ from cloudsync.providers.base import (
 from cloudsync.providers.gcp.calls import Caller
 from cloudsync.providers.gcp.mapping import (
     DESCRIPTION_KEY,
+    GRANTED,
+    GRANTED_LABEL,
     PolicyView,
     Snapshot,
     secret_id,
@@ -81,6 +83,7 @@ class _Progress:
     snap: Snapshot | None = None  # the secret as last seen (read, created or updated by us)
     created: bool = False
     version: int | None = None
+    written: datetime | None = None  # the value record's written_at, fixed once so retries agree
     metadata_done: bool = False
     access_done: bool = False
     pruned: bool = False
@@ -156,14 +159,20 @@ class Writer:
             progress = self._progress.setdefault(request.token, _Progress())
         if progress.snap is None:
             progress.snap = None if creating else snapshot_of(request.before)
-        if progress.snap is None:
-            progress.snap, progress.created = self._create_or_adopt(name, request)
         record = request.record
+        if request.value is not None and progress.written is None:
+            progress.written = record.written_at if record and record.written_at else now()
+        if progress.snap is None:
+            # A new secret's first version is number 1: its value record goes on CreateSecret, so the
+            # labels need no UpdateSecret afterwards (2 writes per create, not 3). Should the version
+            # get another number (someone added one in between), the update below corrects the record.
+            first = replace(record or ValueRecord(), version="1", written_at=progress.written) \
+                if request.value is not None else None
+            progress.snap, progress.created = self._create_or_adopt(name, request, first)
         if request.value is not None:
             if progress.version is None:
                 progress.version = self._written_before(name, request) or self._add_version(name, request.value)
-            written = record.written_at if record and record.written_at else now()
-            record = replace(record or ValueRecord(), version=str(progress.version), written_at=written)
+            record = replace(record or ValueRecord(), version=str(progress.version), written_at=progress.written)
         if not progress.metadata_done:
             progress.snap = self._update_metadata(name, request.stack, state, progress.snap, record)
             progress.metadata_done = True
@@ -171,6 +180,10 @@ class Writer:
                 progress.created or creating or Reason.ACCESS in request.reasons):
             self._set_readers(name, state.readers, progress.snap, fresh=progress.created)
             progress.access_done = True
+            if not state.readers and GRANTED_LABEL in progress.snap.labels:
+                # Every reader is revoked now: drop the label that makes plans read this policy directly.
+                progress.snap = self._update_metadata(name, request.stack, state, replace(progress.snap, policy=None),
+                                                      record)
         if progress.version is not None and not progress.pruned:
             self._prune(name, progress.version)
             progress.pruned = True
@@ -190,11 +203,12 @@ class Writer:
             raise
         return snapshot(secretmanager.Secret.pb(secret))
 
-    def _create_or_adopt(self, name: str, request: StateRequest) -> tuple[Snapshot, bool]:
-        """Create the secret with its metadata (no value record yet); a retried create finds ours."""
+    def _create_or_adopt(self, name: str, request: StateRequest, record: ValueRecord | None) -> tuple[Snapshot, bool]:
+        """Create the secret with its metadata and the record of its first version; a retried create finds ours."""
         state = request.state
+        granted = {GRANTED_LABEL: GRANTED} if state.readers else {}
         secret = secretmanager.Secret(
-            labels={**state.labels, **encode_meta(request.stack, state, None)},
+            labels={**state.labels, **encode_meta(request.stack, state, record), **granted},
             annotations={DESCRIPTION_KEY: state.description} if state.description else {},
             replication=replication_for(self.config))
         if state.expires_at is not None:
@@ -260,8 +274,10 @@ class Writer:
             annotations[DESCRIPTION_KEY] = state.description
         else:
             annotations.pop(DESCRIPTION_KEY, None)
-        return _Fields({**state.labels, **encode_meta(stack, state, record)}, annotations,
-                       _seconds(state.expires_at))
+        labels = {**state.labels, **encode_meta(stack, state, record)}
+        if state.readers or (snap.policy is not None and snap.policy.readers):
+            labels[GRANTED_LABEL] = GRANTED  # readers now, or ones about to be revoked: see GRANTED_LABEL
+        return _Fields(labels, annotations, _seconds(state.expires_at))
 
     def _update_metadata(self, name: str, stack: str, state: SecretState, snap: Snapshot,
                          record: ValueRecord | None) -> Snapshot:
@@ -306,7 +322,7 @@ class Writer:
 
     def _set_readers(self, name: str, readers: frozenset[str], snap: Snapshot, *, fresh: bool) -> None:
         """Make the unconditional secretAccessor binding exactly ``readers``; keep every other binding."""
-        policy = snap.policy
+        policy = snap.policy if snap.policy is not None and snap.policy.confirmed else None
         if policy is None:
             if fresh and not readers:
                 return  # a new secret's policy is empty already

@@ -1,5 +1,7 @@
 """The fake served over real gRPC: ``google.cloud.secretmanager.v1.SecretManagerService``,
-and beside it Resource Manager and IAM roles (:mod:`.iam_services`, state in ``directory``).
+and beside it Resource Manager and IAM roles (:mod:`.iam_services`, state in ``directory``)
+and Cloud Asset Inventory's index of the secrets (:mod:`.assets`, lagging ``index_lag``
+seconds behind the store on the fake's clock, which ``advance`` moves).
 
 The real ``SecretManagerServiceClient`` talks to it over its default gRPC transport on
 127.0.0.1 ephemeral ports, in one of two ways, as cloudsync does:
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
@@ -47,7 +50,7 @@ from google.protobuf import duration_pb2, empty_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tests.fakes.gcp import iam_services
+from tests.fakes.gcp import assets, iam_services
 from tests.fakes.gcp.directory import Directory
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.oauth import Credentials
@@ -73,6 +76,7 @@ PERMISSIONS = {
     "GetIamPolicy": "secretmanager.secrets.getIamPolicy",
     "SetIamPolicy": "secretmanager.secrets.setIamPolicy",
     **iam_services.PERMISSIONS,
+    **assets.PERMISSIONS,
 }
 
 
@@ -129,7 +133,8 @@ class FakeSecretManager:
     """An in-process Secret Manager on ``127.0.0.1:<port>``."""
 
     def __init__(self, tls: TlsFiles | None = None) -> None:
-        self.store = Store()
+        self.offset = 0.0  # seconds the fake's clock runs ahead of the wall clock (``advance``)
+        self.store = Store(self.now)
         self.directory = Directory()
         self.calls: Counter[str] = Counter()
         self.max_page_size = MAX_PAGE
@@ -166,8 +171,10 @@ class FakeSecretManager:
                                       ("grpc.max_receive_message_length", -1),
                                       ("grpc.so_reuseport", 0)])
         handlers = grpc.method_handlers_generic_handler(SERVICE, self._handlers(authenticated=authenticated))
-        server.add_generic_rpc_handlers((handlers, *iam_services.handlers(
-            self, lambda method, body: self._wrap(method, body, authenticated=authenticated))))
+        def wrap(method: str, body: Callable[[Any], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
+            return self._wrap(method, body, authenticated=authenticated)
+
+        server.add_generic_rpc_handlers((handlers, *iam_services.handlers(self, wrap), *assets.handlers(self, wrap)))
         return server
 
     def stop(self) -> None:
@@ -190,7 +197,8 @@ class FakeSecretManager:
 
     def reset(self) -> None:
         with self._lock:
-            self.store = Store()
+            self.offset = 0.0
+            self.store = Store(self.now)
             self.directory = Directory()
             self.calls.clear()
             self.max_page_size = MAX_PAGE
@@ -228,6 +236,20 @@ class FakeSecretManager:
                                    {k: frozenset(v) for k, v in (on_secrets or {}).items()})
 
 
+    # -- time and the asset index ------------------------------------------------------
+
+    def now(self) -> float:
+        """The fake's clock: the wall clock plus what tests ``advance``d it by."""
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (the asset index catches up, secrets expire), without sleeping."""
+        self.offset += seconds
+
+    def index_lag(self, seconds: float) -> None:
+        """How many seconds Cloud Asset Inventory's answers trail the store (0 after ``reset``)."""
+        self.store.index.lag = seconds
+
     def pending_faults(self) -> int:
         with self._lock:
             return sum(f.remaining for f in self._faults)
@@ -258,10 +280,11 @@ class FakeSecretManager:
                     if fault.after:
                         return fault
                     raise FakeError(fault.code, _fault_message(fault.code), retry_delay=fault.retry_delay)
-            permission = PERMISSIONS.get(method)
-            refused = method in self._denied or (
-                permission is not None and self._grants is not None
-                and not self._grants.allows(permission, _resource_of(request)))
+            checked = (PERMISSIONS[method], *assets.ALSO.get(method, ())) if method in PERMISSIONS else ()
+            grants = self._grants
+            missing = [p for p in checked if grants is not None and not grants.allows(p, _resource_of(request))]
+            permission = missing[0] if missing else PERMISSIONS.get(method)
+            refused = method in self._denied or bool(missing)
             if refused:
                 raise FakeError(grpc.StatusCode.PERMISSION_DENIED,
                                 f"Permission '{permission or method}' denied for resource "

@@ -39,6 +39,7 @@ from google.iam.v1 import policy_pb2
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from tests.fakes.gcp import rules
+from tests.fakes.gcp.assets import Entry, Index
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.filters import matches_secret, matches_version, parse_filter
 from tests.fakes.gcp.names import SECRET_ID_RE, Parent, parse_parent, parse_secret, parse_version
@@ -91,6 +92,7 @@ class Store:
         # Whether AddSecretVersion changes the secret's etag. The reference does not say;
         # clients must work either way, so tests can flip it.
         self.secret_etag_changes_on_add = False
+        self.index = Index(clock)  # Cloud Asset Inventory's lagging view of this store (assets.py)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -107,7 +109,13 @@ class Store:
         for name in [n for n, when in self._expiring.items() if when <= now]:
             self._forget(name)
 
+    def _indexed(self, secret: _Secret) -> None:
+        """Tell the asset index what ``secret`` now looks like."""
+        versions = {n: (State(v.pb.state).name, self._copy(v.pb.create_time)) for n, v in secret.versions.items()}
+        self.index.record(secret.pb.name, Entry(self._copy(secret.policy), versions))
+
     def _store(self, secret: _Secret) -> None:
+        self._indexed(secret)
         self._secrets[secret.pb.name] = secret
         if secret.pb.HasField("expire_time"):
             self._expiring[secret.pb.name] = secret.pb.expire_time.ToNanoseconds()
@@ -115,7 +123,8 @@ class Store:
             self._expiring.pop(secret.pb.name, None)
 
     def _forget(self, name: str) -> None:
-        self._secrets.pop(name, None)
+        if self._secrets.pop(name, None) is not None:
+            self.index.record(name, None)
         self._expiring.pop(name, None)
 
     def _secret(self, name: str) -> _Secret:
@@ -280,6 +289,7 @@ class Store:
             elif secret.pb.HasField("replication"):
                 version.replication_status.automatic.SetInParent()
             secret.versions[number] = _Version(pb=version, data=bytes(payload.data))
+            self._indexed(secret)
             if self.secret_etag_changes_on_add:
                 secret.pb.etag = self._etag()
             return self._copy(version)
@@ -348,6 +358,7 @@ class Store:
                 for alias in [a for a, n in secret.pb.version_aliases.items() if n == number]:
                     del secret.pb.version_aliases[alias]
             version.pb.etag = self._etag()
+            self._indexed(secret)
             return self._copy(version.pb)
 
     # -- IAM --------------------------------------------------------------------------
@@ -379,6 +390,7 @@ class Store:
             stored = _normalised(policy)
             stored.etag = os.urandom(8)
             secret.policy = stored
+            self._indexed(secret)
             return self._copy(stored)
 
     def test_iam_permissions(self, resource: str, permissions: list[str]) -> list[str]:

@@ -57,7 +57,9 @@ def test_a_change_that_keeps_failing_resumes_where_it_stopped_when_the_engine_re
     # More failures than one call's own retries: the engine retries the whole change, and the
     # adapter resumes after the version it already wrote instead of writing another.
     monkeypatch.setenv("CLOUDSYNC_FINGERPRINT_KEY", "k" * 32)  # keep the faults for the changes
-    gcp.inject(grpc.StatusCode.UNAVAILABLE, 10, methods=["UpdateSecret"], retry_delay=0.01)
+    # SetIamPolicy comes after the version (a create writes no UpdateSecret any more: its value
+    # record rides on CreateSecret).
+    gcp.inject(grpc.StatusCode.UNAVAILABLE, 10, methods=["SetIamPolicy"], retry_delay=0.01)
     outcome = engine.apply(stack)
     assert max(r.attempts for r in outcome.report.results) > 1  # type: ignore[union-attr]
     assert versions(sm, DB) == {1: "ENABLED"}
@@ -155,9 +157,11 @@ def test_replication_with_a_location_is_refused(gcp: FakeSecretManager, tmp_path
 
 def test_permissions_follow_the_code_paths() -> None:
     perms = GcpProvider.permissions()
-    assert perms[Operation.PLAN_METADATA] == ["iam.roles.get", "resourcemanager.projects.getIamPolicy",
-                                              "secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list",
-                                              "secretmanager.versions.get"]  # the first two: the access scan
+    assert perms[Operation.PLAN_METADATA] == [
+        "cloudasset.assets.listResource", "cloudasset.assets.searchAllIamPolicies",  # the asset index
+        "iam.roles.get", "resourcemanager.projects.getIamPolicy",  # the access scan
+        "secretmanager.secrets.getIamPolicy", "secretmanager.secrets.list", "secretmanager.versions.get",
+        "serviceusage.services.use"]  # every Cloud Asset Inventory call checks it
     assert "secretmanager.versions.access" not in perms[Operation.PLAN_METADATA]
     assert "secretmanager.versions.destroy" not in perms[Operation.APPLY]
     assert {"secretmanager.secrets.setIamPolicy", "secretmanager.versions.add",

@@ -92,7 +92,9 @@ def scenario(gcp: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     return Scenario(prepare, lambda tokens: _grant(gcp, tokens),
                     mentions=lambda token: (token.rsplit("::", 1)[-1],),
-                    scan=frozenset({"iam.roles.get", "resourcemanager.projects.getIamPolicy"}))
+                    scan=frozenset({"iam.roles.get", "resourcemanager.projects.getIamPolicy"}),
+                    fallback=frozenset({"cloudasset.assets.searchAllIamPolicies", "cloudasset.assets.listResource",
+                                              "serviceusage.services.use"}))
 
 
 @pytest.mark.parametrize("operation", ["plan-metadata", "plan", "apply"])

@@ -61,7 +61,8 @@ def test_first_apply_creates_everything_and_the_next_plan_is_empty(
     db = sm.get_secret(name=DB)
     assert dict(db.labels) | {"cloudsync-fp": "x", "cloudsync-written": "x"} == {
         "env": "prod", "managed-by": "cloudsync", "cloudsync-stack": "payments", "cloudsync-version": "1",
-        "cloudsync-kid": db.labels["cloudsync-kid"], "cloudsync-fp": "x", "cloudsync-written": "x"}
+        "cloudsync-kid": db.labels["cloudsync-kid"], "cloudsync-fp": "x", "cloudsync-written": "x",
+        "cloudsync-readers": "granted"}
     assert dict(db.annotations) == {"description": "Postgres password of the payments API"}
     assert "automatic" in db.replication
     assert abs(db.expire_time - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=2)
@@ -72,9 +73,11 @@ def test_first_apply_creates_everything_and_the_next_plan_is_empty(
     second = engine.plan(stack)
     assert second.changes() == []
     assert second.plan.summary()["unchanged"] == 2
-    # Bulk list + per owned secret: its IAM policy and which version is latest; + the fingerprint key;
-    # + the access scan's project policy.
-    assert second.calls == {"ListSecrets": 1, "GetIamPolicy": 2, "GetSecretVersion": 2, "AccessSecretVersion": 1,
+    # Bulk list + one page of each asset-index sweep + the IAM policy of each secret that declares
+    # readers + the latest version of each (both secrets are younger than the index's lag window,
+    # so it is not trusted for them yet) + the fingerprint key + the access scan's project policy.
+    assert second.calls == {"ListSecrets": 1, "Assets.SearchAllIamPolicies": 1, "Assets.ListAssets": 1,
+                            "GetIamPolicy": 2, "GetSecretVersion": 2, "AccessSecretVersion": 1,
                             "Projects.GetIamPolicy": 1}
     assert_no_canary(canary, first.rendered(), second.rendered())
     assert files_containing(tmp_path, canary) == []
