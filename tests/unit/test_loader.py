@@ -79,6 +79,18 @@ secrets:
     assert diag.message == "unknown key 'descripton'" and diag.hint == "did you mean 'description'?"
 
 
+def test_a_key_of_another_mapping_is_not_suggested_as_its_own_correction(write_stack: Callable[..., Path]) -> None:
+    folder = write_stack(HEADER + """\
+secrets:
+  - name: payments/a
+    targets: [local]
+    value: {from: {target: local, name: payments/b, secret: x}}
+""")
+    diag = only(folder)
+    assert diag.message == "unknown key 'secret'"
+    assert diag.hint == "'secret' is not a key of this mapping; see `cloudsync schema` for the keys allowed here"
+
+
 def test_unknown_target_key_and_provider(write_stack: Callable[..., Path]) -> None:
     folder = write_stack("""\
 version: 1
