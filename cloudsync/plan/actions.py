@@ -28,6 +28,7 @@ class Reason(StrEnum):
     ROTATION = "rotation"
     REPLICATION = "replication"
     OWNERSHIP = "ownership"
+    RETIRE = "retire"  # an old version cloudsync wrote is disabled (its grace period ended)
 
 
 REASON_ORDER = list(Reason)

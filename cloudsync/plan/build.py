@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
-from cloudsync.config.models import as_timedelta, rotation_owner
+from cloudsync.config.models import Rotation, ValueSpec, as_timedelta, rotation_grace, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.interrupts import main_thread_only
@@ -287,6 +287,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                 purge_on_delete=d.purge_on_delete,
                 adopt=d.adopt,
                 rotation=as_timedelta(rotation), rotation_by=rotation_owner(rotation),
+                grace=_grace(spec, rotation),
                 expires=as_timedelta(d.expires or defaults.expires),
                 file=decl.file, line=decl.line,
             ))
@@ -308,6 +309,13 @@ def _generated(session: Session, decl: Declaration, declared: Mapping[str, Decla
         issuer_written = remote.record.written_at if remote is not None and remote.record is not None else None
     return DesiredValue("generate", spec=spec_digest(spec, lambda name: generate_spec(declared.get(name))),
                         renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
+
+
+def _grace(spec: ValueSpec | None, rotation: str | Rotation | None) -> timedelta | None:
+    """Generated values that cloudsync rotates retire the versions they supersede; others never do."""
+    if spec is None or spec.kind != "generate" or rotation_owner(rotation) != "cloudsync":
+        return None
+    return rotation_grace(rotation)
 
 
 def _principal_id(stack: Stack, name: str, rules: ProviderRules) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.actions import REASON_ORDER, Action, Reason
-from cloudsync.providers.base import RemoteSecret, SecretState
+from cloudsync.providers.base import RemoteSecret, Retirement, SecretState
 
 __all__ = ["REASON_ORDER", "Action", "Change", "Plan", "Reason", "ValueMode", "ValuePlan"]
 
@@ -44,6 +44,9 @@ class ValuePlan:
     spec: str | None = None  # generate spec digest
     copy_from: str | None = None  # target name for COPY
     regenerate: bool = False  # GENERATE because the value itself must change (rotation, settings)
+    # How long the version this write supersedes stays enabled (None: it is not retired).
+    # The one knob for a grace override (`--grace`): set it, then run plan.retire.plan_retirements.
+    grace: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Change:
     after: SecretState | None = None
     value: ValuePlan | None = None  # set when the change writes a value
     details: tuple[str, ...] = ()  # display-only lines, never a value
+    retire: tuple[Retirement, ...] = ()  # old versions disabled by this change, after its own write
     file: str | None = None
     line: int | None = None
 

@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from cloudsync.plan.planfile_body import (
     validate_body,
 )
 from cloudsync.plan.render import change_to_dict
-from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
+from cloudsync.providers.base import RemoteSecret, Retirement, SecretState, is_reserved
 from cloudsync.values.secret import SecretValue
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> str:
         if change.value is not None:
             entry["value"] = {"mode": change.value.mode.value, "fingerprint": change.value.fingerprint,
                               "key_id": change.value.key_id, "spec": change.value.spec,
-                              "copy_from": change.value.copy_from, "regenerate": change.value.regenerate}
+                              "copy_from": change.value.copy_from, "regenerate": change.value.regenerate,
+                              **({"grace_seconds": int(change.value.grace.total_seconds())}
+                                 if change.value.grace is not None else {})}
         value = run.values.resolved.get(change.secret) if change.value else None
         if value is not None and change.value is not None and change.value.mode is ValueMode.SOURCE:
             entry["value"]["check"] = _value_check(key.material, value)
@@ -295,8 +298,11 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
             after=_state_from(entry.after),
             value=ValuePlan(entry.value.mode, fingerprint=entry.value.fingerprint, key_id=entry.value.key_id,
                             spec=entry.value.spec, copy_from=entry.value.copy_from,
-                            regenerate=entry.value.regenerate) if entry.value else None,
+                            regenerate=entry.value.regenerate,
+                            grace=timedelta(seconds=entry.value.grace_seconds)
+                            if entry.value.grace_seconds is not None else None) if entry.value else None,
             details=tuple(entry.details), file=entry.file, line=entry.line,
+            retire=tuple(Retirement(r.version, r.due, r.written_at) for r in entry.retire),
         )
         for entry in saved.changes
     ]

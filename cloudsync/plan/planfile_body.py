@@ -47,7 +47,16 @@ class SavedValue(_Model):
     spec: str | None = None
     copy_from: str | None = None
     regenerate: bool = False
+    grace_seconds: int | None = Field(default=None, ge=0)
     check: str | None = None
+
+
+class SavedRetirement(_Model):
+    """An old version a change disables, as the plan recorded it."""
+
+    version: str = Field(pattern=r"^[0-9A-Za-z-]{1,40}$")
+    due: AwareDatetime
+    written_at: AwareDatetime | None = None
 
 
 class SavedChange(_Model):
@@ -60,6 +69,7 @@ class SavedChange(_Model):
     reasons: list[Reason]
     details: list[str] = []
     value: SavedValue | None = None
+    retire: list[SavedRetirement] = Field(default=[], max_length=8)
     file: str | None = None
     line: int | None = Field(default=None, ge=1)
     after: SavedState | None = None

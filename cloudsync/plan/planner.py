@@ -16,6 +16,7 @@ from typing import Any, Literal
 from cloudsync.config.durations import format_duration
 from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
+from cloudsync.plan.retire import plan_retirements
 from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
 from cloudsync.values.fingerprint import short
 
@@ -50,6 +51,7 @@ class DesiredSecret:
     adopt: bool = False  # take ownership of an unowned secret of this name
     rotation: timedelta | None = None
     rotation_by: Literal["cloudsync", "external"] = "cloudsync"  # external: another system changes the value
+    grace: timedelta | None = None  # how long a version this stack supersedes stays enabled; None: not retired
     expires: timedelta | None = None
     file: str | None = None
     line: int | None = None
@@ -88,6 +90,7 @@ def plan_changes(
             changes.append(change)
     specs = {(d.target, d.secret): d.value.spec for d in desired if d.value.kind == "generate"}
     changes = _coordinate_generated(changes, specs)
+    changes = plan_retirements(changes, {d.address: d.grace for d in desired}, now)
     for target, secrets in actual.items():
         for name, have in sorted(secrets.items()):
             if have.owner != stack or have.deleted or is_reserved(name) or name in declared[target]:
