@@ -180,6 +180,7 @@ class RemoteSecret:
     other_access: tuple[str, ...] = ()  # grants outside cloudsync's model: reported, never wiped
     replication_drift: bool = False  # its replicas differ from the ones the target declares
     facts: ProviderFacts | None = None  # what the adapter that read it needs again to write it
+    versions: tuple[VersionInfo, ...] | None = None  # every version, newest first; None: not listed (plans never do)
 
     @property
     def value_drifted(self) -> bool:
@@ -517,6 +518,13 @@ class Provider(ABC, Generic[ConfigT]):
         readers = {s.name: tuple(EffectiveReader(p, Via.SECRET, s.name, "per-secret grant") for p in sorted(s.readers))
                    for s in secrets if s.readers is not None and not s.deleted}
         return AccessScan(readers=readers)
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        """Every version of one secret, newest first, metadata only; None when the target cannot list them.
+
+        An explicit audit (``cloudsync access --versions``) calls it once per secret; plans never do.
+        """
+        return None
 
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:

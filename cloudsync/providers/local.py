@@ -501,6 +501,10 @@ class LocalProvider(Provider[LocalTarget]):
             purge_on_delete=meta.purge_on_delete, revision=str(row["revision"]),
         )
 
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        self.api_calls["list_versions"] += 1
+        return self.store.versions(name)
+
     def read_value(self, name: str) -> SecretValue:
         self.api_calls["get_value"] += 1
         return self.store.get_value(name)
