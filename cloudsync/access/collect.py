@@ -37,7 +37,7 @@ def _facts(target: str, remote: RemoteSecret | None, want: DesiredSecret | None,
         last_accessed=scan.last_accessed.get(remote_name) if scan is not None else None,
         current_version_at=remote.current_version_at if remote is not None else None,
         rotation=want.rotation if want is not None else None,
-        old_versions=live_old_versions(remote.versions, now) if remote is not None and remote.versions is not None
+        old_versions=live_old_versions(remote.versions, now, remote.current_version) if remote is not None and remote.versions is not None
         else None,
         grace=want.grace if want is not None else None,
         expires_at=remote.expires_at if remote is not None else None,

@@ -10,7 +10,6 @@ that superseded it is older than the secret's grace.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,12 +37,22 @@ class LiveVersion:
                 "by_cloudsync": self.by_cloudsync, "past_grace": self.past_grace(grace)}
 
 
-def live_old_versions(versions: Sequence[VersionInfo], now: datetime) -> tuple[LiveVersion, ...]:
-    """The enabled versions after the newest (``versions`` newest first), with their ages."""
+def live_old_versions(versions: Sequence[VersionInfo], now: datetime,
+                      current: str | None = None) -> tuple[LiveVersion, ...]:
+    """The enabled versions other than ``current`` (``versions`` newest first), with their ages.
+
+    ``current`` is the version the bulk read says is current: written in the same second,
+    two versions tie on creation time (Azure's resolution), so the order alone cannot say.
+    """
+    ids = [v.version for v in versions]
+    current = (current or "").split(" ", 1)[0]  # GCP reports "3 (disabled)" for a disabled latest version
+    if current not in ids:
+        current = ids[0] if ids else ""
     found = []
-    for newer, version in itertools.pairwise(versions):
-        if not version.enabled:
+    for index, version in enumerate(versions):
+        if version.version == current or not version.enabled:
             continue
+        newer = versions[index - 1] if index > 0 else version
         age = (now - version.created_at).days if version.created_at else None
         superseded = (now - newer.created_at).total_seconds() / 86400 if newer.created_at else None
         found.append(LiveVersion(version.version, age, superseded, version.by_cloudsync))
@@ -54,6 +63,6 @@ def old_version_documents(remote: RemoteSecret | None, now: datetime) -> list[di
     """The policy input's ``remote.old_versions``: None when the run did not list versions."""
     if remote is None or remote.versions is None:
         return None
-    return [{"version": v.version, "age_days": v.age_days,
-             "superseded_days": round(v.superseded_days, 2) if v.superseded_days is not None else None,
-             "by_cloudsync": v.by_cloudsync} for v in live_old_versions(remote.versions, now)]
+    # Not rounded: a grace of 0 is over a second after the next version was written.
+    return [{"version": v.version, "age_days": v.age_days, "superseded_days": v.superseded_days,
+             "by_cloudsync": v.by_cloudsync} for v in live_old_versions(remote.versions, now, remote.current_version)]

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cloudsync.access.collect import access_report
+from cloudsync.access.model import AccessReport
+from cloudsync.access.render import render_json as access_json
+from cloudsync.access.render import render_markdown as access_markdown
+from cloudsync.access.render import render_text as access_text
 from cloudsync.adopt import import_target
 from cloudsync.apply import ApplyReport, apply_plan
 from cloudsync.config.loader import load_stack
@@ -129,6 +134,15 @@ class Driver:
         self.last_drift = self._record(Outcome(run))
         return classify(stack, run.plan, run.actual, {(w.target, w.remote_name) for w in run.desired},
                         today=datetime.now(UTC).date())
+
+    def access_versions(self, *, now: datetime | None = None) -> AccessReport:
+        """``cloudsync access --versions`` as of ``now``: the old versions still enabled, and CS016."""
+        stack = load_stack(self.root)
+        moment = now or datetime.now(UTC)
+        report = access_report(stack, list(stack.config.targets), today=moment.date(), versions=True, now=moment)
+        OUTPUTS.extend([access_json(report), access_markdown(report), str(access_text(report)),
+                        *(d.render() for d in report.diagnostics)])
+        return report
 
     def import_names(self, *, adopt: bool = True) -> list[str]:
         """The logical names ``cloudsync import --target T`` would declare."""

@@ -122,3 +122,25 @@ def test_the_current_version_is_never_disabled(cloud: Cloud, target: Driver) -> 
     assert refused.value.code == "RetireRefused"
     assert cloud.enabled_versions(name) == {current: True}
     assert target.plan(when=datetime.now(UTC) + timedelta(days=5)).changes == []
+
+
+def _old_versions(target: Driver, when: datetime | None = None) -> list[tuple[str, bool]]:
+    report = target.access_versions(now=when)
+    (item,) = [s for s in report.secrets if s.facts.secret == NAME]
+    assert item.facts.old_versions is not None, "the versions were listed"
+    return [(v.version, v.past_grace(item.facts.grace)) for v in item.facts.old_versions]
+
+
+def test_access_versions_shows_the_live_old_version_and_when_its_grace_ended(cloud: Cloud, target: Driver) -> None:
+    target.declare(_secret(32, "1d"))
+    name = target.converge().remote_name(NAME)
+    assert _old_versions(target) == []
+    first = _current(target, name)
+    target.declare(_secret(40, "1d"))
+    target.converge()
+    assert _old_versions(target) == [(first, False)]  # inside its grace period
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert _old_versions(target, later) == [(first, True)]  # one past grace: the next apply retires it
+    assert not [d for d in target.access_versions(now=later).diagnostics if "CS016" in d.message]
+    target.converge(when=later)
+    assert _old_versions(target, later) == []
