@@ -80,7 +80,8 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY,
               "confirm creates and deletes that the eventually consistent list suggests"),
     ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY, "read the readers of a secret"),
-    ApiAction("ListSecretVersionIds", Bucket.DESCRIBE, _READ, Scope.OWNED,
+    # Only the explicit audit lists versions: no plan, drift or apply needs it (docs/providers/aws.md).
+    ApiAction("ListSecretVersionIds", Bucket.DESCRIBE, frozenset(), Scope.OWNED,
               "`cloudsync access --versions`: the versions still enabled (never in a plan)"),
     ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
               "the stack's fingerprint key and values copied between targets"),
