@@ -28,6 +28,7 @@ class Reason(StrEnum):
     ROTATION = "rotation"
     REPLICATION = "replication"
     OWNERSHIP = "ownership"
+    REPLACE = "replace"  # a new value asked for by name (`--replace`), not due by any rule
     RETIRE = "retire"  # an old version cloudsync wrote is disabled (its grace period ended)
 
 

@@ -157,9 +157,13 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> str:
         if change.value is not None:
             entry["value"] = {"mode": change.value.mode.value, "fingerprint": change.value.fingerprint,
                               "key_id": change.value.key_id, "spec": change.value.spec,
-                              "copy_from": change.value.copy_from, "regenerate": change.value.regenerate,
-                              **({"grace_seconds": int(change.value.grace.total_seconds())}
-                                 if change.value.grace is not None else {})}
+                              "copy_from": change.value.copy_from, "regenerate": change.value.regenerate}
+            if change.value.grace is not None:
+                entry["value"]["grace_seconds"] = int(change.value.grace.total_seconds())
+            if change.value.retire_after is not None:
+                entry["value"]["retire_after_seconds"] = int(change.value.retire_after.total_seconds())
+        if change.follows:
+            entry["follows"] = list(change.follows)
         value = run.values.resolved.get(change.secret) if change.value else None
         if value is not None and change.value is not None and change.value.mode is ValueMode.SOURCE:
             entry["value"]["check"] = _value_check(key.material, value)
@@ -298,16 +302,20 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
             after=_state_from(entry.after),
             value=ValuePlan(entry.value.mode, fingerprint=entry.value.fingerprint, key_id=entry.value.key_id,
                             spec=entry.value.spec, copy_from=entry.value.copy_from,
-                            regenerate=entry.value.regenerate,
-                            grace=timedelta(seconds=entry.value.grace_seconds)
-                            if entry.value.grace_seconds is not None else None) if entry.value else None,
-            details=tuple(entry.details), file=entry.file, line=entry.line,
+                            regenerate=entry.value.regenerate, grace=_grace(entry.value.grace_seconds),
+                            retire_after=_grace(entry.value.retire_after_seconds))
+            if entry.value else None,
+            details=tuple(entry.details), file=entry.file, line=entry.line, follows=tuple(entry.follows),
             retire=tuple(Retirement(r.version, r.due, r.written_at) for r in entry.retire),
         )
         for entry in saved.changes
     ]
     return Plan(stack=saved.stack, changes=changes, unchanged=saved.unchanged, created_at=saved.created_at,
                 metadata_only=saved.metadata_only, targets=list(saved.targets))
+
+
+def _grace(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds is not None else None
 
 
 def relevant_revisions(stack: str, run: PlanRun) -> dict[str, dict[str, str | None]]:

@@ -47,8 +47,9 @@ class SavedValue(_Model):
     spec: str | None = None
     copy_from: str | None = None
     regenerate: bool = False
-    grace_seconds: int | None = Field(default=None, ge=0)
+    retire_after_seconds: int | None = Field(default=None, ge=0, le=100 * 365 * 86400)
     check: str | None = None
+    grace_seconds: int | None = Field(default=None, ge=0, le=100 * 365 * 86400)  # `--grace`
 
 
 class SavedRetirement(_Model):
@@ -73,6 +74,7 @@ class SavedChange(_Model):
     file: str | None = None
     line: int | None = Field(default=None, ge=1)
     after: SavedState | None = None
+    follows: list[str] = Field(default=[], max_length=1000)  # secrets whose writes apply first
 
 
 class PlanBody(_Model):

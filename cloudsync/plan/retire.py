@@ -27,10 +27,11 @@ from cloudsync.providers.base import RemoteSecret, Retirement, RetireRequest, Wr
 
 
 def plan_retirements(changes: Sequence[Change], graces: Mapping[str, timedelta | None], now: datetime) -> list[Change]:
-    """``changes`` with the retirements they carry; ``graces`` by address (None: never retired).
+    """``changes`` with the retirements they carry; ``graces`` by address, as declared (None: never retired).
 
-    Idempotent: the retirements are recomputed from ``before`` and ``value`` each time, so a
-    step that changes a write's grace afterwards (``--grace``) calls it again.
+    A value write's own ``grace`` (``--grace``) overrides the declared one. Idempotent: the
+    retirements are recomputed from ``before`` and ``value`` each time, so a step that adds
+    value writes afterwards (``follow_sources``) calls it again.
     """
     return [_with_retirements(c, graces.get(c.address), now) for c in changes]
 
@@ -38,7 +39,7 @@ def plan_retirements(changes: Sequence[Change], graces: Mapping[str, timedelta |
 def retirement_marker(change: Change, written_at: datetime) -> Retirement | None:
     """What a value write records about the version it supersedes (apply stores it with the value)."""
     previous = superseded(change.before)
-    grace = change.value.grace if change.value is not None else None
+    grace = change.value.retire_after if change.value is not None else None
     if previous is None or grace is None or change.before is None or change.before.record is None:
         return None
     return Retirement(previous, written_at + max(grace, timedelta(0)), change.before.record.written_at)
@@ -67,7 +68,9 @@ def _with_retirements(change: Change, grace: timedelta | None, now: datetime) ->
         return base
     previous = superseded(before)
     if base.writes_value and base.value is not None:
-        base = replace(base, value=replace(base.value, grace=grace if previous is not None else None))
+        if base.value.grace is not None:  # `--grace` on a replaced value (and what follows it) wins
+            grace = base.value.grace
+        base = replace(base, value=replace(base.value, retire_after=grace if previous is not None else None))
     record = before.record
     marker = record.retire if record is not None else None
     retire: list[Retirement] = []

@@ -91,7 +91,7 @@ def test_the_plan_says_which_version_and_since_when() -> None:
 
 def test_a_value_write_records_the_version_it_supersedes_and_when_it_retires() -> None:
     (change,) = plan_changes(STACK, [want(spec="spec2", grace=2 * DAY)], {"t": {"app/x": have()}}, NOW).changes
-    assert change.value is not None and change.value.grace == 2 * DAY
+    assert change.value is not None and change.value.retire_after == 2 * DAY
     assert retirement_marker(change, NOW) == Retirement("3", NOW + 2 * DAY, NOW - 3 * DAY)
 
 
@@ -103,9 +103,10 @@ def test_a_grace_override_replans_idempotently() -> None:
     assert change.retire == ()
     assert change.value is not None
     urgent = replace(change, value=replace(change.value, grace=timedelta(0)))
-    (again,) = plan_retirements([urgent], {change.address: timedelta(0)}, NOW)
+    # `--grace 0` on the write wins over the declared day.
+    (again,) = plan_retirements([urgent], {change.address: DAY}, NOW)
     assert [r.version for r in again.retire] == ["3"] and again.reasons == (Reason.VALUE, Reason.RETIRE)
-    assert plan_retirements([again], {change.address: timedelta(0)}, NOW) == [again]
+    assert plan_retirements([again], {change.address: DAY}, NOW) == [again]
 
 
 @pytest.mark.parametrize("label", ["", "3", "3_1_x", "../x_1_2", "3__99999999999999", "a" * 41 + "_1_2"])
