@@ -57,7 +57,7 @@ def test_a_saved_plan_with_grace_0_retires_the_old_version_when_applied(
     plan_file = tmp_path / "plan.json"
     assert cli("plan", "-C", str(stack), "--out", str(plan_file), env=env).code == 0
     saved = json.loads(plan_file.read_text())["body"]["changes"][0]
-    assert saved["retire"][0]["version"] == "1" and saved["value"]["grace_seconds"] == 0
+    assert saved["retire"][0]["version"] == "1" and saved["value"]["retire_after_seconds"] == 0
     applied = cli("apply", str(plan_file), "-C", str(stack), env=env)
     assert applied.code == 0, applied.stderr
     assert _enabled(stack) == {"2": True, "1": False}
