@@ -26,7 +26,8 @@ from cloudsync.audit import AuditLog, audit_path
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.build import PlanRun, Session
-from cloudsync.plan.model import Change, Phase, Plan, ValueMode
+from cloudsync.plan.model import Change, Phase, Plan, Reason, ValueMode
+from cloudsync.plan.retire import retire_requests, retirement_marker
 from cloudsync.providers.base import ProviderError, ValueRecord, now, write_request
 from cloudsync.providers.lease import LeaseTerms, lease_from_env
 from cloudsync.ratelimit import RateLimiter
@@ -311,11 +312,16 @@ class _Engine:
             fp = session.fingerprinter(change.target, create=True)
             assert fp is not None
             spec = change.value.spec if change.value else None
-            written = record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=now())
+            stamp = now()
+            written = record = ValueRecord(fingerprint=fp.of(value), key_id=fp.key_id, spec=spec, written_at=stamp,
+                                           retire=retirement_marker(change, stamp))
         try:
-            request = write_request(change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
-                                    name=change.remote_name, state=change.after, value=value, record=record,
-                                    before=change.before, token=_token(self.digest, change, written))
+            requests = retire_requests(change, session.stack.name, self.digest)
+            if set(change.reasons) != {Reason.RETIRE}:  # a change that only retires writes nothing else
+                requests.insert(0, write_request(
+                    change.action, reasons=frozenset(change.reasons), stack=session.stack.name,
+                    name=change.remote_name, state=change.after, value=value, record=record,
+                    before=change.before, token=_token(self.digest, change, written)))
         except ProviderError as exc:
             return ChangeResult(change, Outcome.FAILED, exc.message, 0)
         self.audit.event("change-start", {"address": change.address, "action": change.action.value})
@@ -326,7 +332,9 @@ class _Engine:
             if limiter is not None:
                 limiter.acquire()
             try:
-                provider.apply(request)
+                while requests:  # in order; a retry resumes at the request that failed
+                    provider.apply(requests[0])
+                    requests.pop(0)
                 log.debug("%s: %s applied (attempt %d)", change.address, change.action.value, attempt)
                 return ChangeResult(change, Outcome.APPLIED, None, attempt)
             except ProviderError as exc:

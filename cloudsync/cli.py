@@ -498,6 +498,8 @@ def access(
     = None,
     unused_after: Annotated[str, typer.Option(
         "--unused-after", help="a declared reader of a secret not read for this long is an unused grant")] = "90d",
+    versions: Annotated[bool, typer.Option(
+        "--versions", help="also list each owned secret's old versions still enabled (one call per secret)")] = False,
 ) -> None:
     """Who can read what: declared and effective readers of every secret, read-only, no value."""
     from datetime import UTC, datetime
@@ -516,7 +518,7 @@ def access(
         raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint="a duration such as 90d")) from None
     stack = _load(directory)
     report = access_report(stack, select_targets(stack, target), today=datetime.now(UTC).date(),
-                           principal=principal, unused_after=threshold)
+                           principal=principal, unused_after=threshold, versions=versions)
     if fmt is AccessFormat.text and out_file is None:
         out.print(render_text(report))
     else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cloudsync.access.versions import LiveVersion
 from cloudsync.diagnostics import Diagnostic
 from cloudsync.providers.access import EffectiveReader, Via
 from cloudsync.providers.registry import rules_for
@@ -44,10 +45,16 @@ class SecretFacts:
     expires_at: datetime | None = None
     file: str | None = None
     line: int | None = None
+    old_versions: tuple[LiveVersion, ...] | None = None  # None: versions not listed (see access/versions.py)
+    grace: timedelta | None = None  # how long a superseded version may stay live; None: never retired
 
     @property
     def address(self) -> str:
         return f"{self.target}:{self.secret}"
+
+    @property
+    def past_grace(self) -> tuple[LiveVersion, ...]:
+        return tuple(v for v in self.old_versions or () if v.past_grace(self.grace))
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class SecretAccess:
             "rotation_due": self.rotation_due.isoformat() if self.rotation_due else None,
             "rotation_overdue": self.rotation_overdue,
             "expires_at": f.expires_at.isoformat() if f.expires_at else None,
+            "old_versions": [v.as_dict(f.grace) for v in f.old_versions] if f.old_versions is not None else None,
             "file": f.file, "line": f.line,
         }
 
@@ -162,6 +170,7 @@ class AccessReport:
             "principals": len(self.principals),
             "unused_grants": len(self.unused),
             "rotation_overdue": sum(1 for s in self.secrets if s.rotation_overdue),
+            "old_versions_past_grace": sum(len(s.facts.past_grace) for s in self.secrets),
         }
 
     def as_dict(self) -> dict[str, Any]:

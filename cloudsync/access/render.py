@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 
 from rich.text import Text
 
 from cloudsync.access.model import AccessReport, Reader, SecretAccess
+from cloudsync.access.versions import LiveVersion
 from cloudsync.drift import Drift
 from cloudsync.plan.comment import DEFAULT_BUDGET, Comment, escape, marker
 from cloudsync.safe_text import NAME_LIMIT, safe_text
@@ -42,7 +44,18 @@ def _usage(item: SecretAccess) -> str:
         parts.append(f"rotation {'OVERDUE since' if item.rotation_overdue else 'due'} {item.rotation_due.isoformat()}")
     if f.expires_at is not None:
         parts.append(f"expires {f.expires_at.date().isoformat()}")
+    if f.old_versions:
+        late = f.past_grace
+        parts.append(f"{len(f.old_versions)} old version{'' if len(f.old_versions) == 1 else 's'} still live"
+                     + (f" ({len(late)} past grace)" if late else "") + ": "
+                     + "; ".join(_old(v, f.grace) for v in f.old_versions))
     return ", ".join(parts)
+
+
+def _old(version: LiveVersion, grace: timedelta | None) -> str:
+    age = f"{version.age_days}d old" if version.age_days is not None else "age unknown"
+    late = ", PAST GRACE" if version.past_grace(grace) else ""
+    return shown(f"{version.version} ({age}{late})")
 
 
 def summary_line(report: AccessReport) -> str:

@@ -251,13 +251,60 @@ class ValueSpec(Strict):
 VALUE_SOURCES = ("generate", "env", "sops", "from_", "file", "public_key_of")
 
 
+DEFAULT_GRACE = timedelta(days=1)
+
+
+def _grace_zero(value: Any) -> Any:
+    # `grace: 0` reads as the integer 0 in YAML: the one number a grace may be written as.
+    return "0" if isinstance(value, int) and not isinstance(value, bool) and value == 0 else value
+
+
+def _check_grace(text: str) -> str:
+    return "0" if text in ("0", "0d", "0h", "0m") else _check_duration(text)
+
+
+Grace = Annotated[
+    str,
+    BeforeValidator(_grace_zero),
+    AfterValidator(_check_grace),
+    WithJsonSchema({"type": ["string", "integer"], "pattern": r"^(0|[1-9][0-9]{0,5}[dhm])$",
+                    "examples": ["1d", "12h", 0]}),
+]
+
+
 class Rotation(Strict):
-    """How often the value changes, and who changes it."""
+    """How often the value changes, who changes it, and how long the previous value stays usable."""
 
     every: Duration = Field(description="a new value is due this long after the last one")
     by: Literal["cloudsync", "external"] = Field(
         "cloudsync", description="cloudsync regenerates it; external: another system rotates it (a rotation "
         "Lambda, a database operator) and cloudsync only reports an overdue rotation")
+    grace: Grace | None = Field(
+        None, description="how long the previous version stays enabled after cloudsync writes a new value "
+        "(default 1d); a later apply then disables it. 0: in the same apply")
+
+    @model_validator(mode="after")
+    def _grace_fits(self) -> Rotation:
+        if self.grace is None:
+            return self
+        if self.by == "external":
+            raise ValueError("grace applies only to values cloudsync writes; with by: external, the system that "
+                             "rotates the value decides when old versions stop working")
+        if parse_grace(self.grace) >= parse_duration(self.every):
+            raise ValueError(f"grace {self.grace} must be shorter than the rotation period {self.every}: "
+                             "otherwise old versions pile up, each still enabled when the next one is written")
+        return self
+
+
+def parse_grace(text: str) -> timedelta:
+    return timedelta(0) if text == "0" else parse_duration(text)
+
+
+def rotation_grace(rotation: str | Rotation | None) -> timedelta:
+    """How long a superseded version stays enabled (``rotation: 30d`` alone: :data:`DEFAULT_GRACE`)."""
+    if isinstance(rotation, Rotation) and rotation.grace is not None:
+        return parse_grace(rotation.grace)
+    return DEFAULT_GRACE
 
 
 # One error per mistake: a mapping is checked as Rotation, anything else as a duration.
@@ -281,7 +328,7 @@ class SecretDecl(Strict):
                            "so the same labels land in every cloud; managed-by and cloudsync* are reserved")
     value: ValueSpec | None = Field(None, description="omitted: a metadata-only secret whose value is set elsewhere")
     rotation: RotationSetting | None = Field(
-        None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external}")
+        None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external, grace: 1d}")
     expires: Duration | None = Field(None, description="expiry metadata, counted from when the value was written")
     readers: list[Ref] | None = Field(None, description="principals that may read the value, and nobody else "
                                       "(default: defaults.readers)")

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     REPLICATION = "replication"
     OWNERSHIP = "ownership"
     REPLACE = "replace"  # a new value asked for by name (`--replace`), not due by any rule
+    RETIRE = "retire"  # an old version cloudsync wrote is disabled (its grace period ended)
 
 
 REASON_ORDER = list(Reason)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
-from cloudsync.config.models import as_timedelta, rotation_owner
+from cloudsync.config.models import Rotation, ValueSpec, as_timedelta, rotation_grace, rotation_owner
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.gc_pause import gc_paused
@@ -27,6 +27,7 @@ from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
 from cloudsync.plan.replace import replacements
+from cloudsync.plan.retire import plan_retirements
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     LockedError,
@@ -352,6 +353,7 @@ def desired_state(session: Session, targets: list[str], values: Values | None,
                 purge_on_delete=d.purge_on_delete,
                 adopt=d.adopt,
                 rotation=as_timedelta(rotation), rotation_by=rotation_owner(rotation),
+                grace=_grace(spec, rotation),
                 expires=as_timedelta(d.expires or defaults.expires),
                 file=decl.file, line=decl.line,
             ))
@@ -395,6 +397,13 @@ def _generated(session: Session, decl: Declaration, declared: Mapping[str, Decla
         issuer_written = remote.record.written_at if remote is not None and remote.record is not None else None
     return DesiredValue("generate", spec=spec_digest(spec, lambda name: generate_spec(declared.get(name))),
                         renew_after=renew_after(spec), issuer=issuer, issuer_written_at=issuer_written)
+
+
+def _grace(spec: ValueSpec | None, rotation: str | Rotation | None) -> timedelta | None:
+    """Generated values that cloudsync rotates retire the versions they supersede; others never do."""
+    if spec is None or spec.kind != "generate" or rotation_owner(rotation) != "cloudsync":
+        return None
+    return rotation_grace(rotation)
 
 
 def _principal_id(stack: Stack, name: str, rules: ProviderRules) -> str:
@@ -446,6 +455,7 @@ def _build_plan(session: Session, targets: list[str], *, metadata_only: bool, wh
                         replace=replaced, grace=grace)
     if not metadata_only:
         follow_sources(plan, stack)
+        plan.changes = plan_retirements(plan.changes, {d.address: d.grace for d in desired}, plan.created_at)
         plan.diagnostics += [
             Diagnostic(f"{c.address}: the value cannot be known: its source is neither readable nor written by this "
                        "apply; apply will fail this change", severity=Severity.WARNING, file=c.file, line=c.line,

@@ -9,7 +9,7 @@ from enum import IntEnum, StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.actions import REASON_ORDER, Action, Reason
-from cloudsync.providers.base import RemoteSecret, SecretState
+from cloudsync.providers.base import RemoteSecret, Retirement, SecretState
 
 __all__ = ["REASON_ORDER", "Action", "Change", "Plan", "Reason", "ValueMode", "ValuePlan"]
 
@@ -47,6 +47,9 @@ class ValuePlan:
     # `--grace`: how long the value this write replaces stays usable; None: the declared default.
     # Carried for the retirement of old versions; the planner itself does not act on it.
     grace: timedelta | None = None
+    # How long the version this write supersedes stays enabled before a later apply retires it
+    # (--grace, else the declaration's); None: it is not retired. Set by plan.retire.plan_retirements.
+    retire_after: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Change:
     after: SecretState | None = None
     value: ValuePlan | None = None  # set when the change writes a value
     details: tuple[str, ...] = ()  # display-only lines, never a value
+    retire: tuple[Retirement, ...] = ()  # old versions disabled by this change, after its own write
     follows: tuple[str, ...] = ()  # secrets whose writes in this plan must apply before this one starts
     file: str | None = None
     line: int | None = None

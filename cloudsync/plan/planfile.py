@@ -43,7 +43,7 @@ from cloudsync.plan.planfile_body import (
     validate_body,
 )
 from cloudsync.plan.render import change_to_dict
-from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
+from cloudsync.providers.base import RemoteSecret, Retirement, SecretState, is_reserved
 from cloudsync.values.secret import SecretValue
 
 if TYPE_CHECKING:
@@ -160,6 +160,8 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> str:
                               "copy_from": change.value.copy_from, "regenerate": change.value.regenerate}
             if change.value.grace is not None:
                 entry["value"]["grace_seconds"] = int(change.value.grace.total_seconds())
+            if change.value.retire_after is not None:
+                entry["value"]["retire_after_seconds"] = int(change.value.retire_after.total_seconds())
         if change.follows:
             entry["follows"] = list(change.follows)
         value = run.values.resolved.get(change.secret) if change.value else None
@@ -300,9 +302,11 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
             after=_state_from(entry.after),
             value=ValuePlan(entry.value.mode, fingerprint=entry.value.fingerprint, key_id=entry.value.key_id,
                             spec=entry.value.spec, copy_from=entry.value.copy_from,
-                            regenerate=entry.value.regenerate, grace=_grace(entry.value.grace_seconds))
+                            regenerate=entry.value.regenerate, grace=_grace(entry.value.grace_seconds),
+                            retire_after=_grace(entry.value.retire_after_seconds))
             if entry.value else None,
             details=tuple(entry.details), file=entry.file, line=entry.line, follows=tuple(entry.follows),
+            retire=tuple(Retirement(r.version, r.due, r.written_at) for r in entry.retire),
         )
         for entry in saved.changes
     ]

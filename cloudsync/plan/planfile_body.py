@@ -47,8 +47,17 @@ class SavedValue(_Model):
     spec: str | None = None
     copy_from: str | None = None
     regenerate: bool = False
+    retire_after_seconds: int | None = Field(default=None, ge=0, le=100 * 365 * 86400)
     check: str | None = None
     grace_seconds: int | None = Field(default=None, ge=0, le=100 * 365 * 86400)  # `--grace`
+
+
+class SavedRetirement(_Model):
+    """An old version a change disables, as the plan recorded it."""
+
+    version: str = Field(pattern=r"^[0-9A-Za-z-]{1,40}$")
+    due: AwareDatetime
+    written_at: AwareDatetime | None = None
 
 
 class SavedChange(_Model):
@@ -61,6 +70,7 @@ class SavedChange(_Model):
     reasons: list[Reason]
     details: list[str] = []
     value: SavedValue | None = None
+    retire: list[SavedRetirement] = Field(default=[], max_length=8)
     file: str | None = None
     line: int | None = Field(default=None, ge=1)
     after: SavedState | None = None

@@ -17,6 +17,7 @@ from cloudsync.config.durations import format_duration
 from cloudsync.diagnostics import Diagnostic, Severity
 from cloudsync.plan.attributes import ARROW, description_line, labels_line
 from cloudsync.plan.model import REASON_ORDER, Action, Change, Plan, Reason, ValueMode, ValuePlan
+from cloudsync.plan.retire import plan_retirements
 from cloudsync.providers.base import RemoteSecret, SecretState, is_reserved
 from cloudsync.values.fingerprint import short
 
@@ -51,6 +52,7 @@ class DesiredSecret:
     adopt: bool = False  # take ownership of an unowned secret of this name
     rotation: timedelta | None = None
     rotation_by: Literal["cloudsync", "external"] = "cloudsync"  # external: another system changes the value
+    grace: timedelta | None = None  # how long a version this stack supersedes stays enabled; None: not retired
     expires: timedelta | None = None
     file: str | None = None
     line: int | None = None
@@ -95,6 +97,7 @@ def plan_changes(
     if replace:
         changes = [_replaced(c, specs, grace) if c.secret in replace else c for c in changes]
     changes = _coordinate_generated(changes, specs)
+    changes = plan_retirements(changes, {d.address: d.grace for d in desired}, now)
     for target, secrets in actual.items():
         for name, have in sorted(secrets.items()):
             if have.owner != stack or have.deleted or is_reserved(name) or name in declared[target]:

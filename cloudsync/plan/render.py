@@ -175,6 +175,9 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         data["value"] = {"mode": change.value.mode.value,
                          "fingerprint": short(change.value.fingerprint) if change.value.fingerprint else None,
                          **({"copy_from": change.value.copy_from} if change.value.copy_from else {})}
+    if change.retire:
+        data["retire"] = [{"version": r.version, "due": r.due.isoformat(),
+                           "written_at": r.written_at.isoformat() if r.written_at else None} for r in change.retire]
     if change.file:
         data["file"] = change.file
         data["line"] = change.line

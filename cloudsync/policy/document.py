@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cloudsync.access.versions import old_version_documents
 from cloudsync.config.checks import effective_readers
-from cloudsync.config.models import as_timedelta
+from cloudsync.config.models import as_timedelta, rotation_grace, rotation_owner
 from cloudsync.policy.params import INT64_MAX, INT64_MIN, json_type
 from cloudsync.providers.registry import all_rules, kinds
 
@@ -79,6 +80,8 @@ SECRET_SCHEMA = _obj(
                                        charset=_scalar(STR, "alphanumeric, hex, base64url or printable")))),
     rotation_days=_nullable(_scalar("number", "rotation period in days (12h is 0.5)")),
     expires_days=_nullable(_scalar("number", "expiry period in days")),
+    grace_days=_nullable(_scalar("number", "how long a version cloudsync superseded stays enabled, in days "
+                                           "(generated values cloudsync rotates; null: old versions are not retired)")),
     deletion_protection=_scalar("boolean", "deletion protection (defaults applied)"),
     purge_on_delete=_scalar("boolean", "deleted without a recovery window"),
     certificate=_nullable(_obj("certificate facts when the value is a certificate (null until supported)",
@@ -103,7 +106,7 @@ PRINCIPAL_SCHEMA = _obj(
 CHANGE_SCHEMA = _obj(
     "the planned change of this address (null in `policy check`)",
     action=_scalar(STR, "create, update, delete, restore or noop"),
-    reasons=_array(_scalar(STR, "value, labels, description, access, expiry, rotation, replication, ownership, replace"),
+    reasons=_array(_scalar(STR, "value, labels, description, access, expiry, rotation, replication, ownership, replace, retire"),
                    "why the address changes"),
     remote_name=_scalar(STR, "name inside the target"),
 )
@@ -131,6 +134,14 @@ REMOTE_SCHEMA = _obj(
         conditional=_scalar("boolean", "a condition decides at request time whether the grant applies"),
     ), "everyone who can read the value, through the secret's own grants and broader scopes"),
     readers_complete=_scalar("boolean", "every source of effective_readers was read (false: others may read too)"),
+    old_versions=_nullable(_array(_obj(
+        "an enabled version other than the current one",
+        version=_scalar(STR, "the version id"),
+        age_days=_nullable(_scalar("integer", "days since it was written")),
+        superseded_days=_nullable(_scalar("number", "days since the version after it was written")),
+        by_cloudsync=_nullable(_scalar("boolean", "the version says cloudsync wrote it (null: the cloud cannot tell)")),
+    ), "enabled old versions; null when versions were not listed (plans never list them: "
+       "`cloudsync access --versions` does)")),
 )
 
 
@@ -262,6 +273,7 @@ def secret_document(stack: Stack, decl: Declaration,
         "value": value,
         "rotation_days": _days(d.rotation or defaults.rotation),
         "expires_days": _days(d.expires or defaults.expires),
+        "grace_days": _grace_days(spec, d.rotation or defaults.rotation),
         "deletion_protection": protected,
         "purge_on_delete": d.purge_on_delete,
         "certificate": _certificate(spec.generate if spec is not None else None),
@@ -280,6 +292,12 @@ def _resolved(readers: Sequence[str], ids: Mapping[str, Mapping[str, str | None]
             if ident is not None:
                 resolved[provider].append(ident)
     return resolved
+
+
+def _grace_days(spec: Any, rotation: Any) -> float | None:
+    if spec is None or spec.kind != "generate" or rotation_owner(rotation) != "cloudsync":
+        return None
+    return rotation_grace(rotation).total_seconds() / 86400
 
 
 def change_document(change: Change | None) -> dict[str, Any] | None:
@@ -319,6 +337,7 @@ def remote_document(remote: RemoteSecret | None, effective: Sequence[Mapping[str
         "readers": sorted(remote.readers) if remote.readers is not None else None,
         "other_access": list(remote.other_access), "deleted": remote.deleted, "protected": remote.protected,
         "effective_readers": [dict(r) for r in effective], "readers_complete": complete,
+        "old_versions": old_version_documents(remote, datetime.now(UTC)),
     }
 
 

@@ -6,11 +6,12 @@ planned change; :meth:`Provider.read_value` fetches one plaintext value when a p
 needs it; :meth:`Provider.permissions` declares the cloud permissions each operation
 needs. The engine never knows which cloud it talks to.
 
-A change crosses the boundary as one of four typed requests (:data:`WriteRequest`):
-create, update and restore carry the desired state, delete does not. :meth:`Provider.apply`
+A change crosses the boundary as one of five typed requests (:data:`WriteRequest`):
+create, update and restore carry the desired state, delete does not, retire names one old
+version to disable. :meth:`Provider.apply`
 is written once, here: it refuses to touch a secret this stack does not own (unless the
 change adopts an unmanaged one) and hands the request to the adapter's :class:`Writes`,
-whose four methods (``create``, ``update``, ``restore``, ``delete``) only it calls.
+whose methods (``create``, ``update``, ``restore``, ``delete``, ``retire``) only it calls.
 
 Ownership and what cloudsync remembers about a value live in the secret's own metadata
 (labels or tags), encoded by :func:`encode_meta` and read back by :func:`decode_meta`.
@@ -19,8 +20,10 @@ Ownership and what cloudsync remembers about a value live in the secret's own me
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
+import re
 import secrets as _random
 import time
 from abc import ABC, abstractmethod
@@ -51,6 +54,9 @@ WRITTEN_LABEL = "cloudsync-written"
 VERSION_LABEL = "cloudsync-version"
 PROTECT_LABEL = "cloudsync-protect"
 PURGE_LABEL = "cloudsync-purge"
+# The version a new value superseded, retired once its grace period ends:
+# ``<version>_<written epoch>_<due epoch>`` (fits GCP's 63-character label values).
+RETIRE_LABEL = "cloudsync-retire"
 META_PREFIXES = (OWNER_LABEL, "cloudsync-")
 
 # The per-stack fingerprint key secret that each target keeps for itself (a name valid in
@@ -81,6 +87,49 @@ class Operation(StrEnum):
     APPLY = "apply"
 
 
+_VERSION_ID = re.compile(r"[0-9A-Za-z-]{1,40}")
+
+
+def is_version_id(version: str | None) -> bool:
+    """A real remote version id (not a marker such as AWS's "(staging label missing)")."""
+    return version is not None and _VERSION_ID.fullmatch(version) is not None
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """A version cloudsync wrote and then superseded: disabled once ``due`` has passed."""
+
+    version: str
+    due: datetime
+    written_at: datetime | None = None  # when cloudsync wrote that version, when known
+
+    def encode(self) -> str:
+        written = str(int(self.written_at.timestamp())) if self.written_at else ""
+        return f"{self.version}_{written}_{int(self.due.timestamp())}"
+
+    @classmethod
+    def decode(cls, text: str) -> Retirement | None:
+        """The retirement a label holds; None for anything malformed (a hand-edited label)."""
+        parts = text.split("_")
+        if len(parts) != 3 or not is_version_id(parts[0]) or not parts[2].isdigit() or len(parts[2]) > 12:
+            return None
+        written = parts[1]
+        if written and (not written.isdigit() or len(written) > 12):
+            return None
+        return cls(version=parts[0], due=datetime.fromtimestamp(int(parts[2]), UTC),
+                   written_at=datetime.fromtimestamp(int(written), UTC) if written else None)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of a secret, as an audit lists it (metadata only)."""
+
+    version: str
+    created_at: datetime | None
+    enabled: bool
+    by_cloudsync: bool | None = None  # the version says who wrote it (Azure tags); None: it cannot say
+
+
 @dataclass(frozen=True)
 class ValueRecord:
     """What cloudsync remembers about the value it last wrote (never the value)."""
@@ -90,6 +139,7 @@ class ValueRecord:
     key_id: str | None = None
     spec: str | None = None  # digest of a generate spec
     written_at: datetime | None = None
+    retire: Retirement | None = None  # the previous version cloudsync wrote, still to be disabled
 
 
 @dataclass(frozen=True)
@@ -132,6 +182,7 @@ class RemoteSecret:
     other_access: tuple[str, ...] = ()  # grants outside cloudsync's model: reported, never wiped
     replication_drift: bool = False  # its replicas differ from the ones the target declares
     facts: ProviderFacts | None = None  # what the adapter that read it needs again to write it
+    versions: tuple[VersionInfo, ...] | None = None  # every version, newest first; None: not listed (plans never do)
 
     @property
     def value_drifted(self) -> bool:
@@ -226,7 +277,53 @@ class DeleteRequest(Request):
     action: ClassVar[Action] = Action.DELETE
 
 
-WriteRequest = CreateRequest | UpdateRequest | RestoreRequest | DeleteRequest
+@dataclass(frozen=True, kw_only=True)
+class RetireRequest(Request):
+    """Disable one old version that cloudsync wrote and a later value superseded.
+
+    The adapter re-reads the secret first (this runs after the change's own write, if any)
+    and does nothing to a version that is current, that it cannot prove cloudsync wrote, or
+    that is already retired; then it removes ``cloudsync-retire`` from the metadata when the
+    marker still names this version (a newer write may have put another one there).
+    """
+
+    action: ClassVar[Action] = Action.UPDATE
+    retirement: Retirement
+
+
+WriteRequest = CreateRequest | UpdateRequest | RestoreRequest | DeleteRequest | RetireRequest
+
+
+def may_retire(request: RetireRequest, current: str | None, fresh: ValueRecord | None) -> bool:
+    """Whether cloudsync's own records name the version as one it wrote, and it is not current.
+
+    ``current`` and ``fresh`` (the value record) are as the adapter just read them; the
+    records this run read before (``request.before``) count too, since the change's own write
+    may have replaced the marker already.
+    """
+    version = request.retirement.version
+    if not is_version_id(version) or version == current:
+        return False
+    known: set[str | None] = set()
+    for record in (request.before.record if request.before is not None else None, fresh):
+        if record is not None:
+            known |= {record.version, record.retire.version if record.retire else None}
+    return version in known
+
+
+def retire_refused(request: RetireRequest) -> ProviderError:
+    """The refusal to disable a version that is current or that cloudsync has no record of writing."""
+    return ProviderError(
+        f"{request.name}: version {request.retirement.version} is current, or not a version cloudsync recorded "
+        "writing; it was not disabled", code="RetireRefused",
+        hint="cloudsync only retires versions it wrote and then superseded; plan again")
+
+
+def without_marker(record: ValueRecord | None, version: str) -> ValueRecord | None:
+    """``record`` with its retirement marker removed when it names ``version``; None when nothing changes."""
+    if record is None or record.retire is None or record.retire.version != version:
+        return None
+    return dataclasses.replace(record, retire=None)
 
 
 def write_request(action: Action, *, stack: str, name: str, reasons: frozenset[Reason], state: SecretState | None,
@@ -312,7 +409,7 @@ def check_ownership(request: WriteRequest) -> None:
     """
     before = request.before
     if before is None:
-        if isinstance(request, UpdateRequest | RestoreRequest):
+        if isinstance(request, UpdateRequest | RestoreRequest | RetireRequest):
             raise NotFoundError(f"{request.name} did not exist when this run read the target; nothing was changed",
                                 code="NotFound", hint="plan again")
         return
@@ -332,7 +429,7 @@ class ProviderContext:
 
 
 class Writes(Protocol):
-    """One adapter's four writes (see :class:`Request` for what each must do).
+    """One adapter's writes (see :class:`Request` for what each must do).
 
     Only :meth:`Provider.apply` calls them, after the ownership check; and
     :meth:`Provider.fingerprint_key` calls ``create`` for cloudsync's own key.
@@ -349,6 +446,9 @@ class Writes(Protocol):
 
     def delete(self, request: DeleteRequest) -> None:
         """Delete a secret this stack owns (``request.before`` is set); gone already is success."""
+
+    def retire(self, request: RetireRequest) -> None:
+        """Disable ``request.retirement.version`` where the cloud can (see :class:`RetireRequest`)."""
 
 
 # A provider reads its own target model (AwsTarget, GcpTarget, ...); covariant, so the
@@ -367,7 +467,7 @@ class Provider(ABC, Generic[ConfigT]):
 
     kind: ClassVar[str]
     limits: ClassVar[RateLimits] = RateLimits()
-    writer: Writes  # the adapter's four writes, set by its __init__
+    writer: Writes  # the adapter's writes, set by its __init__
 
     def __init__(self, target: str, config: ConfigT, context: ProviderContext) -> None:
         self.target = target
@@ -399,6 +499,9 @@ class Provider(ABC, Generic[ConfigT]):
                 if request.before is not None:  # else this run saw nothing to delete: already gone
                     self.writer.delete(request)
                 return None
+            case RetireRequest():
+                self.writer.retire(request)
+                return None
             case _:
                 assert_never(request)
 
@@ -413,6 +516,13 @@ class Provider(ABC, Generic[ConfigT]):
         readers = {s.name: tuple(EffectiveReader(p, Via.SECRET, s.name, "per-secret grant") for p in sorted(s.readers))
                    for s in secrets if s.readers is not None and not s.deleted}
         return AccessScan(readers=readers)
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        """Every version of one secret, newest first, metadata only; None when the target cannot list them.
+
+        An explicit audit (``cloudsync access --versions``) calls it once per secret; plans never do.
+        """
+        return None
 
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:
@@ -525,6 +635,8 @@ def encode_meta(stack: str, state: SecretState | None, record: ValueRecord | Non
             meta[WRITTEN_LABEL] = str(int(record.written_at.timestamp()))
         if include_version and record.version:
             meta[VERSION_LABEL] = record.version
+        if record.retire is not None:
+            meta[RETIRE_LABEL] = record.retire.encode()
     return meta
 
 
@@ -552,6 +664,7 @@ def decode_meta(labels: Mapping[str, str]) -> DecodedMeta:
             key_id=labels.get(KEY_ID_LABEL),
             spec=labels.get(SPEC_LABEL),
             written_at=datetime.fromtimestamp(int(written), UTC) if written and written.isdigit() else None,
+            retire=Retirement.decode(labels[RETIRE_LABEL]) if RETIRE_LABEL in labels else None,
         )
     return DecodedMeta(
         user_labels=user, managed=managed, owner=owner, record=record,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -43,13 +44,19 @@ from cloudsync.providers.base import (
     ReadQuery,
     RemoteSecret,
     RestoreRequest,
+    RetireRequest,
+    SecretState,
     StateRequest,
     UpdateRequest,
     ValueRecord,
+    VersionInfo,
     decode_meta,
     encode_meta,
+    may_retire,
     not_owned,
     now,
+    retire_refused,
+    without_marker,
 )
 from cloudsync.providers.lease import Holder, LeaseLost, LeaseTerms, TargetLock
 from cloudsync.providers.local_rules import LocalTarget
@@ -78,6 +85,12 @@ CREATE TABLE IF NOT EXISTS versions (
     nonce BLOB NOT NULL,
     ciphertext BLOB NOT NULL,
     created_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS disabled_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    disabled_at INTEGER NOT NULL,
     PRIMARY KEY (name, version)
 );
 """
@@ -320,7 +333,22 @@ class LocalStore:
     def purge(self, name: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM versions WHERE name = ?", (name,))
+            conn.execute("DELETE FROM disabled_versions WHERE name = ?", (name,))
             conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of ``name``, newest first (metadata only: no value is decrypted)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT v.version, v.created_at, d.disabled_at FROM versions v LEFT JOIN disabled_versions d "
+                "ON d.name = v.name AND d.version = v.version WHERE v.name = ? ORDER BY v.version DESC",
+                (name,)).fetchall()
+        return [VersionInfo(str(row[0]), _dt(row[1]), enabled=row[2] is None) for row in rows]
+
+    def disable_version(self, name: str, version: int) -> None:
+        """Disable one version (tests use it as someone else's edit, too)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO disabled_versions VALUES (?, ?, ?)", (name, version, _ts(now())))
 
     def rows(self) -> list[sqlite3.Row]:
         with self._lock:
@@ -362,9 +390,35 @@ class LocalWriter:
                 return  # already gone: a retried delete converges
             if request.before is not None and request.before.purge_on_delete:
                 conn.execute("DELETE FROM versions WHERE name = ?", (name,))
+                conn.execute("DELETE FROM disabled_versions WHERE name = ?", (name,))
                 conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
             elif row[0] is None:
                 self.store._update(conn, name, {"deleted_at": now()})
+
+    def retire(self, request: RetireRequest) -> None:
+        """Disable the version in the same transaction that removes its marker."""
+        self.counter["retire"] += 1
+        name, version = request.name, request.retirement.version
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT labels, current_version FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise LocalNotFound(f"secret {name} not found", code="NotFound")
+            labels = json.loads(row[0])
+            meta = decode_meta(labels)
+            if meta.owner != request.stack:
+                raise not_owned(request, meta.owner, managed=meta.managed)
+            current = str(row[1]) if row[1] is not None else None
+            if not may_retire(request, current, meta.record) or not version.isdigit():
+                raise retire_refused(request)
+            conn.execute("INSERT OR IGNORE INTO disabled_versions "
+                         "SELECT name, version, ? FROM versions WHERE name = ? AND version = ?",
+                         (_ts(now()), name, int(version)))
+            kept = without_marker(meta.record, version)
+            if kept is not None:
+                state = SecretState(name=name, labels=meta.user_labels, description=None, expires_at=None,
+                                    readers=None, protected=meta.protected, purge_on_delete=meta.purge_on_delete)
+                self.store._update(conn, name, {"labels": {**meta.user_labels,
+                                                           **encode_meta(request.stack, state, kept)}})
 
     def _write(self, request: StateRequest) -> ValueRecord | None:
         """Create, update or restore: the secret ends in ``request.state``, with the value if one is given."""
@@ -383,9 +437,8 @@ class LocalWriter:
             record = request.record
             if request.value is not None:
                 version = self.store._put_value(conn, name, request.value, None)
-                record = ValueRecord(version=str(version), fingerprint=record.fingerprint if record else None,
-                                     key_id=record.key_id if record else None, spec=record.spec if record else None,
-                                     written_at=record.written_at if record and record.written_at else now())
+                base = record or ValueRecord()
+                record = dataclasses.replace(base, version=str(version), written_at=base.written_at or now())
             elif row is None:
                 stamp = _ts(now())
                 conn.execute("INSERT INTO secrets (name, labels, created_at, updated_at, revision) "
@@ -447,6 +500,10 @@ class LocalProvider(Provider[LocalTarget]):
             record=meta.record, deleted=row["deleted_at"] is not None, protected=meta.protected,
             purge_on_delete=meta.purge_on_delete, revision=str(row["revision"]),
         )
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        self.api_calls["list_versions"] += 1
+        return self.store.versions(name)
 
     def read_value(self, name: str) -> SecretValue:
         self.api_calls["get_value"] += 1

@@ -142,10 +142,11 @@ def test_replacing_a_ca_reissues_its_certificates_in_order_in_the_same_apply(
     env = {"SMTP_PASSWORD": canary}
     old_ca = certs.parse_bundle(_raw(stack, "local", "mtls/ca").encode()).certificate
     planned = cli("plan", "-C", str(stack), "--replace", "mtls/ca", "--grace", "0", "--format", "json", env=env)
+    # --grace 0: each write also retires the version it supersedes, in the same apply.
     assert _changes(planned) == [
-        ("local:mtls/ca", "update", ["replace"], "generate"),
-        ("local:mtls/client", "update", ["rotation"], "generate"),
-        ("mirror:mtls/ca-cert", "update", ["value"], "derived"),
+        ("local:mtls/ca", "update", ["replace", "retire"], "generate"),
+        ("local:mtls/client", "update", ["rotation", "retire"], "generate"),
+        ("mirror:mtls/ca-cert", "update", ["value", "retire"], "derived"),
     ]
     # The grace goes with everything that follows the replaced CA (their old versions are retired alike).
     assert all(any("stays usable for no time (--grace)" in d for d in c["details"])
@@ -228,7 +229,7 @@ def test_a_saved_replacement_is_carried_and_refused_when_stale(stack: Path, cli:
     assert made.code == 0, made.output
     shown = cli("show", "-C", str(stack), str(plan_file), "--format", "json")
     assert [c["reasons"] for c in json.loads(shown.stdout)["changes"] if c["secret"] == "app/api-key"] == [
-        ["replace"]] * 3
+        ["replace", "retire"]] * 3  # --grace 0: the superseded versions are retired in the same apply
     saved = json.loads(plan_file.read_text())["body"]
     assert {c["value"].get("grace_seconds") for c in saved["changes"] if c["secret"] == "app/api-key"} == {0}
     assert_no_canary(canary, plan_file.read_text(), made.output, shown.output)

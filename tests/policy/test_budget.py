@@ -92,7 +92,7 @@ def test_a_rule_whose_cost_grows_with_the_data_is_a_violation_of_that_policy_onl
     assert diag.severity.value == "error" and diag.file and diag.file.endswith("T001.yaml") and diag.line == 2
     # The policies after it still ran in a fresh evaluator: CS004 flags the dev placement of nothing
     # here, but CS012 (no generate length) and the rest were judged, not skipped.
-    assert report.policies[-1].id == "T001" and len(report.policies) == 16
+    assert report.policies[-1].id == "T001" and len(report.policies) == 17
     assert not any("could not be evaluated" in v.message for v in report.violations if v.policy != "T001")
 
 

@@ -60,7 +60,7 @@ def test_a_clean_stack_passes_every_builtin_policy(tmp_path: Path) -> None:
         """)
     report = check(stack)
     assert report.violations == [] and not report.blocking
-    assert report.evaluated == 1 and len(report.policies) == 15
+    assert report.evaluated == 1 and len(report.policies) == 16
 
 
 def test_quickstart_example_is_clean() -> None:

@@ -37,7 +37,7 @@ def test_text(report: PolicyReport) -> None:
                         "gcp-prod:app/public grants read to a wildcard or public principal")
     assert lines[1].startswith("stack/cloudsync.yaml:17: warning CS009 (Secret names follow the naming pattern)")
     assert lines[2] == "stack/cloudsync.yaml:18: waived CS006 at local:legacy/slow until 2030-01-01: SEC-1"
-    assert lines[3] == "Policy check FAILED: 1 error, 1 warning, 1 waived (15 policies over 3 addresses)."
+    assert lines[3] == "Policy check FAILED: 1 error, 1 warning, 1 waived (16 policies over 3 addresses)."
 
 
 def test_json_has_the_contract_keys(report: PolicyReport) -> None:
@@ -59,7 +59,7 @@ def test_sarif_is_what_code_scanning_accepts(report: PolicyReport) -> None:
     driver = run["tool"]["driver"]
     assert driver["name"] == "cloudsync"
     rules = driver["rules"]
-    assert [r["id"] for r in rules] == [f"CS{n:03d}" for n in range(1, 16)]  # every rule, so fixed alerts close
+    assert [r["id"] for r in rules] == [f"CS{n:03d}" for n in range(1, 17)]  # every rule, so fixed alerts close
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
         assert rule["defaultConfiguration"]["level"] in {"error", "warning"}
@@ -84,7 +84,7 @@ def test_sarif_is_what_code_scanning_accepts(report: PolicyReport) -> None:
 def test_junit_parses_back(report: PolicyReport) -> None:
     root = ET.fromstring(render_report_junit(report))
     suite = root.find("testsuite")
-    assert suite is not None and suite.get("tests") == "15" and suite.get("failures") == "2"
+    assert suite is not None and suite.get("tests") == "16" and suite.get("failures") == "2"
     cases = {c.get("name", "").split()[0]: c for c in suite.iter("testcase")}
     failure = cases["CS001"].find("failure")
     assert failure is not None and "gcp-prod:app/public" in (failure.text or "")

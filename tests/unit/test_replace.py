@@ -112,10 +112,11 @@ def test_the_planner_regenerates_a_replaced_secret_in_every_target_with_its_grac
     plan = plan_changes("payments", desired, actual, NOW, replace={"app/key"}, grace=timedelta(0))
     rows = [(c.address, c.action, c.reasons, c.value.mode if c.value else None, c.value.grace if c.value else None)
             for c in plan.real_changes]
+    # --grace 0: the versions the replacement supersedes are retired in the same apply (a create has none).
     assert rows == [
-        ("a:app/key", Action.UPDATE, (Reason.REPLACE,), ValueMode.GENERATE, timedelta(0)),
+        ("a:app/key", Action.UPDATE, (Reason.REPLACE, Reason.RETIRE), ValueMode.GENERATE, timedelta(0)),
         ("b:app/key", Action.CREATE, (Reason.VALUE, Reason.REPLACE), ValueMode.GENERATE, timedelta(0)),
-        ("c:app/key", Action.UPDATE, (Reason.REPLACE,), ValueMode.GENERATE, timedelta(0)),
+        ("c:app/key", Action.UPDATE, (Reason.REPLACE, Reason.RETIRE), ValueMode.GENERATE, timedelta(0)),
     ]
     assert all(c.value is not None and c.value.regenerate for c in plan.real_changes)
 

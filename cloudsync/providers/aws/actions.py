@@ -87,6 +87,9 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY,
               "confirm creates and deletes that the eventually consistent list suggests"),
     ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY, "read the readers of a secret"),
+    # Only the explicit audit lists versions: no plan, drift or apply needs it (docs/providers/aws.md).
+    ApiAction("ListSecretVersionIds", Bucket.DESCRIBE, frozenset(), Scope.OWNED,
+              "`cloudsync access --versions`: the versions still enabled (never in a plan)"),
     ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
               "the stack's fingerprint key and values copied between targets"),
     ApiAction("CreateSecret", Bucket.CREATE, _APPLY, Scope.NEW, "create a declared secret, and the apply lock"),
@@ -94,6 +97,8 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("UntagResource", Bucket.TAG, _APPLY, Scope.OWNED, "remove labels no longer declared"),
     ApiAction("PutSecretValue", Bucket.WRITE, _APPLY, Scope.OWNED, "write a new version"),
     ApiAction("UpdateSecret", Bucket.WRITE, _APPLY, Scope.OWNED, "description and KMS key"),
+    ApiAction("UpdateSecretVersionStage", Bucket.WRITE, _APPLY, Scope.OWNED,
+              "retire a superseded version: remove its AWSPREVIOUS label"),
     ApiAction("RestoreSecret", Bucket.RESTORE, _APPLY, Scope.OWNED, "bring back a secret scheduled for deletion"),
     ApiAction("ReplicateSecretToRegions", Bucket.WRITE, _APPLY, Scope.NEW, "add replica regions (also on create)"),
     ApiAction("RemoveRegionsFromReplication", Bucket.WRITE, _APPLY, Scope.OWNED, "remove replica regions"),

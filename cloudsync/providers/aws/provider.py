@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from cloudsync.providers.access import AccessScan
@@ -12,6 +13,7 @@ from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
 from cloudsync.providers.aws.client import make_client, make_iam_client, make_session
 from cloudsync.providers.aws.lock import AwsTargetLock
 from cloudsync.providers.aws.read import StateReader
+from cloudsync.providers.aws.remote import STAGE
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
@@ -23,6 +25,7 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    VersionInfo,
 )
 from cloudsync.ratelimit import DEFAULT_HEADROOM
 from cloudsync.values.secret import SecretValue
@@ -63,6 +66,21 @@ class AwsProvider(Provider[AwsTarget]):
         if self.config.access_scan and self._iam is None:
             self._iam = make_iam_client(self.target, self.config, self.session)
         return scan_access(self._iam if self.config.access_scan else None, scanned, counter=self.api_calls)
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        """ListSecretVersionIds (deprecated versions left out: no staging label reaches them)."""
+        found: list[VersionInfo] = []
+        params: dict[str, Any] = {"SecretId": name, "MaxResults": 100}
+        while True:
+            page = self.api.call("ListSecretVersionIds", name=name, idempotent=True, **params)
+            for v in page.get("Versions", []):
+                stages = v.get("VersionStages") or []
+                found.append(VersionInfo(str(v["VersionId"]), v.get("CreatedDate"), enabled=bool(stages),
+                                         by_cloudsync=True if STAGE in stages else None))
+            if not page.get("NextToken"):
+                break
+            params["NextToken"] = page["NextToken"]
+        return sorted(found, key=lambda v: v.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     def read_value(self, name: str) -> SecretValue:
         try:

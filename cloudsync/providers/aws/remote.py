@@ -31,6 +31,7 @@ from cloudsync.providers.base import (
 
 STAGE = "cloudsync"
 CURRENT = "AWSCURRENT"
+PREVIOUS = "AWSPREVIOUS"
 EXPIRES_TAG = "cloudsync-expires"
 REPLICAS_TAG = "cloudsync-replicas"
 SYSTEM_TAG_PREFIX = "aws:"
@@ -82,7 +83,7 @@ def _stamp(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
 
 
-def _versions(entry: Mapping[str, Any]) -> dict[str, list[str]]:
+def versions_to_stages(entry: Mapping[str, Any]) -> dict[str, list[str]]:
     # ListSecrets says SecretVersionsToStages, DescribeSecret says VersionIdsToStages.
     raw = entry.get("SecretVersionsToStages") or entry.get("VersionIdsToStages") or {}
     return {str(k): sorted(str(s) for s in v) for k, v in raw.items()}
@@ -90,7 +91,7 @@ def _versions(entry: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def revision(entry: Mapping[str, Any], policy: str | None) -> str:
     """Changes whenever anything cloudsync compares changes (LastAccessedDate is left out)."""
-    facts = [_stamp(entry.get("LastChangedDate")), _stamp(entry.get("DeletedDate")), _versions(entry),
+    facts = [_stamp(entry.get("LastChangedDate")), _stamp(entry.get("DeletedDate")), versions_to_stages(entry),
              sorted(tag_map(entry).items()), entry.get("Description"), entry.get("KmsKeyId"), policy]
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -151,7 +152,7 @@ def to_remote(entry: Mapping[str, Any], *, region: str, replica_regions: list[st
     """A ListSecrets entry (or DescribeSecret response) as a :class:`RemoteSecret`."""
     tags = tag_map(entry)
     meta = decode_meta(tags)
-    versions = _versions(entry)
+    versions = versions_to_stages(entry)
     current = next((v for v, stages in versions.items() if CURRENT in stages), None)
     primary = replica_of(entry, region)
     recorded = tuple(sorted(tags.get(REPLICAS_TAG, "").split()))

@@ -29,6 +29,7 @@ from cloudsync.providers.aws.policy import parse_policy, render_policy
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import (
     CURRENT,
+    PREVIOUS,
     STAGE,
     SYNCED_TAG,
     SYSTEM_TAG_PREFIX,
@@ -37,22 +38,29 @@ from cloudsync.providers.aws.remote import (
     sync_mark,
     tag_list,
     to_remote,
+    versions_to_stages,
 )
 from cloudsync.providers.aws.rules import AwsTarget
 from cloudsync.providers.base import (
+    RETIRE_LABEL,
     CreateRequest,
     DeleteRequest,
+    NotFoundError,
     ProviderError,
     RemoteSecret,
     Request,
     RestoreRequest,
+    RetireRequest,
     SecretState,
     StateRequest,
     UpdateRequest,
     ValueRecord,
     facts_of,
+    may_retire,
     not_owned,
     now,
+    retire_refused,
+    without_marker,
 )
 from cloudsync.values.secret import SecretValue
 
@@ -126,6 +134,29 @@ class Writer:
                 if exc.code == "InvalidRequestException" and "deleted" in exc.message.lower() and not force:
                     return  # scheduled for deletion meanwhile
                 raise
+
+    def retire(self, request: RetireRequest) -> None:
+        """Deprecate a superseded version: take AWSPREVIOUS off it, so no staging label reaches it.
+
+        AWS keeps a version without labels only as deprecated (and deletes it eventually); a
+        version that holds no AWSPREVIOUS already (a later write moved it on) needs nothing.
+        """
+        name, version = request.name, request.retirement.version
+        found = self.reader.describe(name)  # after this change's own write: the versions as they are now
+        if found is None:
+            raise NotFoundError(f"{name} does not exist any more; nothing was retired", code="NotFound",
+                                hint="plan again")
+        remote = self._remote(found)
+        if remote.owner != request.stack:
+            raise not_owned(request, remote.owner, managed=remote.managed)
+        if not may_retire(request, remote.current_version, remote.record):
+            raise retire_refused(request)
+        stages = versions_to_stages(found)
+        if PREVIOUS in stages.get(version, []):
+            self.api.call("UpdateSecretVersionStage", name=name, SecretId=name, VersionStage=PREVIOUS,
+                          RemoveFromVersionId=version)
+        if without_marker(remote.record, version) is not None:
+            self.api.call("UntagResource", name=name, SecretId=name, TagKeys=[RETIRE_LABEL])
 
     # -- create and restore ------------------------------------------------------------
 

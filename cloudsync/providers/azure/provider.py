@@ -10,6 +10,7 @@ SDK exceptions into one-line :class:`ProviderError`\\ s.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from cloudsync.providers.access import AccessScan
@@ -30,6 +31,8 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    VersionInfo,
+    decode_meta,
 )
 from cloudsync.ratelimit import DEFAULT_HEADROOM
 from cloudsync.values.secret import SecretValue
@@ -79,6 +82,14 @@ class AzureProvider(Provider[AzureTarget]):
         if assignments is None:  # no read before this scan: list them now
             assignments = self.reader.assignments = self.readers.assignments()
         return AccessScanner(clients.authorization, clients.vaults, clients.scope).scan(names, assignments)
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        """One paginated versions listing (25 a page); each version's tags say whether cloudsync wrote it."""
+        listed = self.reader.versions(name)
+        found = [VersionInfo(v.version or "", datetime.fromtimestamp(int(v.created), UTC) if v.created else None,
+                             enabled=v.enabled is not False, by_cloudsync=decode_meta(v.tags).managed)
+                 for v in listed]
+        return sorted(found, key=lambda v: v.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     def read_value(self, name: str) -> SecretValue:
         with azure_call("get_secret", name):

@@ -20,15 +20,18 @@ from cloudsync.plan.actions import Action, Reason
 from cloudsync.providers.azure.client import WRITE_RETRIES
 from cloudsync.providers.azure.errors import azure_call, service_code
 from cloudsync.providers.azure.rbac import Grant, Readers, check_principal
-from cloudsync.providers.azure.read import UNKNOWN_VERSION, AzureFacts, StateReader, cloudsync_version
+from cloudsync.providers.azure.read import UNKNOWN_VERSION, AzureFacts, Listed, StateReader, cloudsync_version
 from cloudsync.providers.azure.tags import check, created_stamp, tags_for
 from cloudsync.providers.base import (
+    RETIRE_LABEL,
     CreateRequest,
     DeleteRequest,
     NotFoundError,
     ProviderError,
     RemoteSecret,
     RestoreRequest,
+    Retirement,
+    RetireRequest,
     SecretState,
     StateRequest,
     UpdateRequest,
@@ -36,7 +39,9 @@ from cloudsync.providers.base import (
     decode_meta,
     facts_of,
     is_reserved,
+    may_retire,
     not_owned,
+    retire_refused,
 )
 from cloudsync.values.secret import SecretValue
 
@@ -204,6 +209,38 @@ class SecretWriter:
             self._stamp(request.name, version, tags_for(request.stack, state, replace(record, version=version),
                                                         created=created))
 
+    def retire(self, request: RetireRequest) -> None:
+        """``enabled: false`` on a superseded version whose own tags say this stack wrote it.
+
+        One versions listing (metadata only) holds everything: tags belong to a version, so
+        the version to retire still carries cloudsync's tags (a version written by anyone else
+        carries none and is refused, whatever the records say), and the newer version that
+        superseded it carries the marker naming it. That marker, or a later ``created``, is
+        the proof that the version is not current (``created`` has one-second resolution).
+        """
+        name, version = request.name, request.retirement.version
+        versions = self.reader.versions(name)
+        target = next((v for v in versions if v.version == version), None)
+        if target is None:
+            if not versions:
+                raise NotFoundError(f"{name} has no versions any more; nothing was retired", code="NotFound",
+                                    hint="plan again")
+            raise retire_refused(request)
+        meta = decode_meta(target.tags)
+        if meta.owner != request.stack:
+            raise retire_refused(request)
+        others = [v for v in versions if v.version != version]
+        markers = [v for v in others if _marker_of(v) == version and decode_meta(v.tags).owner == request.stack]
+        later = any(int(v.created or 0) > int(target.created or 0) for v in others)
+        if not (markers or later) or not may_retire(request, None, None):
+            raise retire_refused(request)
+        if target.enabled is not False:
+            with azure_call("update_secret", name):
+                self.secrets.update_secret_properties(name, version, enabled=False, **WRITE_RETRIES)
+        for holder in markers:  # the current version's tags are what the next plan lists
+            if holder.version:
+                self._stamp(name, holder.version, {k: v for k, v in holder.tags.items() if k != RETIRE_LABEL})
+
     # -- delete, recover, purge -------------------------------------------------------
 
     def delete(self, request: DeleteRequest) -> None:
@@ -300,6 +337,12 @@ class SecretWriter:
         have = {g.principal_id for g in grants}
         self.readers.grant(request.name, sorted(wanted - have))
         self.readers.revoke(request.name, [g for g in grants if g.principal_id not in wanted])
+
+
+def _marker_of(version: Listed) -> str | None:
+    """The version id a version's retirement marker names, if it carries one."""
+    marker = Retirement.decode(version.tags.get(RETIRE_LABEL, ""))
+    return marker.version if marker is not None else None
 
 
 def _check_readers(state: SecretState) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from google.cloud import secretmanager
@@ -28,6 +28,7 @@ from cloudsync.providers.base import (
     RateLimits,
     ReadQuery,
     RemoteSecret,
+    VersionInfo,
 )
 from cloudsync.providers.gcp.access import AccessScanner
 from cloudsync.providers.gcp.calls import Caller, QuotaLimits
@@ -93,6 +94,22 @@ class GcpProvider(Provider[GcpTarget]):
         one call per policy plus one per role IAM is asked about, whatever the number of secrets."""
         scan = AccessScanner(self.config, self.caller, self.scan_clients, self.parent).scan(secrets)
         return replace(scan, notes=tuple(dict.fromkeys((*scan.notes, *self.notes)))) if self.notes else scan
+
+    def versions(self, name: str) -> Sequence[VersionInfo] | None:
+        """ListSecretVersions, paginated (versions carry no labels: who wrote one cannot be told)."""
+        full = self.writer.full_name(name)
+        found: list[VersionInfo] = []
+        token = ""
+        while True:
+            request = secretmanager.ListSecretVersionsRequest(parent=full, page_size=1000, page_token=token)
+            page = self.caller("ListSecretVersions", self.client.list_secret_versions, request, resource=full)
+            for v in page.versions:
+                created = v.create_time if isinstance(v.create_time, datetime) and v.create_time.year > 1970 else None
+                found.append(VersionInfo(v.name.rsplit("/", 1)[-1], created,
+                                         enabled=v.state == secretmanager.SecretVersion.State.ENABLED))
+            token = page.next_page_token
+            if not token:
+                return sorted(found, key=lambda v: int(v.version), reverse=True)
 
     def read_value(self, name: str) -> SecretValue:
         """The value of ``versions/latest``; NotFoundError when absent, ProviderError when disabled or corrupted."""

@@ -32,14 +32,18 @@ from cloudsync.providers.base import (
     DeleteRequest,
     ProviderError,
     RestoreRequest,
+    RetireRequest,
     SecretState,
     StateRequest,
     UpdateRequest,
     ValueRecord,
     decode_meta,
     encode_meta,
+    may_retire,
     not_owned,
     now,
+    retire_refused,
+    without_marker,
 )
 from cloudsync.providers.gcp.calls import Caller
 from cloudsync.providers.gcp.mapping import (
@@ -54,7 +58,7 @@ from cloudsync.providers.gcp.mapping import (
     version_number,
 )
 from cloudsync.providers.gcp.payload import crc32c
-from cloudsync.providers.gcp.read import Gone, fetch_policy
+from cloudsync.providers.gcp.read import Gone, fetch_latest, fetch_policy
 from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.values.secret import SecretValue
 
@@ -151,6 +155,42 @@ class Writer:
             if exc.code in _CONFLICT:
                 raise stale(request.name) from None
             raise
+
+    def retire(self, request: RetireRequest) -> None:
+        """DisableSecretVersion on a superseded version cloudsync recorded, then drop its marker.
+
+        Versions carry no labels: the proof that cloudsync wrote one is its number in the
+        secret's own labels (the value record or the retirement marker). Never destroyed:
+        a disabled version can be enabled again if a consumer turns out to need it.
+        """
+        name, version = self.full_name(request.name), request.retirement.version
+        snap = self._get(name)
+        if snap is None:
+            raise ProviderError(f"secret {request.name} no longer exists in the target; plan again", code="NOT_FOUND")
+        meta = decode_meta(snap.labels)
+        if meta.owner != request.stack:
+            raise not_owned(request, meta.owner, managed=meta.managed)
+        latest = fetch_latest(self.client, self.caller, name)
+        if not may_retire(request, str(latest.number) if latest else None, meta.record) or not version.isdigit():
+            raise retire_refused(request)
+        path = f"{name}/versions/{version}"
+        try:
+            found = self.caller("GetSecretVersion", self.client.get_secret_version,
+                                secretmanager.GetSecretVersionRequest(name=path), resource=name)
+        except ProviderError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+            found = None  # destroyed meanwhile: nothing left to disable
+        if found is not None and found.state == secretmanager.SecretVersion.State.ENABLED:
+            disable = secretmanager.DisableSecretVersionRequest(name=path, etag=found.etag)
+            self.caller("DisableSecretVersion", self.client.disable_secret_version, disable, resource=name)
+        kept = without_marker(meta.record, version)
+        if kept is not None:
+            state = SecretState(name=request.name, labels=meta.user_labels,
+                                description=snap.annotations.get(DESCRIPTION_KEY) or None,
+                                expires_at=snap.expire_time, readers=None, protected=meta.protected,
+                                purge_on_delete=meta.purge_on_delete)
+            self._update_metadata(name, request.stack, state, snap, kept)
 
     def _write(self, request: CreateRequest | UpdateRequest) -> ValueRecord | None:
         name, state = self.full_name(request.name), request.state

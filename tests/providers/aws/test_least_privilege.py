@@ -37,6 +37,7 @@ BEFORE = """\
 - name: payments/lonely
   targets: [T]
   value: {generate: {length: 24}}
+  rotation: {every: 30d, grace: 0}
   readers: [api]
 - name: payments/retired
   targets: [T]
@@ -56,8 +57,9 @@ PLANNED = """\
 # reader (PutResourcePolicy), a label removed (UntagResource) and one added (TagResource), a
 # description (UpdateSecret), no readers left (DeleteResourcePolicy), a scheduled secret
 # declared again (RestoreSecret), a new secret (CreateSecret), one no longer declared
-# (DeleteSecret), and the replica moved from eu-west-1 to us-west-2 (ReplicateSecretToRegions,
-# RemoveRegionsFromReplication).
+# (DeleteSecret), the replica moved from eu-west-1 to us-west-2 (ReplicateSecretToRegions,
+# RemoveRegionsFromReplication), and a new generated value with grace 0, whose previous version
+# is retired at once (UpdateSecretVersionStage).
 AFTER = """\
 - name: payments/rotating
   description: second
@@ -68,7 +70,8 @@ AFTER = """\
 - name: payments/lonely
   targets: [T]
   labels: {tier: gold}
-  value: {generate: {length: 24}}
+  value: {generate: {length: 32}}
+  rotation: {every: 30d, grace: 0}
   readers: []
 """ + REVIVED + PLANNED
 

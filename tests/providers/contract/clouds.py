@@ -39,6 +39,8 @@ class Cloud(ABC):
     networked: ClassVar[bool] = True  # calls cross a network: throttling, lost answers, pages, IAM
     idempotent_value_write: ClassVar[bool] = False  # a retried value write adds no second version
     lock_writes_a_value: ClassVar[bool] = False  # the apply lock needs the permission that writes values
+    # After someone else writes a value, the store still says which version cloudsync wrote.
+    records_own_version_after_foreign_write: ClassVar[bool] = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -71,6 +73,14 @@ class Cloud(ABC):
     @abstractmethod
     def versions(self, remote: str) -> int:
         """How many value versions the secret holds."""
+
+    @abstractmethod
+    def enabled_versions(self, remote: str) -> dict[str, bool]:
+        """Every version id and whether a reader can still reach it (AWS: it holds a staging label)."""
+
+    @abstractmethod
+    def put_value(self, remote: str, value: str) -> None:
+        """Write a new value the way someone else would (a new version without cloudsync's metadata)."""
 
     # -- the fake's switches (networked clouds only) ------------------------------------
 
@@ -133,11 +143,28 @@ class Local(Cloud):
         finally:
             store.close()
 
+    def enabled_versions(self, remote: str) -> dict[str, bool]:
+        store = self._store()
+        try:
+            return {v.version: v.enabled for v in store.versions(remote)}
+        finally:
+            store.close()
+
+    def put_value(self, remote: str, value: str) -> None:
+        store = self._store()
+        try:
+            store.put_value(remote, SecretValue(value))
+        finally:
+            store.close()
+
 
 class Aws(Cloud):
     kind = "aws"
     target = "aws-prod"
     idempotent_value_write = True  # PutSecretValue carries a ClientRequestToken
+    # moto drops the custom staging label from cloudsync's version on an out-of-band put (AWS
+    # keeps it), so cloudsync no longer knows that version; it is deprecated by the next write anyway.
+    records_own_version_after_foreign_write = False
 
     def __init__(self, root: Path, moto: MotoServer, proxy: FaultProxy) -> None:
         super().__init__(root)
@@ -162,6 +189,13 @@ class Aws(Cloud):
 
     def versions(self, remote: str) -> int:
         return len(self.sm.describe_secret(SecretId=remote).get("VersionIdsToStages", {}))
+
+    def enabled_versions(self, remote: str) -> dict[str, bool]:
+        listed = self.sm.list_secret_version_ids(SecretId=remote, IncludeDeprecated=True)["Versions"]
+        return {str(v["VersionId"]): bool(v.get("VersionStages")) for v in listed}
+
+    def put_value(self, remote: str, value: str) -> None:
+        self.sm.put_secret_value(SecretId=remote, SecretString=value)
 
     def throttle_value_writes(self, times: int) -> None:
         self.proxy.fail("PutSecretValue", "ThrottlingException", times=times)
@@ -223,6 +257,13 @@ class Gcp(Cloud):
     def versions(self, remote: str) -> int:
         return len(list(self.sm.list_secret_versions(request={"parent": self._name(remote)})))
 
+    def enabled_versions(self, remote: str) -> dict[str, bool]:
+        return {v.name.rsplit("/", 1)[-1]: v.state.name == "ENABLED"
+                for v in self.sm.list_secret_versions(request={"parent": self._name(remote)})}
+
+    def put_value(self, remote: str, value: str) -> None:
+        self.sm.add_secret_version(request={"parent": self._name(remote), "payload": {"data": value.encode()}})
+
     def throttle_value_writes(self, times: int) -> None:
         self.fake.inject(grpc.StatusCode.RESOURCE_EXHAUSTED, times, methods=["AddSecretVersion"], retry_delay=0.01)
 
@@ -279,6 +320,12 @@ class Azure(Cloud):
 
     def versions(self, remote: str) -> int:
         return len(list(self.secrets.list_properties_of_secret_versions(remote)))
+
+    def enabled_versions(self, remote: str) -> dict[str, bool]:
+        return {str(v.version): bool(v.enabled) for v in self.secrets.list_properties_of_secret_versions(remote)}
+
+    def put_value(self, remote: str, value: str) -> None:
+        self.secrets.set_secret(remote, value)
 
     def throttle_value_writes(self, times: int) -> None:
         self.fake.inject(429, times, retry_after="0", operations=["kv.set"])

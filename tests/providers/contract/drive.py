@@ -17,13 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cloudsync.access.collect import access_report
+from cloudsync.access.model import AccessReport
+from cloudsync.access.render import render_json as access_json
+from cloudsync.access.render import render_markdown as access_markdown
+from cloudsync.access.render import render_text as access_text
 from cloudsync.adopt import import_target
 from cloudsync.apply import ApplyReport, apply_plan
 from cloudsync.config.loader import load_stack
 from cloudsync.drift import DriftReport, classify
 from cloudsync.plan.build import PlanRun, build_plan, open_session
 from cloudsync.plan.render import render_json, render_markdown, render_text
-from cloudsync.providers.base import Provider, ReadQuery, RemoteSecret
+from cloudsync.providers.base import Provider, ReadQuery, RemoteSecret, Retirement, RetireRequest
 from cloudsync.values.secret import SecretValue
 
 STACK = "payments"
@@ -96,29 +101,30 @@ class Driver:
 
     # -- commands, as the CLI runs them ---------------------------------------------
 
-    def plan(self, *, metadata_only: bool = False) -> Outcome:
+    def plan(self, *, metadata_only: bool = False, when: datetime | None = None) -> Outcome:
+        """Plan as the CLI does; ``when`` is the plan's clock (the time it compares ages against)."""
         stack = load_stack(self.root)
         with open_session(stack) as session:
-            run = build_plan(session, list(stack.config.targets), metadata_only=metadata_only)
+            run = build_plan(session, list(stack.config.targets), metadata_only=metadata_only, when=when)
         return self._record(Outcome(run))
 
-    def apply(self) -> Outcome:
+    def apply(self, *, when: datetime | None = None) -> Outcome:
         stack = load_stack(self.root)
         with open_session(stack) as session:
-            run = build_plan(session, list(stack.config.targets))
+            run = build_plan(session, list(stack.config.targets), when=when)
             report = apply_plan(session, run, sleep=lambda _seconds: None)
         return self._record(Outcome(run, report))
 
-    def applied(self) -> Outcome:
+    def applied(self, *, when: datetime | None = None) -> Outcome:
         """Apply, expect every change applied."""
-        outcome = self.apply()
+        outcome = self.apply(when=when)
         assert outcome.ok, outcome.errors
         return outcome
 
-    def converge(self) -> Outcome:
+    def converge(self, *, when: datetime | None = None) -> Outcome:
         """Apply, expect every change applied and the next plan empty."""
-        outcome = self.applied()
-        assert self.plan().changes == [], "a second plan after apply still has changes"
+        outcome = self.applied(when=when)
+        assert self.plan(when=when).changes == [], "a second plan after apply still has changes"
         return outcome
 
     def drift(self) -> DriftReport:
@@ -128,6 +134,15 @@ class Driver:
         self.last_drift = self._record(Outcome(run))
         return classify(stack, run.plan, run.actual, {(w.target, w.remote_name) for w in run.desired},
                         today=datetime.now(UTC).date())
+
+    def access_versions(self, *, now: datetime | None = None) -> AccessReport:
+        """``cloudsync access --versions`` as of ``now``: the old versions still enabled, and CS016."""
+        stack = load_stack(self.root)
+        moment = now or datetime.now(UTC)
+        report = access_report(stack, list(stack.config.targets), today=moment.date(), versions=True, now=moment)
+        OUTPUTS.extend([access_json(report), access_markdown(report), str(access_text(report)),
+                        *(d.render() for d in report.diagnostics)])
+        return report
 
     def import_names(self, *, adopt: bool = True) -> list[str]:
         """The logical names ``cloudsync import --target T`` would declare."""
@@ -160,6 +175,14 @@ class Driver:
     def read_value(self, remote_name: str) -> SecretValue:
         with self.provider() as provider:
             return provider.read_value(remote_name)
+
+    def retire(self, remote_name: str, version: str) -> None:
+        """Ask the adapter to retire ``version`` directly, as a plan edited by hand would."""
+        with self.provider() as provider:
+            before = {s.name: s for s in provider.read(
+                ReadQuery(stack=STACK, declared=frozenset({remote_name}), access=frozenset()))}.get(remote_name)
+            provider.apply(RetireRequest(stack=STACK, name=remote_name, before=before, token="by-hand",
+                                         retirement=Retirement(version, datetime.now(UTC))))
 
     def fingerprint_key(self, *, create: bool) -> bytes | None:
         with self.provider() as provider:

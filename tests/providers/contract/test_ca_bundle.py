@@ -71,7 +71,10 @@ def test_a_replaced_ca_stays_in_the_trust_bundle_for_the_grace_then_leaves(cloud
     assert _trusted(target, during) == [new_ca, old_ca]
 
     past = _run(target, after=timedelta(days=2, hours=1))
-    assert [(c.secret, c.action.value) for c in past.plan.real_changes] == [("mtls/trust", "update")]
+    # The bundle drops the old CA; and the versions the replacement superseded (old CA, old leaf) retire.
+    assert [(c.secret, c.action.value) for c in past.plan.real_changes] == [
+        ("mtls/ca", "update"), ("mtls/client", "update"), ("mtls/trust", "update")]
+    assert [tuple(r.value for r in c.reasons) for c in past.plan.real_changes][:2] == [("retire",), ("retire",)]
     assert _trusted(target, past) == [new_ca]  # after the grace, one CA
 
 
