@@ -229,7 +229,7 @@ def plan(
 
 LockTimeout = Annotated[str, typer.Option("--lock-timeout", metavar="DURATION",
                                           help="wait this long for a target's lock held by another apply "
-                                               "(e.g. 30s, 5m); default: fail at once")]
+                                               "(e.g. 30s, 5min); default: fail at once")]
 
 
 def _lease_terms(lock_timeout: str) -> Any:
@@ -238,11 +238,12 @@ def _lease_terms(lock_timeout: str) -> Any:
     try:
         wait = parse_wait(lock_timeout)
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(f"--lock-timeout: {exc}")) from None
+        raise CloudsyncError(Diagnostic(f"--lock-timeout: {exc}", hint=getattr(exc, "hint", None))) from None
     try:
         duration = lease_from_env()
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(str(exc), hint=f"set {LEASE_ENV} to e.g. 2m")) from None
+        raise CloudsyncError(Diagnostic(str(exc) if LEASE_ENV in str(exc) else f"{LEASE_ENV}: {exc}", hint=getattr(exc, "hint", None)
+                                        or f"set {LEASE_ENV} to e.g. 2min")) from None
     return LeaseTerms(duration=duration, wait=wait)
 
 
@@ -497,7 +498,7 @@ def access(
     try:
         threshold = parse_duration(unused_after)
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint="a duration such as 90d")) from None
+        raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint=getattr(exc, "hint", "e.g. 90d"))) from None
     stack = _load(directory)
     report = access_report(stack, select_targets(stack, target), today=datetime.now(UTC).date(),
                            principal=principal, unused_after=threshold)

@@ -253,7 +253,8 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
 
     if kind == "extra_forbidden":
         key = str(loc[-1])[:100]
-        close = difflib.get_close_matches(key, _vocabulary(), n=1, cutoff=0.6)
+        # a key valid elsewhere ('days' of a generate spec) is no suggestion for itself
+        close = [c for c in difflib.get_close_matches(key, _vocabulary(), n=2, cutoff=0.6) if c != key]
         return smap.at(path, f"unknown key {shown(loc[-1])}", key=True,
                        hint=f"did you mean {close[0]!r}?" if close else "see `cloudsync schema` for the keys allowed here")
     if kind == "missing":
@@ -275,6 +276,11 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return smap.at(path, f"invalid {field_name} {shown(error.get('input'))}: expected {expected}")
+    hint = getattr(error.get("ctx", {}).get("error"), "hint", None)  # e.g. a DurationError's
+    if kind == "value_error" and isinstance(hint, str):
+        # named by the key the user wrote, not by a union tag pydantic adds to loc
+        key_name = next((shown(p)[1:-1] for p in reversed(found) if isinstance(p, str)), field_name)
+        return smap.at(path, f"{key_name}: {msg}", hint=hint)
     if kind == "value_error" and not rest and field_name in {"value"} and "plaintext" in msg:
         return smap.at((*path, "value"), msg)
     text = msg[0].lower() + msg[1:] if msg else kind
