@@ -261,8 +261,13 @@ def plan(
         raise typer.Exit(1)
     if out_file is not None:
         signer = write_plan(run, out_file, stack.root)
-        err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
-                  markup=False)
+        if run.plan.metadata_only:  # apply refuses a metadata-only plan: do not suggest applying it
+            err.print(f"Saved the metadata-only plan to {out_file}, signed with {signer}; review it with: "
+                      f"cloudsync show {out_file} (it cannot be applied: a plan to apply is made without "
+                      "--metadata-only)", markup=False)
+        else:
+            err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
+                      markup=False)
         if signer != PLAN_KEY_ENV and not run.plan.metadata_only:
             err.print(f"hint: only a machine with this key file can apply the plan; to apply it elsewhere, set "
                       f"{PLAN_KEY_ENV} to the same secret in the plan and the apply jobs", markup=False)
@@ -495,8 +500,13 @@ def show(
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Render a saved plan file (after checking its signature)."""
-    from cloudsync.plan.planfile import plan_from_body, read_plan
+    from cloudsync.plan.planfile import PLAN_KEY_ENV, plan_from_body, read_plan
 
+    if not (directory / "cloudsync.yaml").is_file() and not os.environ.get(PLAN_KEY_ENV):
+        # The key file is looked up in the stack folder: outside it, the missing -C is the problem.
+        raise CloudsyncError(Diagnostic(
+            f"no cloudsync.yaml in {directory}: show checks the plan's signature with the stack's key file",
+            hint=f"pass -C with the stack folder the plan was made in, or set {PLAN_KEY_ENV}"))
     body = read_plan(plan_file, directory)
     _render_plan(plan_from_body(body), fmt)
 
