@@ -137,18 +137,10 @@ def validate(
 @app.command()
 @handles_errors
 def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")] = SchemaKind.stack) -> None:
-    """Print the JSON Schema of cloudsync.yaml (or of secrets/*.yaml) for editors."""
-    from cloudsync.config.models import SecretsFile, stack_json_schema
+    """Print the JSON Schema (draft-07) of cloudsync.yaml or of secrets/*.yaml, for editors."""
+    from cloudsync.config.schema import secrets_schema, stack_schema
 
-    if kind is SchemaKind.stack:
-        data = stack_json_schema()
-    else:
-        data = stack_json_schema()
-        defs = data["$defs"]
-        data = {"$schema": data["$schema"], "title": "SecretsFile", "type": "object",
-                "properties": {"secrets": {"type": "array", "items": {"$ref": "#/$defs/SecretDecl"}}},
-                "additionalProperties": False, "$defs": defs}
-        assert SecretsFile.model_fields.keys() == {"secrets"}
+    data = stack_schema() if kind is SchemaKind.stack else secrets_schema()
     out.print(json.dumps(data, indent=2), markup=False)
 
 

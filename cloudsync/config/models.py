@@ -178,8 +178,8 @@ class GenerateSpec(Strict):
 class FromSpec(Strict):
     """The value of a secret in another target."""
 
-    target: Ref
-    name: SecretName
+    target: Ref = Field(description="the target to read the value from")
+    name: SecretName = Field(description="the secret's logical name (as declared) in that target")
 
 
 def _or_secret_name(schema: dict[str, Any]) -> None:
@@ -209,11 +209,13 @@ class PublicKeySpec(Strict):
 class ValueSpec(Strict):
     """Where the desired value comes from: exactly one source."""
 
-    generate: GenerateSpec | None = None
-    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    generate: GenerateSpec | None = Field(None, description="cloudsync generates the value: a password, key, CA or "
+                                          "certificate")
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                            description="an environment variable of the job; missing or empty is an error")
     sops: PathText | None = Field(None, description="a SOPS-encrypted YAML or JSON file, relative to the stack folder")
     key: str | None = Field(None, max_length=1024, description="dotted path inside the sops file (or sops --extract syntax)")
-    from_: FromSpec | None = Field(None, alias="from")
+    from_: FromSpec | None = Field(None, alias="from", description="the current value of a secret in another target")
     file: PathText | None = Field(None, description="a file relative to the stack folder (or in a directory of "
                                   "files.allow), at most 64 KiB")
     public_key_of: PublicKeySpec | None = Field(
@@ -273,16 +275,20 @@ RotationSetting = Annotated[
 class SecretDecl(Strict):
     """One logical secret as declared."""
 
-    name: SecretName
-    description: str | None = Field(None, max_length=2048)
-    targets: list[Ref] = Field(min_length=1)
-    labels: Labels = Field(default_factory=dict)
+    name: SecretName = Field(description="logical name: '/'-separated segments of letters, digits, '_', '.', '-', "
+                             "e.g. payments/db-password; unique in the stack")
+    description: str | None = Field(None, max_length=2048, description="free text, written to every cloud")
+    targets: list[Ref] = Field(min_length=1, description="the targets it lives in (at least one)")
+    labels: Labels = Field(default_factory=dict, description="keys [a-z][a-z0-9_-]{0,62}, values [a-z0-9_-]{0,63}, "
+                           "so the same labels land in every cloud; managed-by and cloudsync* are reserved")
     value: ValueSpec | None = Field(None, description="omitted: a metadata-only secret whose value is set elsewhere")
     rotation: RotationSetting | None = Field(
         None, description="30d (cloudsync rotates), or {every: 30d, by: cloudsync | external}")
-    expires: Duration | None = None
-    readers: list[Ref] | None = None
-    deletion_protection: bool | None = None
+    expires: Duration | None = Field(None, description="expiry metadata, counted from when the value was written")
+    readers: list[Ref] | None = Field(None, description="principals that may read the value, and nobody else "
+                                      "(default: defaults.readers)")
+    deletion_protection: bool | None = Field(None, description="not deleted when its declaration is removed "
+                                             "(default: defaults.deletion_protection)")
     purge_on_delete: bool = Field(
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
@@ -303,11 +309,13 @@ class SecretDecl(Strict):
 
 
 class Defaults(Strict):
-    labels: Labels = Field(default_factory=dict)
-    rotation: Duration | None = None
-    expires: Duration | None = None
-    readers: list[Ref] = Field(default_factory=list)
-    deletion_protection: bool = False
+    """Settings every secret of the stack gets unless it says otherwise."""
+
+    labels: Labels = Field(default_factory=dict, description="labels added to every secret's own")
+    rotation: Duration | None = Field(default=None, description="rotation period of secrets that declare none")
+    expires: Duration | None = Field(default=None, description="expiry of secrets that declare none")
+    readers: list[Ref] = Field(default_factory=list, description="readers of secrets that declare none")
+    deletion_protection: bool = Field(default=False, description="protect every secret from deletion unless it says otherwise")
 
 
 class PolicyConfig(Strict):
@@ -329,9 +337,10 @@ class DriftIgnore(Strict):
     """Known drift to leave out of reports, with a reason and an end date."""
 
     address: str = Field(description="address glob, e.g. 'aws-prod:legacy/*'")
-    kinds: list[DriftKindName] = Field(default_factory=lambda: list(ALL_DRIFT_KINDS))
-    reason: str = Field(min_length=3)
-    expires: date
+    kinds: list[DriftKindName] = Field(default_factory=lambda: list(ALL_DRIFT_KINDS),
+                                       description="the drift kinds to leave out (default: all)")
+    reason: str = Field(min_length=3, description="why this drift is known and accepted (shown in reports)")
+    expires: date = Field(description="the date (YYYY-MM-DD) after which the drift is reported again")
 
 
 class DriftConfig(Strict):
@@ -340,7 +349,7 @@ class DriftConfig(Strict):
     scope: list[str] | None = Field(
         default=None, description="logical name prefixes whose unowned secrets are reported as unmanaged; "
                           "default: the first path segment of every declared name")
-    ignore: list[DriftIgnore] = Field(default_factory=list)
+    ignore: list[DriftIgnore] = Field(default_factory=list, description="known drift to leave out of reports")
 
 
 class IgnoreFile(Strict):
@@ -368,20 +377,25 @@ class StackFile(Strict):
     """``cloudsync.yaml``."""
 
     version: Annotated[Literal[1], BeforeValidator(_integer_version)] = Field(description="file format version: 1")
-    stack: str = Field(pattern=STACK_RE)
-    targets: dict[Annotated[str, Field(pattern=TARGET_RE)], TargetConfig] = Field(min_length=1)
-    principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(default_factory=dict)
-    defaults: Defaults = Field(default_factory=Defaults)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    drift: DriftConfig = Field(default_factory=DriftConfig)
-    files: FilesConfig = Field(default_factory=FilesConfig)
-    secrets: list[dict[str, Any]] = Field(default_factory=list)
+    stack: str = Field(pattern=STACK_RE, description="the stack's name, written as the cloudsync-stack label on every "
+                       "secret it manages")
+    targets: dict[Annotated[str, Field(pattern=TARGET_RE)], TargetConfig] = Field(
+        min_length=1, description="where secrets live: target name -> provider and its settings")
+    principals: dict[Annotated[str, Field(pattern=PRINCIPAL_RE)], Principal] = Field(
+        default_factory=dict, description="identities, named once, with one id per cloud they are used in")
+    defaults: Defaults = Field(default_factory=Defaults, description="settings applied to every secret")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="policy engine settings")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="drift report settings")
+    files: FilesConfig = Field(default_factory=FilesConfig, description="directories outside the stack folder its "
+                               "files may name")
+    secrets: list[dict[str, Any]] = Field(default_factory=list, description="secret declarations (also in "
+                                          "secrets/*.yaml)")
 
 
 class SecretsFile(Strict):
     """``secrets/*.yaml``."""
 
-    secrets: list[dict[str, Any]] = Field(default_factory=list)
+    secrets: list[dict[str, Any]] = Field(default_factory=list, description="secret declarations")
 
 
 def as_timedelta(duration: str | Rotation | None) -> timedelta | None:
@@ -394,15 +408,3 @@ def as_timedelta(duration: str | Rotation | None) -> timedelta | None:
 def rotation_owner(rotation: str | Rotation | None) -> Literal["cloudsync", "external"]:
     """Who changes the value when rotation is due (``30d`` alone means cloudsync)."""
     return rotation.by if isinstance(rotation, Rotation) else "cloudsync"
-
-
-def stack_json_schema() -> dict[str, Any]:
-    """JSON Schema of ``cloudsync.yaml`` for editors (secrets items are full declarations)."""
-    schema = StackFile.model_json_schema(by_alias=True)
-    secret_schema = SecretDecl.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
-    defs = schema.setdefault("$defs", {})
-    defs.update(secret_schema.pop("$defs", {}))
-    defs["SecretDecl"] = secret_schema
-    schema["properties"]["secrets"]["items"] = {"$ref": "#/$defs/SecretDecl"}
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema

@@ -46,9 +46,14 @@ class RemoteNames:
     case_insensitive: bool = False  # the cloud treats "Key" and "key" as one secret
 
 
+# The longest principal id any cloud takes (an IAM ARN is at most 2,048 characters). The bound
+# keeps a hostile id from being quoted at full length in every message and report about it.
+PRINCIPAL_ID_MAX = 2048
+
+
 def id_field(description: str, *, pattern: str | None = None) -> Any:
     """The ``principals.<name>.<kind>`` key of a provider: optional, one id in that cloud."""
-    return Field(None, description=description, pattern=pattern)
+    return Field(None, description=description, pattern=pattern, max_length=PRINCIPAL_ID_MAX)
 
 
 class ProviderRules:

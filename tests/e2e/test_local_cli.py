@@ -247,7 +247,7 @@ def test_markdown_and_validate_and_schema(cli: Callable[..., CliResult], stack: 
     valid = cli("validate", "-C", str(stack), "--format", "json")
     assert valid.code == 0 and json.loads(valid.stdout)["secrets"] == 2
     schema = json.loads(cli("schema").stdout)
-    assert "SecretDecl" in schema["$defs"] and schema["properties"]["stack"]["pattern"]
+    assert "SecretDecl" in schema["definitions"] and schema["properties"]["stack"]["pattern"]
 
 
 def test_targets_json_for_a_ci_matrix(cli: Callable[..., CliResult], stack: Path) -> None:

@@ -37,6 +37,13 @@ def test_each_cloud_checks_its_own_principal_ids() -> None:
         Principal.model_validate({"azure": "0000000A-0000-0000-0000-000000000001"})  # ids are compared lowercase
 
 
+@pytest.mark.parametrize("kind", ["aws", "gcp", "local"])
+def test_a_principal_id_longer_than_any_cloud_takes_is_refused(kind: str) -> None:
+    Principal.model_validate({kind: "p" * 2048})
+    with pytest.raises(ValueError, match="at most 2048 characters"):
+        Principal.model_validate({kind: "p" * 2049})
+
+
 @pytest.mark.parametrize(("kind", "longest"), [("aws", 2048), ("gcp", 2048), ("local", 2048),
                                                ("azure", CONTENT_TYPE_MAX)])
 def test_each_cloud_says_which_descriptions_it_can_store(kind: str, longest: int) -> None:

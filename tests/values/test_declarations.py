@@ -137,7 +137,7 @@ def test_generate_settings_are_checked_at_their_line(write_stack: Callable[..., 
 def test_the_json_schema_accepts_every_value_form() -> None:
     import jsonschema
 
-    from cloudsync.config.models import stack_json_schema
+    from cloudsync.config.schema import stack_schema
 
     doc = {"version": 1, "stack": "shop", "targets": {"local": {"provider": "local"}}, "secrets": [
         {"name": "a/key", "targets": ["local"], "value": {"generate": {"type": "ed25519", "format": "openssh"}}},
@@ -147,7 +147,7 @@ def test_the_json_schema_accepts_every_value_form() -> None:
          "rotation": {"every": "30d", "by": "external"}},
         {"name": "a/s", "targets": ["local"], "value": {"sops": "secrets/x.enc.yaml", "key": "a.b"}, "rotation": "7d"},
     ]}
-    validator = jsonschema.Draft202012Validator(stack_json_schema())
+    validator = jsonschema.Draft7Validator(stack_schema())
     assert list(validator.iter_errors(doc)) == []
     doc["secrets"][3]["rotation"] = {"every": "30d", "by": "someone"}  # type: ignore[index]
     assert [e.message for e in validator.iter_errors(doc)] != []

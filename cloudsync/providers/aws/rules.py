@@ -17,13 +17,16 @@ class AwsTarget(TargetModel):
     """An AWS account and region (Secrets Manager)."""
 
     provider: Literal["aws"]
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    profile: str | None = None
-    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="the region, e.g. eu-west-1")
+    profile: str | None = Field(None, description="a named profile of the AWS config files (default: the SDK's "
+                                "credential chain)")
+    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+                                 description="a role to assume for every call to this target")
     endpoint: str | None = Field(None, description="emulator or VPC endpoint; http only for loopback")
-    kms_key_id: str | None = None
-    recovery_window_days: int = Field(30, ge=7, le=30)
-    replica_regions: list[str] = Field(default_factory=list)
+    kms_key_id: str | None = Field(None, description="the KMS key that encrypts new secrets (default: the "
+                                   "account's aws/secretsmanager key)")
+    recovery_window_days: int = Field(30, ge=7, le=30, description="days a deleted secret stays recoverable (7-30)")
+    replica_regions: list[str] = Field(default_factory=list, description="regions new secrets are replicated to")
     access_scan: bool = Field(
         default=True,
         description="find every principal that can read each secret: identity policies through one paginated "

@@ -22,11 +22,12 @@ class AzureTarget(TargetModel):
     """An Azure Key Vault, with RBAC scope fields for per-secret readers."""
 
     provider: Literal["azure"]
-    vault_url: str = Field(pattern=r"^https?://[^/]+/?$")
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    vault_name: str | None = None
-    tenant_id: str | None = None
+    vault_url: str = Field(pattern=r"^https?://[^/]+/?$", description="the vault, e.g. https://acme-prod.vault.azure.net")
+    subscription_id: str | None = Field(None, description="the vault's subscription (for per-secret readers through "
+                                        "Azure RBAC, and the access scan)")
+    resource_group: str | None = Field(None, description="the vault's resource group (for per-secret readers)")
+    vault_name: str | None = Field(None, description="the vault's resource name (for per-secret readers)")
+    tenant_id: str | None = Field(None, description="the Entra tenant to sign in to (default: the credential's)")
     arm_endpoint: str | None = Field(None, description="Resource Manager endpoint override, for every ARM call "
                                                        "(role assignments, role definitions, the vault resource)")
     authority_endpoint: str | None = Field(None, description="token authority override")

@@ -41,7 +41,7 @@ class GcpTarget(TargetModel):
     """A GCP project (Secret Manager)."""
 
     provider: Literal["gcp"]
-    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="the project id, e.g. acme-prod")
     location: str | None = Field(None, description="regional secrets in this location")
     endpoint: str | None = Field(
         None, description="host:port of every service cloudsync calls for this target; insecure gRPC only for loopback")
