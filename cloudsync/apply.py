@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -113,7 +114,7 @@ class ValueMaterializer:
             if plan.mode is ValueMode.GENERATE:
                 return self._generate(change.secret)
             if plan.mode is ValueMode.DERIVED:
-                return self._derive(change.secret)
+                return self._derive(change.secret, plan.grace)
             if plan.mode is ValueMode.COPY:
                 assert plan.copy_from is not None
                 if change.secret not in self._copied:
@@ -137,11 +138,12 @@ class ValueMaterializer:
                 raise CloudsyncError(Diagnostic(f"cannot sign certificate {secret}: {exc}")) from None
         return self._generated[secret]
 
-    def _derive(self, secret: str) -> SecretValue:
+    def _derive(self, secret: str, grace: timedelta | None = None) -> SecretValue:
         """A from / public_key_of value, computed from what its source holds after this apply."""
         if secret not in self._derived:
             ctx = ResolveContext(root=self.session.stack.root, declarations=self._decls,
-                                 read_remote=lambda target, name: self.value_after_apply(name, target))
+                                 read_remote=lambda target, name: self.value_after_apply(name, target),
+                                 read_previous=self.session.read_present, now=self.run.plan.created_at, grace=grace)
             self._derived[secret] = resolve(self._decls[secret], ctx)
         return self._derived[secret]
 
@@ -239,6 +241,7 @@ class _Engine:
         self.stop = stop
         self.sleep = sleep or stop.wait  # a stop request cuts a retry's wait short
         self.stop_reason = stop_reason
+        self.broken: set[str] = set()  # secrets with a write that did not apply: what follows them waits
 
     def stopped(self) -> str | None:
         """Why no new change may start, or None."""
@@ -264,6 +267,7 @@ class _Engine:
         for phase, group in plan.phases():
             # A target whose writes did not all apply keeps its deletes: a rename must not lose both names.
             unfinished = {r.change.target for r in results.values() if r.outcome is not Outcome.APPLIED}
+            self.broken = {r.change.secret for r in results.values() if r.outcome is not Outcome.APPLIED}
             with ThreadPoolExecutor(max_workers=self.parallelism, initializer=main_thread_only) as pool:
                 for result in pool.map(self._one, group, [phase] * len(group), [unfinished] * len(group)):
                     results[id(result.change)] = result
@@ -274,6 +278,9 @@ class _Engine:
             result = ChangeResult(change, Outcome.NOT_ATTEMPTED,
                                   f"not started: an earlier change on target {change.target} did not apply, "
                                   "and deletes run only after every create and update has")
+        elif missed := sorted(set(change.follows) & self.broken):
+            result = ChangeResult(change, Outcome.NOT_ATTEMPTED,
+                                  f"not started: it follows {', '.join(missed)}, whose write did not apply")
         else:
             with self.slots[change.target]:
                 reason = self.stopped()  # checked once a slot is free: a stop may have come while waiting

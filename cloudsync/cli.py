@@ -145,6 +145,21 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="which file")
 
 
 PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="extra policy folder (repeatable)")]
+Replace = Annotated[list[str] | None, typer.Option(
+    "--replace", metavar="SECRET", help="plan a new value for this generated secret in every target it is in: "
+    "a name, an address (target:secret) or a glob (repeatable)")]
+Grace = Annotated[str | None, typer.Option(
+    "--grace", metavar="DURATION", help="with --replace: how long the replaced value stays usable "
+    "(0: retire it at once, for a confirmed leak)")]
+
+
+def _replacing(replace: list[str] | None, grace: str | None) -> dict[str, Any]:
+    """build_plan's --replace / --grace arguments."""
+    from cloudsync.plan.replace import parse_grace
+
+    if grace is not None and not replace:
+        raise CloudsyncError(Diagnostic("--grace goes with --replace", hint="e.g. --replace payments/api-key --grace 0"))
+    return {"replace": tuple(replace or ()), "grace": parse_grace(grace) if grace is not None else None}
 
 
 def _render_plan(plan: Any, fmt: ReportFormat, policy: Any = None, broad: Any = ()) -> None:
@@ -230,6 +245,8 @@ def plan(
     metadata_only: Annotated[bool, typer.Option("--metadata-only",
                                                 help="load no plaintext value; value changes show as unknown")] = False,
     policy_dir: PolicyDirs = None,
+    replace: Replace = None,
+    grace: Grace = None,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.access.collect import inherited_drift
@@ -241,7 +258,7 @@ def plan(
         stack = _load(directory)
         targets = select_targets(stack, target)
         with open_session(stack) as session:
-            run = build_plan(session, targets, metadata_only=metadata_only)
+            run = build_plan(session, targets, metadata_only=metadata_only, **_replacing(replace, grace))
         policy = _policy(stack, run, policy_dir)
         broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
     except CloudsyncError as exc:
@@ -299,6 +316,8 @@ def apply(
                                              help="changes applied at once")] = 10,
     policy_dir: PolicyDirs = None,
     lock_timeout: LockTimeout = "0s",
+    replace: Replace = None,
+    grace: Grace = None,
     fmt: Annotated[TextJson, typer.Option("--format", "-f", help="json: each change's outcome on stdout "
                                                                  "(needs --auto-approve or a plan file)")]
     = TextJson.text,
@@ -313,9 +332,13 @@ def apply(
         raise CloudsyncError(Diagnostic("--format json cannot ask for confirmation",
                                         hint="pass --auto-approve, or apply a plan saved with plan --out"))
     terms = _lease_terms(lock_timeout)
+    replacing = _replacing(replace, grace)
     stack = _load(directory)
     body = None
     if plan_file is not None:
+        if replace:
+            raise CloudsyncError(Diagnostic("--replace cannot be combined with a plan file",
+                                            hint="the plan file already holds its replacements (plan --replace --out)"))
         if target:
             raise CloudsyncError(Diagnostic("--target cannot be combined with a plan file",
                                             hint="the plan file already names its targets"))
@@ -340,7 +363,7 @@ def apply(
             _refuse_blocking(_policy(stack, fresh, policy_dir))  # the policy files may have changed since
             run = bind(body, fresh)
         else:
-            run = build_plan(session, targets)
+            run = build_plan(session, targets, **replacing)
             policy = _policy(stack, run, policy_dir)
             if fmt is TextJson.text:
                 _render_plan(run.plan, ReportFormat.text, policy)

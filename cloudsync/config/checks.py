@@ -144,6 +144,11 @@ def check_value_references(stack: Stack, declared: dict[str, Declaration], diags
                 diags.add(decl.at("value", "public_key_of", message=(
                     f"{ref.secret!r} is a generated password, which has no public half"),
                     hint="point it at a key, CA or certificate, e.g. one declared with generate: {type: ed25519}"))
+            elif ref.format == "bundle" and other.decl.value is not None and other.decl.value.generate is not None \
+                    and other.decl.value.generate.type != "ca":
+                diags.add(decl.at("value", "public_key_of", "format", message=(
+                    f"a trust bundle is made of a CA; {ref.secret!r} is not one"),
+                    hint="point it at a secret declared with generate: {type: ca, ...}"))
         generate = spec.generate
         if generate is not None and generate.type == "certificate" and generate.ca is not None:
             ca = declared.get(generate.ca)

@@ -196,9 +196,10 @@ class PublicKeySpec(Strict):
 
     secret: SecretName = Field(description="the declared secret holding the private half")
     target: Ref | None = Field(None, description="the target to read it from (default: its first target)")
-    format: Literal["pem", "openssh", "certificate"] | None = Field(
+    format: Literal["pem", "openssh", "certificate", "bundle"] | None = Field(
         None, description="pem: SubjectPublicKeyInfo; openssh: authorized_keys line; certificate: the certificate "
-        "chain. Default: certificate for a ca / certificate secret, pem for a key")
+        "chain; bundle (of a ca): its certificate and the CAs it replaced, during their grace. Default: "
+        "certificate for a ca / certificate secret, pem for a key")
 
     @model_validator(mode="before")
     @classmethod

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     ROTATION = "rotation"
     REPLICATION = "replication"
     OWNERSHIP = "ownership"
+    REPLACE = "replace"  # a new value asked for by name (`--replace`), not due by any rule
 
 
 REASON_ORDER = list(Reason)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
@@ -24,9 +24,11 @@ from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
+from cloudsync.plan.replace import replacements
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.base import (
     LockedError,
+    NotFoundError,
     Provider,
     ProviderContext,
     ProviderError,
@@ -119,6 +121,15 @@ class Session:
 
     def read_value(self, target: str, name: str) -> SecretValue:
         """Read one value of a declared-or-not secret by logical name (for `from` and copies)."""
+        value = self._read(target, name, missing_ok=False)
+        assert value is not None
+        return value
+
+    def read_present(self, target: str, name: str) -> SecretValue | None:
+        """Like :meth:`read_value`, but None when the secret does not exist (yet) in ``target``."""
+        return self._read(target, name, missing_ok=True)
+
+    def _read(self, target: str, name: str, *, missing_ok: bool) -> SecretValue | None:
         if target not in self.stack.config.targets:
             raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
         provider = self.provider(target)
@@ -127,6 +138,8 @@ class Session:
         try:
             return provider.read_value(remote)
         except ProviderError as exc:
+            if missing_ok and isinstance(exc, NotFoundError):
+                return None
             raise CloudsyncError(provider_diagnostic(target, exc, f"reading the value of {remote}")) from None
 
     @property
@@ -167,7 +180,8 @@ class Values:
     resolved: dict[str, SecretValue] = field(default_factory=dict)
 
 
-def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Values, list[Diagnostic]]:
+def resolve_values(session: Session, decls: Iterable[Declaration],
+                   when: datetime | None = None) -> tuple[Values, list[Diagnostic]]:
     """Resolve every non-generated value once; collect every problem.
 
     One context serves the whole run, so each SOPS file is decrypted and each remote value
@@ -179,7 +193,8 @@ def resolve_values(session: Session, decls: Iterable[Declaration]) -> tuple[Valu
     values = Values()
     diags: list[Diagnostic] = []
     declared = session.stack.by_name
-    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared)
+    ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared,
+                         read_previous=session.read_present, now=when)
     for decl in decls:
         spec = decl.decl.value
         if spec is None or spec.kind == "generate":
@@ -327,14 +342,21 @@ class PlanRun:
 
 
 def build_plan(session: Session, targets: list[str], *, metadata_only: bool = False,
-               when: datetime | None = None) -> PlanRun:
-    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning."""
+               when: datetime | None = None, replace: Sequence[str] = (),
+               grace: timedelta | None = None) -> PlanRun:
+    """Plan the stack over ``targets``; raise CloudsyncError for anything that blocks planning.
+
+    ``replace`` selects generated secrets that get a new value now (``--replace``, see
+    :mod:`cloudsync.plan.replace`); ``grace`` is carried with them (``--grace``).
+    """
     stack = session.stack
+    replaced = replacements(stack, targets, replace)
+    when = when or now()
     chosen = set(targets)
     decls = [d for d in stack.secrets if chosen & set(d.decl.targets)]
     values = Values()
     if not metadata_only:
-        values, diags = resolve_values(session, decls)
+        values, diags = resolve_values(session, decls, when)
         if diags:
             raise CloudsyncError(diags)
     shell = desired_state(session, targets, None, metadata_only=True)
@@ -342,8 +364,9 @@ def build_plan(session: Session, targets: list[str], *, metadata_only: bool = Fa
     actual = read_actual(session, targets, shell, metadata_only, scans)
     desired = desired_state(session, targets, None if metadata_only else values, metadata_only=metadata_only,
                             actual=actual)
-    plan = plan_changes(stack.name, desired, actual, when or now(), metadata_only=metadata_only,
-                        providers={t: stack.config.targets[t].provider for t in targets})
+    plan = plan_changes(stack.name, desired, actual, when, metadata_only=metadata_only,
+                        providers={t: stack.config.targets[t].provider for t in targets},
+                        replace=replaced, grace=grace)
     if not metadata_only:
         follow_sources(plan, stack)
         plan.diagnostics += [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from cloudsync.diagnostics import Diagnostic, Severity
@@ -44,6 +44,9 @@ class ValuePlan:
     spec: str | None = None  # generate spec digest
     copy_from: str | None = None  # target name for COPY
     regenerate: bool = False  # GENERATE because the value itself must change (rotation, settings)
+    # `--grace`: how long the value this write replaces stays usable; None: the declared default.
+    # Carried for the retirement of old versions; the planner itself does not act on it.
+    grace: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Change:
     after: SecretState | None = None
     value: ValuePlan | None = None  # set when the change writes a value
     details: tuple[str, ...] = ()  # display-only lines, never a value
+    follows: tuple[str, ...] = ()  # secrets whose writes in this plan must apply before this one starts
     file: str | None = None
     line: int | None = None
 
@@ -88,9 +92,18 @@ class Plan:
         return [c for c in self.changes if c.action is not Action.NOOP]
 
     def phases(self) -> list[tuple[Phase, list[Change]]]:
-        """The real changes grouped by phase, in the order apply runs them."""
+        """The real changes grouped by phase, in the order apply runs them.
+
+        Writes that follow others (``Change.follows``: a copy of a replaced value, a certificate
+        of a new CA) run in later groups of the write phase, after what they follow.
+        """
         changes = self.real_changes
-        return [(phase, group) for phase in Phase if (group := [c for c in changes if c.phase is phase])]
+        groups: list[tuple[Phase, list[Change]]] = []
+        for phase in Phase:
+            group = [c for c in changes if c.phase is phase]
+            waves = _waves(group) if phase is Phase.WRITE else [group]
+            groups += [(phase, wave) for wave in waves if wave]
+        return groups
 
     @property
     def has_errors(self) -> bool:
@@ -105,3 +118,24 @@ class Plan:
             "restore": counts[Action.RESTORE],
             "unchanged": counts[Action.NOOP] if self.unchanged is None else self.unchanged,
         }
+
+
+def _waves(changes: list[Change]) -> list[list[Change]]:
+    """``changes`` in dependency order: each group after every group it follows (a cycle, refused at load time, is cut)."""
+    writers: dict[str, list[Change]] = {}
+    for change in changes:
+        writers.setdefault(change.secret, []).append(change)
+    depth: dict[str, int] = {}
+
+    def level(secret: str, seen: frozenset[str]) -> int:
+        if secret not in depth:
+            follows = {f for c in writers.get(secret, ()) for f in c.follows if f in writers and f not in seen}
+            depth[secret] = 1 + max((level(f, seen | {secret}) for f in follows), default=-1)
+        return depth[secret]
+
+    waves: list[list[Change]] = []
+    for change in changes:
+        at = level(change.secret, frozenset())
+        waves += [[] for _ in range(at + 1 - len(waves))]
+        waves[at].append(change)
+    return waves

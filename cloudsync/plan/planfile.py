@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,10 @@ def write_plan(run: PlanRun, path: Path, root: Path) -> str:
             entry["value"] = {"mode": change.value.mode.value, "fingerprint": change.value.fingerprint,
                               "key_id": change.value.key_id, "spec": change.value.spec,
                               "copy_from": change.value.copy_from, "regenerate": change.value.regenerate}
+            if change.value.grace is not None:
+                entry["value"]["grace_seconds"] = int(change.value.grace.total_seconds())
+        if change.follows:
+            entry["follows"] = list(change.follows)
         value = run.values.resolved.get(change.secret) if change.value else None
         if value is not None and change.value is not None and change.value.mode is ValueMode.SOURCE:
             entry["value"]["check"] = _value_check(key.material, value)
@@ -295,13 +300,18 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
             after=_state_from(entry.after),
             value=ValuePlan(entry.value.mode, fingerprint=entry.value.fingerprint, key_id=entry.value.key_id,
                             spec=entry.value.spec, copy_from=entry.value.copy_from,
-                            regenerate=entry.value.regenerate) if entry.value else None,
-            details=tuple(entry.details), file=entry.file, line=entry.line,
+                            regenerate=entry.value.regenerate, grace=_grace(entry.value.grace_seconds))
+            if entry.value else None,
+            details=tuple(entry.details), file=entry.file, line=entry.line, follows=tuple(entry.follows),
         )
         for entry in saved.changes
     ]
     return Plan(stack=saved.stack, changes=changes, unchanged=saved.unchanged, created_at=saved.created_at,
                 metadata_only=saved.metadata_only, targets=list(saved.targets))
+
+
+def _grace(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds is not None else None
 
 
 def relevant_revisions(stack: str, run: PlanRun) -> dict[str, dict[str, str | None]]:

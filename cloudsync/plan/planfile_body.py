@@ -48,6 +48,7 @@ class SavedValue(_Model):
     copy_from: str | None = None
     regenerate: bool = False
     check: str | None = None
+    grace_seconds: int | None = Field(default=None, ge=0, le=100 * 365 * 86400)  # `--grace`
 
 
 class SavedChange(_Model):
@@ -63,6 +64,7 @@ class SavedChange(_Model):
     file: str | None = None
     line: int | None = Field(default=None, ge=1)
     after: SavedState | None = None
+    follows: list[str] = Field(default=[], max_length=1000)  # secrets whose writes apply first
 
 
 class PlanBody(_Model):

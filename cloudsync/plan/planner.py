@@ -8,7 +8,7 @@ No I/O happens here. The engine (:mod:`cloudsync.plan.build`) gathers the desire
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -67,11 +67,15 @@ def plan_changes(
     *,
     metadata_only: bool = False,
     providers: Mapping[str, str] | None = None,
+    replace: Collection[str] = (),
+    grace: timedelta | None = None,
 ) -> Plan:
     """Compare ``desired`` with ``actual`` (per target, by remote name) and list the changes.
 
     ``providers`` names each target's provider; it is needed where a target has deletes and
-    nothing declared any more (otherwise it is taken from the declarations).
+    nothing declared any more (otherwise it is taken from the declarations). ``replace``
+    names generated secrets that get a new value now (``--replace``), with ``grace`` for
+    the value they replace.
     """
     kinds = {d.target: d.provider for d in desired}
     kinds.update(providers or {})
@@ -87,6 +91,8 @@ def plan_changes(
         if change is not None:
             changes.append(change)
     specs = {(d.target, d.secret): d.value.spec for d in desired if d.value.kind == "generate"}
+    if replace:
+        changes = [_replaced(c, specs, grace) if c.secret in replace else c for c in changes]
     changes = _coordinate_generated(changes, specs)
     for target, secrets in actual.items():
         for name, have in sorted(secrets.items()):
@@ -235,6 +241,26 @@ def _compare_value(want: DesiredSecret, have: RemoteSecret, now: datetime,
         return regenerate, [Reason.ROTATION], [
             f"value: rotation due (written {_when(written)}, every {format_duration(want.rotation)})"]
     return None, [], []
+
+
+def _replaced(change: Change, specs: Mapping[tuple[str, str], str | None], grace: timedelta | None) -> Change:
+    """``change`` writing a new generated value because the operator asked for one."""
+    if (change.target, change.secret) not in specs or change.action is Action.DELETE:
+        return change  # only generated values are replaced (plan/replace.py refuses the others)
+    kept = tuple(d for d in change.details if not d.startswith("value:"))
+    why = "value: replaced on demand (--replace): a new value is generated" + grace_note(grace)
+    return replace(change, action=Action.UPDATE if change.action is Action.NOOP else change.action,
+                   reasons=tuple(sorted({*change.reasons, Reason.REPLACE}, key=REASON_ORDER.index)),
+                   value=ValuePlan(ValueMode.GENERATE, spec=specs[(change.target, change.secret)], regenerate=True,
+                                   grace=grace),
+                   details=(*kept, why))
+
+
+def grace_note(grace: timedelta | None) -> str:
+    """How a plan line tells ``--grace`` (nothing when it was not given)."""
+    if grace is None:
+        return ""
+    return f"; the replaced value stays usable for {format_duration(grace) if grace else 'no time'} (--grace)"
 
 
 def _overdue(want: DesiredSecret, have: RemoteSecret, now: datetime) -> list[Diagnostic]:

@@ -103,7 +103,7 @@ PRINCIPAL_SCHEMA = _obj(
 CHANGE_SCHEMA = _obj(
     "the planned change of this address (null in `policy check`)",
     action=_scalar(STR, "create, update, delete, restore or noop"),
-    reasons=_array(_scalar(STR, "value, labels, description, access, expiry, rotation, replication, ownership"),
+    reasons=_array(_scalar(STR, "value, labels, description, access, expiry, rotation, replication, ownership, replace"),
                    "why the address changes"),
     remote_name=_scalar(STR, "name inside the target"),
 )

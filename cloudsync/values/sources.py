@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,11 @@ class ResolveContext:
     read_remote: Callable[[str, str], SecretValue] | None = None
     cache: dict[str, object] = field(default_factory=dict)
     declarations: Mapping[str, Declaration] = field(default_factory=dict)
+    # Trust bundles: what a target holds before this run writes (None: nothing), the moment of
+    # the plan, and `--grace` of a CA replaced in this apply.
+    read_previous: Callable[[str, str], SecretValue | None] | None = None
+    now: datetime | None = None
+    grace: timedelta | None = None
 
     def scope_of(self, decl: Declaration) -> FileScope:
         """Where ``decl``'s value files may be: its stack's scope, or the stack folder alone."""
@@ -119,11 +125,31 @@ def _from(decl: Declaration, spec: FromSpec, ctx: ResolveContext) -> SecretValue
 def _public_key_of(decl: Declaration, spec: PublicKeySpec, ctx: ResolveContext) -> SecretValue:
     """The public half of another declared secret: a public key, or a certificate chain."""
     private = _read_declared(decl, ctx, spec.secret, spec.target, ("value", "public_key_of"))
+    if spec.format == "bundle":
+        return _trust_bundle(decl, spec, private, ctx)
     try:
         return SecretValue(public_half(private.reveal(), spec.format))
     except ValueError as exc:
         raise CloudsyncError(decl.at("value", "public_key_of", message=(
             f"the value of {spec.secret!r} has no public half for secret {decl.decl.name!r}: {exc}"))) from None
+
+
+def _trust_bundle(decl: Declaration, spec: PublicKeySpec, ca: SecretValue, ctx: ResolveContext) -> SecretValue:
+    """The CA's certificate and the replaced CAs still in their grace (see :mod:`cloudsync.values.trust`)."""
+    from cloudsync.values import certs, trust
+
+    try:
+        current = certs.parse_issuer(ca.reveal()).certificate
+    except certs.BundleError as exc:
+        raise CloudsyncError(decl.at("value", "public_key_of", message=(
+            f"the value of {spec.secret!r} cannot be a trust bundle for secret {decl.decl.name!r}: {exc}"))) from None
+    previous = None
+    if ctx.read_previous is not None:
+        # The bundle's own first target remembers the old CAs and until when they stay.
+        held = ctx.read_previous(decl.decl.targets[0], decl.decl.name)
+        previous = held.reveal() if held is not None else None
+    now = ctx.now or datetime.now(UTC)
+    return SecretValue(trust.bundle(spec.secret, current, previous, now, ctx.grace))
 
 
 def public_half(data: bytes, fmt: str | None) -> bytes:

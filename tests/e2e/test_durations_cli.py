@@ -102,3 +102,11 @@ def test_unused_after_refuses_m(cli: Callable[..., CliResult], write_stack: Call
     result = cli("access", "--unused-after", "6m", "-C", str(root))
     assert result.code == 1
     assert "--unused-after: bad duration '6m'" in result.stderr and "6mo (= 180d) for months" in result.stderr
+
+
+def test_grace_refuses_m_with_both_readings(cli: Callable[..., CliResult], write_stack: Callable[..., Path]) -> None:
+    root = write_stack(HEAD + "secrets:\n  - {name: a, targets: [local], value: {generate: {length: 40}}}\n")
+    result = cli("plan", "--replace", "a", "--grace", "3m", "-C", str(root))
+    assert result.code == 1
+    assert "--grace: bad duration '3m'" in result.stderr and "write 3min for minutes or 3mo" in result.stderr
+    assert cli("plan", "--replace", "a", "--grace", "90min", "-C", str(root)).code == 0

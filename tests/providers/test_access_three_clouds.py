@@ -16,8 +16,8 @@ from cloudsync.config.loader import load_stack
 from cloudsync.plan.build import build_plan, open_session
 from tests.fakes.azure import AzureFake
 from tests.fakes.gcp import FakeSecretManager
-from tests.fakes.moto_server import ENV, UNSET, MotoServer
-from tests.providers.contract.conftest import _FOREIGN_AZURE_ENV
+from tests.fakes.moto_server import MotoServer
+from tests.providers.three_clouds import connect
 
 API = {"aws": "arn:aws:iam::123456789012:role/payments-api",
        "gcp": "serviceAccount:api@acme-prod.iam.gserviceaccount.com",
@@ -30,29 +30,18 @@ WORKER = {"aws": "arn:aws:iam::123456789012:role/billing-worker",
 @pytest.fixture
 def clouds(moto_server: MotoServer, gcp_server: FakeSecretManager, azure_fake: AzureFake,
            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    moto_server.reset()
-    gcp_server.reset()
-    azure_fake.reset()
-    for key in (*UNSET, *_FOREIGN_AZURE_ENV):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in {**ENV, **azure_fake.client_env()}.items():
-        monkeypatch.setenv(key, value)
+    targets = connect(moto_server, gcp_server, azure_fake, monkeypatch)
     monkeypatch.setenv("CLOUDSYNC_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv("CLOUDSYNC_FINGERPRINT_KEY", "k" * 40)
     root = tmp_path / "stack"
     root.mkdir()
-    fake = azure_fake
     principal = "".join(f"{k}: \"{v}\", " for k, v in API.items())[:-2]
     worker = "".join(f"{k}: \"{v}\", " for k, v in WORKER.items())[:-2]
     (root / "cloudsync.yaml").write_text(f"""\
 version: 1
 stack: payments
 targets:
-  aws-prod: {{provider: aws, region: us-east-1, endpoint: "{moto_server.url}"}}
-  gcp-prod: {{provider: gcp, project: acme-prod, endpoint: "{gcp_server.address}"}}
-  azure-prod: {{provider: azure, vault_url: "{fake.url}", subscription_id: "{fake.subscription_id}",
-               resource_group: "{fake.resource_group}", vault_name: "{fake.vault_name}", arm_endpoint: "{fake.url}"}}
-principals:
+{targets}principals:
   api: {{{principal}}}
   worker: {{{worker}}}
 policy: {{builtin: false}}
