@@ -109,4 +109,5 @@ def test_grace_refuses_m_with_both_readings(cli: Callable[..., CliResult], write
     result = cli("plan", "--replace", "a", "--grace", "3m", "-C", str(root))
     assert result.code == 1
     assert "--grace: bad duration '3m'" in result.stderr and "write 3min for minutes or 3mo" in result.stderr
-    assert cli("plan", "--replace", "a", "--grace", "90min", "-C", str(root)).code == 0
+    accepted = cli("plan", "--replace", "a", "--grace", "90min", "-C", str(root))
+    assert "bad duration" not in accepted.output and "(value, replace)" in accepted.stdout
