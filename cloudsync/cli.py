@@ -11,12 +11,14 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from cloudsync import __version__
+from cloudsync.cli_habits import CloudsyncGroup, set_no_color, set_verbose
 from cloudsync.console import err, handles_errors, out, print_diagnostics, print_line
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 
@@ -24,9 +26,11 @@ app = typer.Typer(
     name="cloudsync",
     help="Keep cloud secrets in the state a git repository declares, least-privilege.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=CloudsyncGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -48,6 +52,7 @@ class SchemaKind(enum.StrEnum):
     secrets = "secrets"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
 StackDir = Annotated[Path, typer.Option("-C", "--dir", help="stack folder (holds cloudsync.yaml)")]
 Targets = Annotated[list[str] | None, typer.Option("--target", "-t", help="only these targets (repeatable)")]
 
@@ -60,14 +65,30 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what cloudsync does (never a value)")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="no colours or styles (also: NO_COLOR=1; "
+                                                                "FORCE_COLOR=1 colours a pipe)")] = False,
+    directory: Annotated[Path | None, typer.Option("-C", "--dir", metavar="DIR",
+                                                   help="stack folder for the command (like terraform -chdir)")]
+    = None,
 ) -> None:
+    """Keep cloud secrets in the state a git repository declares, least-privilege."""
     level = "debug" if verbose else os.environ.get("CLOUDSYNC_LOG", "warning")
     logging.basicConfig(stream=sys.stderr, format="cloudsync: %(levelname)s: %(message)s",
                         level=logging.WARNING)
     logging.getLogger("cloudsync").setLevel(getattr(logging, level.upper(), logging.WARNING))
+    set_verbose(verbose)
+    set_no_color(no_color)
+    if directory is not None:  # `cloudsync -C DIR plan`: the default of every command's own -C
+        ctx.default_map = _dir_defaults(ctx.command, str(directory))
+
+
+def _dir_defaults(command: Any, directory: str) -> dict[str, Any]:
+    return {name: _dir_defaults(sub, directory) if hasattr(sub, "commands") else {"directory": directory}
+            for name, sub in command.commands.items()}
 
 
 def _load(directory: Path) -> Any:
@@ -190,6 +211,28 @@ def _report_failure(kind: str, fmt: ReportFormat, directory: Path, stack: Any, e
         out.print(error_markdown(kind, name, exc.diagnostics), markup=False)
 
 
+def _json_failure(kind: str) -> Callable[[F], F]:
+    """With ``--format json``, a command that fails still prints its report on stdout (see _report_failure)."""
+    import functools
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except CloudsyncError as exc:
+                if kwargs.get("fmt") is TextJson.json:
+                    from cloudsync.error_report import error_json
+
+                    name = Path(kwargs.get("directory") or ".").resolve().name
+                    out.print(error_json(kind, name, exc.diagnostics), markup=False)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 @app.command()
 @handles_errors
 def plan(
@@ -228,8 +271,13 @@ def plan(
         from cloudsync.plan.planfile import PLAN_KEY_ENV, write_plan  # signing code loads only for --out
 
         signer = write_plan(run, out_file, stack.root)
-        err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
-                  markup=False)
+        if run.plan.metadata_only:  # apply refuses a metadata-only plan: do not suggest applying it
+            err.print(f"Saved the metadata-only plan to {out_file}, signed with {signer}; review it with: "
+                      f"cloudsync show {out_file} (it cannot be applied: a plan to apply is made without "
+                      "--metadata-only)", markup=False)
+        else:
+            err.print(f"Saved the plan to {out_file}, signed with {signer}; apply it with: cloudsync apply {out_file}",
+                      markup=False)
         if signer != PLAN_KEY_ENV and not run.plan.metadata_only:
             err.print(f"hint: only a machine with this key file can apply the plan; to apply it elsewhere, set "
                       f"{PLAN_KEY_ENV} to the same secret in the plan and the apply jobs", markup=False)
@@ -239,7 +287,7 @@ def plan(
 
 LockTimeout = Annotated[str, typer.Option("--lock-timeout", metavar="DURATION",
                                           help="wait this long for a target's lock held by another apply "
-                                               "(e.g. 30s, 5m); default: fail at once")]
+                                               "(e.g. 30s, 5min); default: fail at once")]
 
 
 def _lease_terms(lock_timeout: str) -> Any:
@@ -248,16 +296,18 @@ def _lease_terms(lock_timeout: str) -> Any:
     try:
         wait = parse_wait(lock_timeout)
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(f"--lock-timeout: {exc}")) from None
+        raise CloudsyncError(Diagnostic(f"--lock-timeout: {exc}", hint=getattr(exc, "hint", None))) from None
     try:
         duration = lease_from_env()
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(str(exc), hint=f"set {LEASE_ENV} to e.g. 2m")) from None
+        raise CloudsyncError(Diagnostic(str(exc) if LEASE_ENV in str(exc) else f"{LEASE_ENV}: {exc}", hint=getattr(exc, "hint", None)
+                                        or f"set {LEASE_ENV} to e.g. 2min")) from None
     return LeaseTerms(duration=duration, wait=wait)
 
 
 @app.command()
 @handles_errors
+@_json_failure("apply")
 def apply(
     plan_file: Annotated[Path | None, typer.Argument(help="a plan saved with plan --out")] = None,
     directory: StackDir = Path("."),
@@ -269,6 +319,9 @@ def apply(
     lock_timeout: LockTimeout = "0s",
     replace: Replace = None,
     grace: Grace = None,
+    fmt: Annotated[TextJson, typer.Option("--format", "-f", help="json: each change's outcome on stdout "
+                                                                 "(needs --auto-approve or a plan file)")]
+    = TextJson.text,
 ) -> None:
     """Make the targets match the desired state (or apply exactly a saved plan)."""
     from cloudsync.apply import lock_holder
@@ -276,6 +329,9 @@ def apply(
     from cloudsync.plan.build import build_plan, open_session, select_targets
     from cloudsync.plan.planfile import bind, read_plan, stale_reasons
 
+    if fmt is TextJson.json and plan_file is None and not auto_approve:
+        raise CloudsyncError(Diagnostic("--format json cannot ask for confirmation",
+                                        hint="pass --auto-approve, or apply a plan saved with plan --out"))
     terms = _lease_terms(lock_timeout)
     replacing = _replacing(replace, grace)
     stack = _load(directory)
@@ -310,18 +366,22 @@ def apply(
         else:
             run = build_plan(session, targets, **replacing)
             policy = _policy(stack, run, policy_dir)
-            _render_plan(run.plan, ReportFormat.text, policy)
+            if fmt is TextJson.text:
+                _render_plan(run.plan, ReportFormat.text, policy)
             print_diagnostics([*run.plan.diagnostics, *policy.diagnostics])
             _refuse_blocking(policy)
         if run.plan.has_errors:
             raise CloudsyncError(Diagnostic("the plan has errors; nothing was applied"))
         changes = run.plan.real_changes
         if not changes:
-            out.print("Nothing to apply.", markup=False)
+            if fmt is TextJson.json:
+                out.print(json.dumps(_apply_json(stack.name, None), indent=2), markup=False)
+            else:
+                out.print("Nothing to apply.", markup=False)
             return
         if plan_file is None and not auto_approve:
             _confirm(stack.name, len(changes))
-        _run_apply(session, run, parallelism, stop)
+        _run_apply(session, run, parallelism, stop, fmt)
 
 
 def _confirm(stack_name: str, count: int) -> None:
@@ -335,7 +395,7 @@ def _confirm(stack_name: str, count: int) -> None:
         raise typer.Exit(1)
 
 
-def _run_apply(session: Any, run: Any, parallelism: int, stop: Any) -> None:
+def _run_apply(session: Any, run: Any, parallelism: int, stop: Any, fmt: TextJson = TextJson.text) -> None:
     from rich.progress import Progress
 
     from cloudsync.apply import ChangeResult, Outcome, apply_plan
@@ -368,12 +428,32 @@ def _run_apply(session: Any, run: Any, parallelism: int, stop: Any) -> None:
     missed = result.count(Outcome.NOT_ATTEMPTED)
     state = f"stopped ({result.stopped})" if result.stopped else ("complete" if result.ok else "incomplete")
     line = f"Apply {state}: {applied} applied, {failed} failed, {missed} not attempted."
-    out.print(line, style="bold" if result.ok else "bold red", markup=False)
+    if fmt is TextJson.json:
+        out.print(json.dumps(_apply_json(session.stack.name, result), indent=2), markup=False)
+    else:
+        out.print(line, style="bold" if result.ok else "bold red", markup=False)
     err.print(f"Audit record appended to {audit_path(session.stack.root)}", style="dim", markup=False)
     if not result.ok:
         err.print("hint: fix the cause and run apply again; it continues from what the targets now hold",
                   markup=False)
         raise typer.Exit(1)
+
+
+def _apply_json(stack_name: str, result: Any) -> dict[str, Any]:
+    """``apply --format json`` (documented in docs/gitops.md): one outcome per change, never a value."""
+    results = result.results if result is not None else []
+    counts = {o: sum(r.outcome.value == o for r in results) for o in ("applied", "failed", "not-attempted")}
+    status = ("nothing-to-apply" if result is None else "stopped" if result.stopped
+              else "complete" if result.ok else "incomplete")
+    return {
+        "format_version": 1, "kind": "apply", "stack": stack_name, "ok": result is None or result.ok,
+        "status": status, "stopped": result.stopped if result is not None else None,
+        "changes": [{"address": r.change.address, "target": r.change.target, "secret": r.change.secret,
+                     "action": r.change.action.value, "reasons": [str(x) for x in r.change.reasons],
+                     "outcome": r.outcome.value, "error": r.error, "attempts": r.attempts} for r in results],
+        "summary": {"applied": counts["applied"], "failed": counts["failed"],
+                    "not_attempted": counts["not-attempted"]},
+    }
 
 
 @app.command("force-unlock")
@@ -436,8 +516,13 @@ def show(
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Render a saved plan file (after checking its signature)."""
-    from cloudsync.plan.planfile import plan_from_body, read_plan
+    from cloudsync.plan.planfile import PLAN_KEY_ENV, plan_from_body, read_plan
 
+    if not (directory / "cloudsync.yaml").is_file() and not os.environ.get(PLAN_KEY_ENV):
+        # The key file is looked up in the stack folder: outside it, the missing -C is the problem.
+        raise CloudsyncError(Diagnostic(
+            f"no cloudsync.yaml in {directory}: show checks the plan's signature with the stack's key file",
+            hint=f"pass -C with the stack folder the plan was made in, or set {PLAN_KEY_ENV}"))
     body = read_plan(plan_file, directory)
     _render_plan(plan_from_body(body), fmt)
 
@@ -515,7 +600,7 @@ def access(
     try:
         threshold = parse_duration(unused_after)
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint="a duration such as 90d")) from None
+        raise CloudsyncError(Diagnostic(f"--unused-after: {exc}", hint=getattr(exc, "hint", "e.g. 90d"))) from None
     stack = _load(directory)
     report = access_report(stack, select_targets(stack, target), today=datetime.now(UTC).date(),
                            principal=principal, unused_after=threshold, versions=versions)
@@ -536,25 +621,31 @@ def access(
 
 @app.command("import")
 @handles_errors
+@_json_failure("import")
 def import_(
     target: Annotated[str, typer.Option("--target", "-t", help="the target to look in")],
     directory: StackDir = Path("."),
     prefix: Annotated[str | None, typer.Option("--prefix", help="only remote names starting with this")] = None,
     adopt: Annotated[bool, typer.Option("--adopt", help="mark the declarations for adoption by the next apply")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="write to FILE instead of stdout")] = None,
+    fmt: Annotated[TextJson, typer.Option("--format", "-f", help="text: YAML declarations; json: the same as data")]
+    = TextJson.text,
 ) -> None:
     """Write declarations (no values) for the secrets in a target that the stack does not own."""
     from datetime import UTC, datetime
 
-    from cloudsync.adopt import header, import_target, unknown_target
-    from cloudsync.plan.build import open_session
+    from cloudsync.adopt import header, import_target
+    from cloudsync.plan.build import open_session, select_targets
 
     stack = _load(directory)
-    if target not in stack.config.targets:
-        raise CloudsyncError(unknown_target(stack, target))
+    select_targets(stack, [target])  # an unknown target gets "did you mean"
     with open_session(stack) as session:
         found = import_target(stack, session, target, prefix=prefix, adopt=adopt)
     text = found.to_yaml(header(stack, target, len(found.secrets), adopt, datetime.now(UTC).date().isoformat()))
+    if fmt is TextJson.json:  # documented in docs/gitops.md
+        text = json.dumps({"format_version": 1, "kind": "import", "stack": stack.name, "target": target,
+                           "adopt": adopt, "secrets": found.secrets, "principals": found.principals,
+                           "notes": found.notes}, indent=2) + "\n"
     if out_file is None:
         out.print(text, markup=False, end="")
     else:
@@ -577,6 +668,12 @@ def targets(
     provider: Annotated[str | None, typer.Option("--provider", help="only targets of this provider")] = None,
 ) -> None:
     """List the stack's targets (JSON feeds a CI matrix: one shard per target)."""
+    from cloudsync.diagnostics import suggest
+    from cloudsync.providers.registry import kinds
+
+    if provider is not None and provider not in kinds():
+        # an empty matrix and exit 0 would make a CI job silently run nothing
+        raise CloudsyncError(Diagnostic(f"unknown provider {provider!r}", hint=suggest(provider, kinds(), "one of")))
     stack = _load(directory)
     rows = [{"target": name, "provider": cfg.provider,
              "secrets": sum(1 for d in stack.secrets if name in d.decl.targets)}
@@ -590,9 +687,13 @@ def targets(
 
 @app.command()
 @handles_errors
+@_json_failure("permissions")
 def permissions(
     target: Annotated[str, typer.Option("--target", "-t", help="the target to describe")],
     directory: StackDir = Path("."),
+    fmt: Annotated[TextJson, typer.Option("--format", "-f", help="text: what to paste into the cloud; "
+                                                                 "json: the actions per operation")]
+    = TextJson.text,
 ) -> None:
     """Print the permissions cloudsync's own identity needs on a target, per operation."""
     from cloudsync.plan.build import select_targets
@@ -601,7 +702,14 @@ def permissions(
     stack = _load(directory)
     select_targets(stack, [target])
     config = stack.config.targets[target]
-    out.print(provider_class(config.provider).render_permissions(config, stack.name, target), markup=False)
+    cls = provider_class(config.provider)
+    text = cls.render_permissions(config, stack.name, target)
+    if fmt is TextJson.json:  # documented in docs/gitops.md
+        text = json.dumps({"format_version": 1, "kind": "permissions", "stack": stack.name, "target": target,
+                           "provider": config.provider,
+                           "operations": {op.value: list(actions) for op, actions in cls.permissions().items()},
+                           "rendered": text}, indent=2)
+    out.print(text, markup=False)
 
 
 def _mount_policy() -> None:

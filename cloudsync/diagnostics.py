@@ -6,8 +6,9 @@ Diagnostics are collected, not raised one at a time, and rendered once at the ed
 
 from __future__ import annotations
 
+import difflib
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
@@ -16,6 +17,14 @@ from cloudsync.safe_text import NAME_LIMIT, TEXT_LIMIT, safe_text
 class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
+
+
+def suggest(word: str, choices: Sequence[str], otherwise: str = "declared") -> str:
+    """A hint for a mistyped name: ``did you mean 'x'?``, else the names there are."""
+    close = difflib.get_close_matches(word[:100], list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"{otherwise}: {', '.join(sorted(choices)) or 'none'}"
 
 
 @dataclass(frozen=True, slots=True)

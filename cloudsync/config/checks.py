@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING
 
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import Diagnostics
+from cloudsync.diagnostics import suggest as _suggest
 from cloudsync.providers.registry import rules_for
 from cloudsync.values.dependencies import dependencies, find_cycles
 
 if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration, Stack
-
-
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"declared: {', '.join(sorted(choices)) or 'none'}"
 
 
 def remote_name(decl: Declaration, target: str, provider: str) -> str:

@@ -261,10 +261,10 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
         # The vocabulary is every model's keys: a key valid elsewhere (`secret` of public_key_of
         # written under `from`) must not be suggested as its own correction.
         close = difflib.get_close_matches(key, [w for w in _vocabulary() if w != key], n=1, cutoff=0.6)
-        hint = (f"did you mean {close[0]!r}?" if close and key not in _vocabulary()
+        key_hint = (f"did you mean {close[0]!r}?" if close and key not in _vocabulary()
                 else f"{key!r} is not a key of this mapping; see `cloudsync schema` for the keys allowed here"
                 if key in _vocabulary() else "see `cloudsync schema` for the keys allowed here")
-        return smap.at(path, f"unknown key {shown(loc[-1])}", key=True, hint=hint)
+        return smap.at(path, f"unknown key {shown(loc[-1])}", key=True, hint=key_hint)
     if kind == "missing":
         return smap.at(path, f"missing required key {str(loc[-1])!r}", hint=None)
     if kind == "union_tag_invalid":
@@ -284,6 +284,11 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return smap.at(path, f"invalid {field_name} {shown(error.get('input'))}: expected {expected}")
+    hint = getattr(error.get("ctx", {}).get("error"), "hint", None)  # e.g. a DurationError's
+    if kind == "value_error" and isinstance(hint, str):
+        # named by the key the user wrote, not by a union tag pydantic adds to loc
+        key_name = next((shown(p)[1:-1] for p in reversed(found) if isinstance(p, str)), field_name)
+        return smap.at(path, f"{key_name}: {msg}", hint=hint)
     if kind == "value_error" and not rest and field_name in {"value"} and "plaintext" in msg:
         return smap.at((*path, "value"), msg)
     text = msg[0].lower() + msg[1:] if msg else kind

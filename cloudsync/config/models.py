@@ -28,15 +28,18 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9
 SECRET_NAME_MAX = 255
 
 
-def _check_duration(text: str) -> str:
+def _check_duration(text: Any) -> str:
+    # Before pydantic's own type check: `rotation: 30` gets a duration's message, not "a valid string".
     parse_duration(text)
-    return text
+    return str(text)
 
 
 Duration = Annotated[
     str,
-    AfterValidator(_check_duration),
-    WithJsonSchema({"type": "string", "pattern": DURATION_RE.pattern, "examples": ["30d", "12h", "90m"]}),
+    BeforeValidator(_check_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_RE.pattern, "examples": ["30d", "12h", "90min", "3mo"],
+                    "description": "a whole number and a unit: min, h, d, w (7d), mo (30d), y (365d); "
+                                   "'m' alone is refused (minutes or months?)"}),
 ]
 
 

@@ -20,7 +20,7 @@ from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.config.loader import Declaration, Stack
 from cloudsync.config.models import Rotation, ValueSpec, as_timedelta, rotation_grace, rotation_owner
 from cloudsync.config.names import translate
-from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
+from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity, suggest
 from cloudsync.gc_pause import gc_paused
 from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.derived import follow_sources
@@ -201,7 +201,7 @@ def select_targets(stack: Stack, wanted: Iterable[str] | None) -> list[str]:
     chosen = []
     for name in wanted:
         if name not in stack.config.targets:
-            raise CloudsyncError(Diagnostic(f"unknown target {name!r}", hint=f"declared: {', '.join(names)}"))
+            raise CloudsyncError(Diagnostic(f"unknown target {name!r}", hint=suggest(name, names)))
         chosen.append(name)
     return chosen
 

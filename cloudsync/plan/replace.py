@@ -27,13 +27,14 @@ _GLOB = frozenset("*?[")
 
 
 def parse_grace(text: str) -> timedelta:
-    """``--grace``: a duration (``1d``, ``12h``, ``90m``) or ``0`` (retire the old value at once)."""
+    """``--grace``: a duration (``1d``, ``12h``, ``90min``) or ``0`` (retire the old value at once)."""
     if text.strip() in ("0", "0s", "0m", "0h", "0d"):
         return timedelta(0)
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise CloudsyncError(Diagnostic(f"--grace: {exc}", hint="e.g. --grace 0 (a confirmed leak), 1d, 12h")) from None
+        raise CloudsyncError(Diagnostic(f"--grace: {exc}", hint=getattr(exc, "hint", None)
+                                        or "e.g. --grace 0 (a confirmed leak), 1d, 12h")) from None
 
 
 def replacements(stack: Stack, targets: Iterable[str], selectors: Sequence[str]) -> frozenset[str]:

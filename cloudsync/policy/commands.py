@@ -124,7 +124,8 @@ def test_(
             re.compile(run)
         except re.error as exc:
             raise CloudsyncError(Diagnostic(f"--run is not a valid regular expression: {exc}")) from None
-    result = run_policy_tests([path] if path is not None else default_paths, policy_dirs_=dirs, name_filter=run)
+    result = run_policy_tests([path] if path is not None else default_paths, policy_dirs_=dirs, name_filter=run,
+                              root=directory)
     if not result.results:
         raise CloudsyncError(Diagnostic("no policy test cases ran", hint="check the path and --run"))
     _emit(render_tests_junit(result) if fmt is TestFormat.junit else render_test_text(result, verbose=verbose))

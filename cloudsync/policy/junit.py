@@ -1,9 +1,14 @@
 """JUnit XML: for `policy check`, one test case per enabled policy; for `policy test`, per case.
 
 CI systems show a JUnit failure per policy with every violating address in its text,
-which stays readable for large estates where a case per address would not. Names and
-messages go through ``safe_text``: XML 1.0 cannot even hold most control characters,
-and CI systems show these texts as they are.
+which stays readable for large estates where a case per address would not. Only
+violations of severity ``error`` fail a case: a policy with warnings alone is reported as
+``<skipped message="...">`` (CI shows it, and does not count it as a failure), the way
+``policy check`` exits 0 on warnings. Names and messages go through ``safe_text``: XML 1.0
+cannot even hold most control characters, and CI systems show these texts as they are.
+
+`policy test` names each file by a stable name (``builtin/CS014``, or its path relative to
+the stack folder), never by an absolute path that differs from machine to machine.
 """
 
 from __future__ import annotations
@@ -33,23 +38,28 @@ def render_report_junit(report: PolicyReport) -> str:
         by_policy[v.policy].append(v)
     for v in report.waived:
         waived[v.policy].append(v)
-    failing = [p for p in report.policies if p.id in by_policy]
-    suite = _suite("cloudsync policy check", len(report.policies), len(failing))
+    failing = [p for p in report.policies if any(v.severity == "error" for v in by_policy.get(p.id, ()))]
+    warned = [p for p in report.policies if p.id in by_policy and p not in failing]
+    suite = _suite("cloudsync policy check", len(report.policies), len(failing), skipped=len(warned))
     for policy in report.policies:
         case = ET.SubElement(suite, "testcase", {"classname": f"cloudsync.policy.{policy.id}",
                                                  "name": f"{policy.id} {safe_text(policy.title, 200)}"})
         found = by_policy.get(policy.id, [])
-        if found:
+        if policy in failing:
             failure = ET.SubElement(case, "failure", {
                 "type": policy.severity,
                 "message": f"{len(found)} violation{'s' * (len(found) != 1)} of {policy.id}"})
             failure.text = "\n".join(_line(v) for v in found)
+        elif found:  # warnings only: visible, not a failure
+            skipped = ET.SubElement(case, "skipped", {
+                "message": f"{len(found)} warning{'s' * (len(found) != 1)} of {policy.id} (not blocking)"})
+            skipped.text = "\n".join(_line(v) for v in found)
         if waived.get(policy.id):
             out = ET.SubElement(case, "system-out")
             out.text = "\n".join(f"waived until {v.waiver.expires.isoformat() if v.waiver else '?'}: {_line(v)}"
                                  for v in waived[policy.id])
     root = ET.Element("testsuites", {"name": "cloudsync", "tests": suite.get("tests", "0"),
-                                     "failures": suite.get("failures", "0")})
+                                     "failures": suite.get("failures", "0"), "skipped": suite.get("skipped", "0")})
     root.append(suite)
     return _dump(root)
 
@@ -57,7 +67,7 @@ def render_report_junit(report: PolicyReport) -> str:
 def render_tests_junit(run: PolicyTestRun) -> str:
     by_file: dict[str, list[CaseResult]] = defaultdict(list)
     for result in run.results:
-        by_file[result.file].append(result)
+        by_file[result.suite or result.file].append(result)
     root = ET.Element("testsuites", {"name": "cloudsync policy test", "tests": str(len(run.results)),
                                      "failures": str(run.failed)})
     for file, results in by_file.items():

@@ -93,6 +93,7 @@ class CaseResult:
     waived_unexpected: list[Pair] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    suite: str = ""  # stable, machine-independent name of the test file (JUnit classname)
 
     @property
     def passed(self) -> bool:
@@ -125,8 +126,25 @@ def find_test_files(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def run_policy_tests(paths: Sequence[Path], *, policy_dirs_: Sequence[Path] = (), name_filter: str | None = None) -> PolicyTestRun:
-    """Run every case of the test files under ``paths`` against the built-in pack and ``policy_dirs_``."""
+def suite_name(path: Path, root: Path | None) -> str:
+    """``builtin/CS014`` for the built-in pack's tests, else the file's path relative to the stack
+    folder (``root``), so a JUnit report reads the same on every machine and names no site-packages."""
+    from cloudsync.policy.loader import builtin_dir
+
+    resolved = path.resolve()
+    builtin = (builtin_dir() / "tests").resolve()
+    if resolved.is_relative_to(builtin):
+        return f"builtin/{resolved.relative_to(builtin).with_suffix('').as_posix()}"
+    if root is not None and resolved.is_relative_to(root.resolve()):
+        return resolved.relative_to(root.resolve()).as_posix()
+    return Path(display_path(path)).as_posix() if not Path(display_path(path)).is_absolute() else path.name
+
+
+def run_policy_tests(paths: Sequence[Path], *, policy_dirs_: Sequence[Path] = (), name_filter: str | None = None,
+                     root: Path | None = None) -> PolicyTestRun:
+    """Run every case of the test files under ``paths`` against the built-in pack and ``policy_dirs_``.
+
+    ``root`` is the stack folder the results' suite names are relative to."""
     policy_set = load_policies(policy_dirs(None, (), policy_dirs_))
     pattern = re.compile(name_filter) if name_filter else None
     run = PolicyTestRun()
@@ -136,7 +154,7 @@ def run_policy_tests(paths: Sequence[Path], *, policy_dirs_: Sequence[Path] = ()
             if pattern is not None and not pattern.search(case.name):
                 continue
             line = smap.locate(("tests", i))[0]
-            result = CaseResult(case.name, smap.file, line)
+            result = CaseResult(case.name, smap.file, line, suite=suite_name(path, root))
             started = time.perf_counter()
             selected = case.policies or cases.policies
             try:

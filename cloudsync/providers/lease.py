@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from cloudsync.config.durations import WAIT_UNITS, parse_duration
 from cloudsync.interrupts import main_thread_only
 from cloudsync.providers.base import LockedError, ProviderError
 
@@ -38,20 +39,15 @@ MAX_LEASE = timedelta(hours=1)
 MAX_POLL = 5.0  # seconds between two attempts while waiting for a lock (--lock-timeout)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_WAIT_RE = re.compile(r"^(0|[1-9][0-9]{0,5})([smh]?)$")
-_WAIT_UNITS = {"s": 1, "m": 60, "h": 3600, "": 1}
 
 
 def parse_wait(text: str) -> timedelta:
-    """``0``, ``45s``, ``5m``, ``1h`` (a bare number is seconds); ValueError otherwise."""
-    match = _WAIT_RE.match(text.strip())
-    if not match:
-        raise ValueError(f"bad duration {text!r}: write a whole number followed by s, m or h, e.g. 30s, 5m")
-    return timedelta(seconds=int(match.group(1)) * _WAIT_UNITS[match.group(2)])
+    """``0``, ``45s``, ``5min``, ``1h`` (a bare number is seconds); ValueError otherwise."""
+    return parse_duration(text, WAIT_UNITS, bare_seconds=True)
 
 
 def lease_from_env() -> timedelta:
-    """The lease duration: ``CLOUDSYNC_LOCK_LEASE`` (e.g. ``90s``, ``5m``) or :data:`DEFAULT_LEASE`."""
+    """The lease duration: ``CLOUDSYNC_LOCK_LEASE`` (e.g. ``90s``, ``5min``) or :data:`DEFAULT_LEASE`."""
     raw = os.environ.get(LEASE_ENV, "").strip()
     if not raw:
         return DEFAULT_LEASE

@@ -124,7 +124,7 @@ def test_lock_timeout_waits_for_the_running_apply(write_stack: Callable[..., Pat
         refused = cli("apply", "--auto-approve", "-C", str(root), env=env)
         assert refused.code == 1 and "locked by another apply (a long apply (pid" in refused.stderr
         assert "--lock-timeout" in refused.stderr and "force-unlock --target local" in refused.stderr
-        waiting = start(["apply", "--auto-approve", "--lock-timeout", "2m", "-C", str(root)], env, cwd=root)
+        waiting = start(["apply", "--auto-approve", "--lock-timeout", "2min", "-C", str(root)], env, cwd=root)
     finally:
         lock.__exit__(None, None, None)
     code, output = waiting.finish()

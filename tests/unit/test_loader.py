@@ -364,7 +364,7 @@ secrets:
     targets: [local]
     expires: "30d\\n"
 """))
-    assert diag.message.startswith("bad duration '30d\\n'") and diag.line == 16
+    assert diag.message.startswith("expires: bad duration '30d\\n'") and diag.line == 16
 
 
 def test_an_empty_name_override_is_refused(write_stack: Callable[..., Path]) -> None:

@@ -50,7 +50,8 @@ def test_bad_rotation_settings_point_at_the_key(write_stack: Callable[..., Path]
     rotation: 30 days
 """) == [
         "9:32: error: invalid by 'lambda': expected 'cloudsync' or 'external'",
-        "12:15: error: bad duration '30 days': write a whole number followed by d, h or m, e.g. 30d, 12h, 90m",
+        "12:15: error: rotation: bad duration '30 days' (hint: a whole number and a unit (min, h, d, w, mo, y), "
+        "e.g. 90min, 12h, 30d, 2w)",
     ]
 
 

@@ -101,7 +101,7 @@ def test_a_killed_apply_blocks_the_next_one_at_most_for_its_lease(aws: MotoServe
 
     left = tags_of(sm, LOCK)  # the dead apply's lock is still there; its lease (two seconds) runs out soon
     assert int(left[SINCE_TAG]) < int(left[EXPIRES_TAG]) <= time.time() + 3 and "stack payments" in left[HOLDER_TAG]
-    waited = cli("apply", "--auto-approve", "--lock-timeout", "1m", "-C", str(root), env=env)
+    waited = cli("apply", "--auto-approve", "--lock-timeout", "1min", "-C", str(root), env=env)
     assert waited.code == 0 and "Apply complete: 2 applied" in waited.stdout, waited.output
     assert "taking over the apply lock" in waited.stderr
     assert_no_canary(canary, waited.output)
