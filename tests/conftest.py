@@ -43,7 +43,9 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
 
     def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             input: str | None = None) -> CliResult:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_")}
+        # CI=true changes the rules for saved plans; a test that means it passes it in `env`,
+        # so the suite behaves the same on a laptop and in CI.
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_") and k != "CI"}
         full_env.update({"NO_COLOR": "1", "COLUMNS": "200"})
         full_env.update(env or {})
         proc = subprocess.run([CLI, *args], cwd=cwd or tmp_path, env=full_env, capture_output=True, text=True,
