@@ -260,10 +260,11 @@ def _diagnostic(error: Any, data: Any, smap: SourceMap, prefix: tuple[Hashable, 
         key = str(loc[-1])[:100]
         # The vocabulary is every model's keys: a key valid elsewhere (`secret` of public_key_of
         # written under `from`) must not be suggested as its own correction.
-        close = difflib.get_close_matches(key, [w for w in _vocabulary() if w != key], n=1, cutoff=0.6)
-        key_hint = (f"did you mean {close[0]!r}?" if close and key not in _vocabulary()
-                else f"{key!r} is not a key of this mapping; see `cloudsync schema` for the keys allowed here"
-                if key in _vocabulary() else "see `cloudsync schema` for the keys allowed here")
+        if key in _vocabulary():
+            key_hint = f"{key!r} is not a key of this mapping; see `cloudsync schema` for the keys allowed here"
+        else:
+            close = difflib.get_close_matches(key, _vocabulary(), n=1, cutoff=0.6)
+            key_hint = f"did you mean {close[0]!r}?" if close else "see `cloudsync schema` for the keys allowed here"
         return smap.at(path, f"unknown key {shown(loc[-1])}", key=True, hint=key_hint)
     if kind == "missing":
         return smap.at(path, f"missing required key {str(loc[-1])!r}", hint=None)
