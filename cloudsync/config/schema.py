@@ -25,25 +25,29 @@ _REF_TEMPLATE = "#/definitions/{model}"
 
 def stack_schema() -> dict[str, Any]:
     """Draft-07 schema of ``cloudsync.yaml`` (its ``secrets`` items are full declarations)."""
-    from cloudsync.config.models import SecretDecl, StackFile
+    from cloudsync.config.models import StackFile
 
-    schema = _model_schema(StackFile)
-    defs = schema.setdefault("definitions", {})
-    _add_model(defs, SecretDecl)
-    schema["properties"]["secrets"]["items"] = {"$ref": "#/definitions/SecretDecl"}
-    schema["properties"]["targets"] = _targets_by_provider(schema["properties"]["targets"], defs)
+    schema = _with_declarations(StackFile)
+    schema["properties"]["targets"] = _targets_by_provider(schema["properties"]["targets"], schema["definitions"])
     return _finish(schema, STACK_ID)
 
 
 def secrets_schema() -> dict[str, Any]:
     """Draft-07 schema of a ``secrets/*.yaml`` file."""
-    from cloudsync.config.models import SecretDecl, SecretsFile
+    from cloudsync.config.models import SecretsFile
 
-    schema = _model_schema(SecretsFile)
-    defs = schema.setdefault("definitions", {})
-    _add_model(defs, SecretDecl)
+    return _finish(_with_declarations(SecretsFile), SECRETS_ID)
+
+
+def _with_declarations(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s schema with its ``secrets`` items as full declarations (the files keep them as raw
+    mappings, so the loader can report every declaration's problems by line)."""
+    from cloudsync.config.models import SecretDecl
+
+    schema = _model_schema(model)
+    _add_model(schema.setdefault("definitions", {}), SecretDecl)
     schema["properties"]["secrets"]["items"] = {"$ref": "#/definitions/SecretDecl"}
-    return _finish(schema, SECRETS_ID)
+    return schema
 
 
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
