@@ -130,7 +130,10 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
-    return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}))
+    # Without cloudtrail:LookupEvents a plan reads every owned secret's policy instead, and says so.
+    return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}),
+                    fallback=frozenset({"cloudtrail:LookupEvents"}),
+                    serves_only={"secretsmanager:ListSecretVersionIds": ("access --versions",)})
 
 
 @pytest.mark.parametrize("operation", ["plan-metadata", "plan", "apply"])
