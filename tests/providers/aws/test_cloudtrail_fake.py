@@ -37,16 +37,16 @@ def test_secrets_manager_writes_are_journaled_as_sent(aws: MotoServer, sm: Any, 
 
 def test_pages_newest_first_within_the_time_range_after_the_lag(aws: MotoServer, trail: Any) -> None:
     now = time.time()
-    for i in range(120):
-        aws.trail.inject("PutResourcePolicy", f"s{i}", at=now - 1000 + i)
+    for i in range(120):  # ten seconds apart, so that no bound falls near an event
+        aws.trail.inject("PutResourcePolicy", f"s{i}", at=now - 10_000 + 10 * i)
     aws.trail.inject("DeleteResourcePolicy", "s0", at=now - 10)
     paginator = trail.get_paginator("lookup_events")
-    start = datetime.fromtimestamp(now - 1000 + 20, UTC)
+    start = datetime.fromtimestamp(now - 10_000 + 195, UTC)
     pages = list(paginator.paginate(LookupAttributes=ATTRIBUTE, StartTime=start))
     assert [len(p["Events"]) for p in pages] == [50, 50]
     resources = [e["Resources"][0]["ResourceName"] for p in pages for e in p["Events"]]
     assert resources == [f"s{i}" for i in range(119, 19, -1)]
-    aws.trail.lag = 900.5  # events of the last 900 s are not delivered yet: s100 onwards
+    aws.trail.lag = 9_005.0  # events of the last 9,005 s are not delivered yet: s100 onwards
     first = trail.lookup_events(LookupAttributes=ATTRIBUTE, MaxResults=1)["Events"][0]
     assert first["Resources"][0]["ResourceName"] == "s99"
     with pytest.raises(ClientError) as raised:
