@@ -135,7 +135,9 @@ class StateReader:
             if is_reserved(name) or entry.get("DeletedDate") is not None:
                 continue  # a restore rewrites the policy anyway; AWS refuses some calls on deleted secrets
             owned = owner_of(entry, self.region) == query.stack
-            if self.access_drift == "changed" and owned and name not in query.granted and not policy_unverified(entry):
+            # Vouched for: its readers are compared (declared, none granted), and nothing says they changed.
+            if (self.access_drift == "changed" and owned and name in query.access and name not in query.granted
+                    and not policy_unverified(entry)):
                 mark = parse_mark(entry)
                 assert mark is not None  # policy_unverified is True without one
                 vouched[name] = Vouched(name, str(entry.get("ARN") or "") or None, float(mark.verified))
