@@ -13,9 +13,10 @@ what is left to do:
    shows the old fingerprint and the next plan rewrites the value. With ``access_drift:
    changed`` (the default) they also hold the sync mark (a create, whose tags came with
    CreateSecret, writes it with one more TagResource), so the change's last write is the mark's.
-   The mark says since when CloudTrail's policy events on the secret are not cloudsync's own:
-   the change's start when it created the secret or rewrote its readers, else what was known
-   before (a change that did not look at the policy vouches for nothing new).
+   The mark also says since when CloudTrail's policy events on the secret are not cloudsync's
+   own: the start of a create, the time of the change's own policy write when it rewrote the
+   readers, else what was known before (a change that did not look at the policy vouches for
+   nothing new).
 """
 
 from __future__ import annotations
