@@ -16,6 +16,7 @@ import pytest
 from google.cloud import secretmanager
 from google.protobuf import field_mask_pb2
 
+from cloudsync.providers.gcp.pruning import MAX_CHARS, decode, encode
 from tests.conftest import assert_no_canary
 from tests.providers.gcp import engine
 from tests.providers.gcp.conftest import PROJECT
@@ -112,3 +113,12 @@ def test_keep_versions_never_cuts_a_grace_period_short(
     assert versions(sm, TOKEN) == {1: "ENABLED", 2: "ENABLED"}
     assert_no_canary(sm.access_secret_version(name=f"{TOKEN}/versions/1").payload.data.decode(),
                      rotated.rendered())
+
+
+def test_the_record_is_small_bounded_and_proves_nothing_when_malformed() -> None:
+    assert encode([7, 1, 2, 3, 9, 8]) == "1-3,7-9" and decode("1-3,7-9") == {1, 2, 3, 7, 8, 9}
+    for forged in ("1-999999999", "0", "3-1", "1,,2", "a", "1-2-3", "-4", "1" * 13, "5," * 2001):
+        assert decode(forged) == frozenset(), forged
+    scattered = range(1_000_000, 1_004_000, 2)  # 2,000 versions no run can shorten
+    text = encode(scattered)
+    assert len(text) <= MAX_CHARS and decode(text) and max(decode(text)) == max(scattered)  # the oldest left out
