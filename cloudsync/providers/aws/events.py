@@ -45,6 +45,7 @@ EVENT_SLACK = 3.0
 # a page (2/s) costs as much time as this many GetResourcePolicy calls (50/s).
 POLICIES_PER_PAGE = QUOTAS[Bucket.POLICY] / QUOTAS[Bucket.EVENTS]
 MIN_PAGES = 10  # a small stack may still spend a few seconds on the feed
+CLOCK_MARGIN = 60.0
 MAX_EVENT_TEXT = 256 * 1024  # CloudTrail's record size limit; anything larger is not parsed
 _ARN_SUFFIX = re.compile(r"^(.*)-[A-Za-z0-9]{6}$")  # AWS appends six random characters to a secret's ARN
 
@@ -78,7 +79,9 @@ def policy_changes(api: SecretsManagerApi, secrets: Iterable[Vouched], now: floa
     wanted = list(secrets)
     if not wanted:
         return FeedAnswer(frozenset(), 0, datetime.fromtimestamp(now, UTC))
-    oldest = max(min(s.since for s in wanted), now - HORIZON.total_seconds())
+    # Never after now (CloudTrail refuses a StartTime after EndTime): marks and this clock are
+    # both AWS's time as read from Date headers, a second or so apart at worst.
+    oldest = min(max(min(s.since for s in wanted), now - HORIZON.total_seconds()), now - CLOCK_MARGIN)
     start = datetime.fromtimestamp(int(oldest), UTC)
     resolve = _resolver(wanted)
     budget = max(MIN_PAGES, math.ceil(len(wanted) / POLICIES_PER_PAGE))
