@@ -110,8 +110,10 @@ def test_an_access_policy_vault_reports_its_policies_as_readers(
                                                 for d in drifted["drifted"]}
 
 
-def test_a_denied_scan_says_unknown_never_none(azure: AzureFake, root: Path, cli: Cli, cli_env: dict[str, str],
-                                               canary: str) -> None:
+def test_a_denied_scan_says_unknown_never_none(azure: AzureFake, grants: Grants, root: Path, cli: Cli,
+                                               cli_env: dict[str, str], canary: str) -> None:
+    # A custom role at the vault: only its definition says whether it reads (built-ins are known).
+    grants.assign(azure.vault_scope, OUTSIDER, grants.custom_role("vault ops", ["Microsoft.KeyVault/vaults/*/read"]))
     azure.deny("Microsoft.Authorization/roleDefinitions/read")
     report = json.loads(run(cli, cli_env, canary, "access", "-C", str(root), "--format", "json").stdout)
     assert [s["readers_complete"] for s in report["secrets"]] == [False, False]
