@@ -87,10 +87,12 @@ class StateReader:
         self.rbac_seen = False
 
     def read(self, query: ReadQuery) -> list[RemoteSecret]:
-        authorised: list[bool] = []  # per page: named an assignment
+        authorised: list[bool] = []  # per page served: named an assignment
 
         def note_model(pipeline_response: PipelineResponse[Any, Any]) -> None:
-            authorised.append(bool(pipeline_response.http_response.headers.get(RBAC_ASSIGNMENT_HEADER)))
+            answer = pipeline_response.http_response
+            if answer.status_code < 300:  # not the 401 challenge of a new client, nor a throttled try
+                authorised.append(bool(answer.headers.get(RBAC_ASSIGNMENT_HEADER)))
 
         with azure_call("list_secrets", "in the vault"):
             live = [Listed.of(p) for p in self.secrets.list_properties_of_secrets(max_page_size=PAGE_SIZE,
