@@ -39,6 +39,7 @@ CALL_TIMEOUT = 30.0
 ATTEMPTS = 4
 BASE_DELAY = 0.25
 MAX_DELAY = 10.0
+MAX_RETRY_AFTER = MAX_DELAY * 3  # the longest RetryInfo delay honoured (a service's answer is bounded too)
 PER_SECRET = frozenset({"AddSecretVersion", "UpdateSecret"})
 PER_VERSION = frozenset({"EnableSecretVersion", "DisableSecretVersion", "DestroySecretVersion"})
 
@@ -125,7 +126,8 @@ class Caller:
             except (gexc.GoogleAPICallError, gexc.RetryError, auth_exc.GoogleAuthError) as exc:
                 error = self.translate(method, resource, exc)
             if error.kind is ErrorKind.THROTTLED and error.retry_after is not None:
-                self._bucket(method).pause(error.retry_after)  # everyone waits: the quota is shared
+                # Everyone waits: the quota is shared. Bounded like the caller's own wait.
+                self._bucket(method).pause(min(error.retry_after, MAX_RETRY_AFTER))
             if not error.transient or attempt >= attempts:
                 raise error
             delay = backoff(attempt, error.retry_after)
@@ -140,5 +142,5 @@ class Caller:
 
 def backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
-        return min(MAX_DELAY * 3, max(0.0, retry_after))
+        return min(MAX_RETRY_AFTER, max(0.0, retry_after))
     return random.uniform(BASE_DELAY, min(MAX_DELAY, BASE_DELAY * 2 ** attempt))
