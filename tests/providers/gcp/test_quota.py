@@ -67,13 +67,18 @@ def test_a_retry_info_holds_back_every_writer_of_the_project_not_just_the_refuse
     # The service refuses the next version write and asks for a pause long enough to see.
     gcp.inject(grpc.StatusCode.RESOURCE_EXHAUSTED, 1, methods=["AddSecretVersion"], retry_delay=0.6)
     add = secretmanager.AddSecretVersionRequest(parent=f"{parent}/secrets/first", payload={"data": b"v"})
+    backing_off = threading.Event()
+    wait = caller.sleep
+
+    def sleep(seconds: float) -> None:  # the refused caller got its answer and is about to wait
+        backing_off.set()
+        wait(seconds)
+
+    caller.sleep = sleep
     writer = threading.Thread(target=caller, args=("AddSecretVersion", client.add_secret_version, add),
                               kwargs={"resource": f"{parent}/secrets/first"})
     writer.start()
-    refused = threading.Event()
-    while not refused.wait(0.01):  # until the refusal reached the wire (a count, not a timer)
-        if gcp.calls["AddSecretVersion"] >= 1 and gcp.pending_faults() == 0:
-            refused.set()
+    assert backing_off.wait(30)
     # Another writer of the same project, on another secret: it waits out the delay too.
     caller("CreateSecret", client.create_secret, secretmanager.CreateSecretRequest(
         parent=parent, secret_id="second", secret=secretmanager.Secret(replication={"automatic": {}})),
