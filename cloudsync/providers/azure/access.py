@@ -10,8 +10,14 @@ Calls per target, however many secrets it holds:
   permission model (``enableRbacAuthorization``) and access policies;
 - on the RBAC model, one *Role Definitions - Get* per distinct role among the assignments
   that reach a scanned secret, at the vault's scope (so ``roleDefinitions/read`` granted at
-  the vault is enough). Built-in and custom roles alike are judged by their data actions
-  (:mod:`.roles`); none is known by name.
+  the vault is enough), except Azure's common built-in roles, whose fixed ids and published
+  definitions cloudsync carries (:data:`.roles.BUILT_IN`). Every role is judged by its data
+  actions (:mod:`.roles`), never by its name.
+
+The vault ``GET`` is skipped when the target's read already showed the vault on the RBAC model:
+Key Vault answers a request that a role assignment authorised with the header
+``x-ms-keyvault-rbac-assignment-id`` (an access-policy vault has no assignment to name), and on
+that model the access policies grant nothing. Without the header the vault is read.
 
 A vault on the access-policy model (``enableRbacAuthorization`` false or absent) ignores
 role assignments for data-plane calls: its readers are the access policies granting secret
@@ -41,7 +47,7 @@ from cloudsync.providers.azure.errors import PermissionDenied, azure_call
 from cloudsync.providers.azure.permissions import NEEDS, SECRETS_USER_ROLE
 from cloudsync.providers.azure.rbac import Assignment
 from cloudsync.providers.azure.read import AzureFacts
-from cloudsync.providers.azure.roles import GET_SECRET, PermissionBlock, RoleDefinition, role_definition
+from cloudsync.providers.azure.roles import BUILT_IN, RoleDefinition, role_definition
 from cloudsync.providers.base import NotFoundError, ProviderError, RemoteSecret, facts_of
 
 OPTED_OUT = "grants at the vault and above, role definitions and access policies not scanned (access_scan: false)"
@@ -52,10 +58,9 @@ ACCESS_POLICY_NOTE = ("the vault uses access policies (enableRbacAuthorization i
 MAX_ROLE_LOOKUPS = 200  # distinct roles resolved per scan; past it, the rest is reported unresolved
 READ_PERMISSIONS = frozenset({"get", "all"})  # access-policy secret permissions that return a value
 GROUP_TYPES = frozenset({"group", "foreigngroup"})
-# cloudsync assigns this role itself, by this id: when role definitions cannot be read, its
-# per-secret readers are still known (the scan stays incomplete for every other role).
-_OWN_READER_ROLE = RoleDefinition(SECRETS_USER_ROLE, "Key Vault Secrets User",
-                                  (PermissionBlock((GET_SECRET, "Microsoft.KeyVault/vaults/secrets/readMetadata/action")),))
+# cloudsync assigns this role itself, by this id: whatever else is unknown, its per-secret
+# readers are known.
+_OWN_READER_ROLE = BUILT_IN[SECRETS_USER_ROLE]
 
 
 @dataclass(frozen=True)
@@ -233,12 +238,13 @@ class AccessScanner:
         return vault_model(found), None
 
     def roles(self, guids: Iterable[str]) -> tuple[dict[str, RoleDefinition], dict[str, str]]:
-        """Each role's definition, one call per role. After a refusal the rest are not asked for:
-        the same permission is missing for all of them."""
-        resolved: dict[str, RoleDefinition] = {}
+        """Each role's definition: a built-in one from :data:`BUILT_IN`, any other by one call.
+        After a refusal the rest are not asked for: the same permission is missing for all of them."""
+        wanted = set(guids)
+        resolved = {guid: BUILT_IN[guid] for guid in wanted & BUILT_IN.keys()}
         unresolved: dict[str, str] = {}
         denied: str | None = None
-        for count, guid in enumerate(sorted(set(guids))):
+        for count, guid in enumerate(sorted(wanted - BUILT_IN.keys())):
             if denied is not None or count >= MAX_ROLE_LOOKUPS:
                 unresolved[guid] = denied or f"more than {MAX_ROLE_LOOKUPS} distinct roles"
                 continue
@@ -252,11 +258,12 @@ class AccessScanner:
                     denied = unresolved[guid]
         return resolved, unresolved
 
-    def scan(self, names: Sequence[str], assignments: Sequence[Assignment]) -> AccessScan:
-        """The readers of ``names``: one vault read, then the roles of the assignments that reach them."""
+    def scan(self, names: Sequence[str], assignments: Sequence[Assignment], *, rbac_seen: bool = False) -> AccessScan:
+        """The readers of ``names``: the vault's permission model (read unless ``rbac_seen``: a
+        response of the vault already showed RBAC), then the roles of the assignments that reach them."""
         if not names:
             return AccessScan(readers={})
-        vault, why = self.vault()
+        vault, why = (VaultModel(rbac=True), None) if rbac_seen else self.vault()
         reasons = (why,) if why else ()
         if vault is not None and not vault.rbac:
             return evaluate_access(names, self.scope.vault_scope, (), {}, vault, reasons=reasons)

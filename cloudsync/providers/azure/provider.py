@@ -68,9 +68,10 @@ class AzureProvider(Provider[AzureTarget]):
     def scan_access(self, query: ReadQuery, secrets: Sequence[RemoteSecret]) -> AccessScan:
         """Everyone who can read each secret: role assignments at every scope, or the access policies.
 
-        Reuses the role assignments :meth:`read` listed; adds one vault read and one read per
-        distinct role (see :mod:`.access`). Opted out or without the vault's ARM scope, the
-        per-secret readers :meth:`read` found are all that is known: incomplete.
+        Reuses the role assignments :meth:`read` listed; adds a vault read unless that read showed
+        the RBAC model, and one read per distinct role that is not a common built-in (see
+        :mod:`.access`). Opted out or without the vault's ARM scope, the per-secret readers
+        :meth:`read` found are all that is known: incomplete.
         """
         names = [s.name for s in secrets if not s.deleted]
         clients = self.clients
@@ -81,7 +82,8 @@ class AzureProvider(Provider[AzureTarget]):
         assignments = self.reader.assignments
         if assignments is None:  # no read before this scan: list them now
             assignments = self.reader.assignments = self.readers.assignments()
-        return AccessScanner(clients.authorization, clients.vaults, clients.scope).scan(names, assignments)
+        return AccessScanner(clients.authorization, clients.vaults, clients.scope).scan(
+            names, assignments, rbac_seen=self.reader.rbac_seen)
 
     def versions(self, name: str) -> Sequence[VersionInfo] | None:
         """One paginated versions listing (25 a page); each version's tags say whether cloudsync wrote it."""

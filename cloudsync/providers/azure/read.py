@@ -18,8 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.pipeline import PipelineResponse
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from cloudsync.providers.azure.errors import azure_call
@@ -28,6 +30,9 @@ from cloudsync.providers.azure.tags import CREATED_TAG, created_stamp
 from cloudsync.providers.base import VERSION_LABEL, ProviderFacts, ReadQuery, RemoteSecret, decode_meta
 
 PAGE_SIZE = 25  # Key Vault's maximum
+# Key Vault names the role assignment that authorised a request in this response header; only a
+# vault on the Azure RBAC permission model has one to name (seen on the wire, not in the API reference).
+RBAC_ASSIGNMENT_HEADER = "x-ms-keyvault-rbac-assignment-id"
 LOOKUP_PARALLELISM = 8
 UNKNOWN_VERSION = "unknown"  # a soft-deleted secret's versions cannot be listed
 
@@ -77,10 +82,22 @@ class StateReader:
         # Every role assignment the last read listed (at, above and below the vault), for the
         # access scan of the secrets that read returned: one snapshot, listed once.
         self.assignments: list[Assignment] | None = None
+        # Whether the last read's list was authorised by a role assignment: the vault is on the
+        # RBAC model, and the access scan need not read the vault resource to learn it.
+        self.rbac_seen = False
 
     def read(self, query: ReadQuery) -> list[RemoteSecret]:
+        authorised: list[bool] = []  # per page served: named an assignment
+
+        def note_model(pipeline_response: PipelineResponse[Any, Any]) -> None:
+            answer = pipeline_response.http_response
+            if answer.status_code < 300:  # not the 401 challenge of a new client, nor a throttled try
+                authorised.append(bool(answer.headers.get(RBAC_ASSIGNMENT_HEADER)))
+
         with azure_call("list_secrets", "in the vault"):
-            live = [Listed.of(p) for p in self.secrets.list_properties_of_secrets(max_page_size=PAGE_SIZE)]
+            live = [Listed.of(p) for p in self.secrets.list_properties_of_secrets(max_page_size=PAGE_SIZE,
+                                                                                   raw_response_hook=note_model)]
+        self.rbac_seen = bool(authorised) and all(authorised)
         declared = {name.casefold(): name for name in query.declared}
         live = [item for item in live if not item.certificate or item.name.casefold() in declared]
         seen = {item.name.casefold() for item in live}

@@ -82,3 +82,28 @@ def role_definition(guid: str, sdk_role: Any) -> RoleDefinition:
     blocks = tuple(PermissionBlock(_strings(getattr(p, "data_actions", None)), _strings(getattr(p, "not_data_actions", None)))
                    for p in list(getattr(sdk_role, "permissions", None) or [])[:MAX_PATTERNS])
     return RoleDefinition(guid.lower(), str(getattr(sdk_role, "role_name", None) or f"role {guid}"), blocks)
+
+
+def _built_in(guid: str, name: str, *data_actions: str) -> RoleDefinition:
+    return RoleDefinition(guid, name, (PermissionBlock(tuple(data_actions)),) if data_actions else ())
+
+
+_KV = "Microsoft.KeyVault/vaults/"
+# Azure's built-in roles have fixed GUIDs in every tenant and definitions Microsoft publishes
+# ("Azure built-in roles", Security and General categories, checked 2026-11): their data actions
+# are known without a *Role Definitions - Get*. Only the roles a vault's assignments commonly
+# carry are here; any other id (custom roles, other built-ins) is still read from ARM.
+BUILT_IN: dict[str, RoleDefinition] = {role.guid: role for role in (
+    _built_in("4633458b-17de-408a-b874-0445c86b69e6", "Key Vault Secrets User",
+              GET_SECRET, _KV + "secrets/readMetadata/action"),
+    _built_in("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "Key Vault Secrets Officer", _KV + "secrets/*"),
+    _built_in("00482a5a-887f-4fb3-b363-3b7fe8e74483", "Key Vault Administrator", _KV + "*"),
+    _built_in("db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", "Key Vault Certificate User", _KV + "certificates/read",
+              GET_SECRET, _KV + "secrets/readMetadata/action", _KV + "keys/read"),
+    _built_in("21090545-7ca7-4776-b22c-e363652d74d2", "Key Vault Reader", _KV + "*/read",
+              _KV + "secrets/readMetadata/action"),
+    # Control-plane roles: no data actions (they can grant themselves reads, which the docs say).
+    _built_in("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner"),
+    _built_in("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor"),
+    _built_in("acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader"),
+)}

@@ -5,7 +5,11 @@ the library's retry off and retries every call itself: RESOURCE_EXHAUSTED, UNAVA
 DEADLINE_EXCEEDED and INTERNAL a few times with jittered exponential backoff (honouring
 the ``google.rpc.RetryInfo`` delay when the service sends one), then surfaces them as
 transient :class:`ProviderError` so the apply engine can retry the whole change. Calls are
-paced to the project's published quotas so a large plan never trips them.
+paced to the project's published quotas so a large plan never trips them: one token bucket
+per quota family at 95 % of it (:func:`cloudsync.ratelimit.buckets`, bursting to 0.2 s of it),
+plus Secret Manager's per-secret limits on global secrets (2 ``AddSecretVersion``/``UpdateSecret``
+per second per secret, 1 state change per second per version). A ``RESOURCE_EXHAUSTED`` with a
+``RetryInfo`` pauses its family for every caller, since every other caller would be refused too.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from typing import Any, TypeVar
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
-from cloudsync.providers.base import ProviderError
+from cloudsync.providers.base import ErrorKind, ProviderError
 from cloudsync.providers.gcp.catalog import METHODS, Quota, permission_of
 from cloudsync.providers.gcp.errors import translate
-from cloudsync.ratelimit import RateLimiter
+from cloudsync.ratelimit import BURST_SECONDS, DEFAULT_HEADROOM, RateLimiter, buckets
 
 log = logging.getLogger("cloudsync")
 
@@ -35,6 +39,9 @@ CALL_TIMEOUT = 30.0
 ATTEMPTS = 4
 BASE_DELAY = 0.25
 MAX_DELAY = 10.0
+MAX_RETRY_AFTER = MAX_DELAY * 3  # the longest RetryInfo delay honoured (a service's answer is bounded too)
+PER_SECRET = frozenset({"AddSecretVersion", "UpdateSecret"})
+PER_VERSION = frozenset({"EnableSecretVersion", "DisableSecretVersion", "DestroySecretVersion"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class QuotaLimits:
     iam_reads_per_minute: float = 600
     asset_searches_per_minute: float = 400  # Cloud Asset Inventory SearchAllIamPolicies
     asset_lists_per_minute: float = 100  # Cloud Asset Inventory ListAssets
-    headroom: float = 0.9
+    headroom: float = DEFAULT_HEADROOM
+    versions_per_second: float = 1  # Enable/Disable/DestroySecretVersion per version of a global secret
 
     def per_second(self, quota: Quota) -> float:
         per_minute = {Quota.READ: self.reads_per_minute, Quota.WRITE: self.writes_per_minute,
@@ -71,21 +79,38 @@ class Caller:
         self.counter = counter
         self.sleep = sleep
         self._count_lock = threading.Lock()
-        # A burst of a few seconds' worth keeps small runs instant; long runs settle at the rate.
-        self._buckets = {q: RateLimiter(limits.per_second(q), limits.per_second(q) * 2) for q in Quota}
-        self._per_secret: dict[str, RateLimiter] = {}
-        self._per_secret_lock = threading.Lock()
+        # Paced at ``headroom`` of each quota (per_second applies it), bursting to 0.2 s of it:
+        # the service's own bucket stays nearly full, so bunched requests are not refused.
+        self._buckets = buckets({q: limits.per_second(q) for q in Quota}, headroom=1.0)
+        self._per_resource: dict[str, RateLimiter] = {}
+        self._per_resource_lock = threading.Lock()
 
-    def _pace(self, method: str, resource: str) -> None:
+    def _bucket(self, method: str) -> RateLimiter:
         spec = METHODS.get(method)
-        self._buckets[spec.quota if spec else Quota.READ].acquire()
-        if method in ("AddSecretVersion", "UpdateSecret"):
-            with self._per_secret_lock:
-                bucket = self._per_secret.get(resource)
-                if bucket is None:
-                    rate = self.limits.writes_per_secret_per_second
-                    bucket = self._per_secret[resource] = RateLimiter(rate, rate)
-            bucket.acquire()
+        return self._buckets[spec.quota if spec else Quota.READ]
+
+    def _pace(self, method: str, resource: str, request: Any) -> None:
+        self._bucket(method).acquire()
+        limited = self._resource_limit(method, resource, request)
+        if limited is not None:
+            limited.acquire()
+
+    def _resource_limit(self, method: str, resource: str, request: Any) -> RateLimiter | None:
+        """The per-secret (or per-version) limiter of a global secret's write, else None."""
+        if method in PER_SECRET:
+            key, rate = resource, self.limits.writes_per_secret_per_second
+        elif method in PER_VERSION:
+            key, rate = str(getattr(request, "name", "") or resource), self.limits.versions_per_second
+        else:
+            return None
+        if "/locations/" in key:
+            return None  # regional secrets: 80 and 50 per second, far above any one change's needs
+        with self._per_resource_lock:
+            bucket = self._per_resource.get(key)
+            if bucket is None:
+                rate *= self.limits.headroom
+                bucket = self._per_resource[key] = RateLimiter(rate, rate * BURST_SECONDS)
+            return bucket
 
     def __call__(self, method: str, fn: Callable[..., T], request: Any, *, resource: str,
                  attempts: int = ATTEMPTS) -> T:
@@ -93,13 +118,16 @@ class Caller:
         attempt = 0
         while True:
             attempt += 1
-            self._pace(method, resource)
+            self._pace(method, resource, request)
             with self._count_lock:
                 self.counter[method] += 1
             try:
                 return fn(request=request, retry=None, timeout=CALL_TIMEOUT)
             except (gexc.GoogleAPICallError, gexc.RetryError, auth_exc.GoogleAuthError) as exc:
                 error = self.translate(method, resource, exc)
+            if error.kind is ErrorKind.THROTTLED and error.retry_after is not None:
+                # Everyone waits: the quota is shared. Bounded like the caller's own wait.
+                self._bucket(method).pause(min(error.retry_after, MAX_RETRY_AFTER))
             if not error.transient or attempt >= attempts:
                 raise error
             delay = backoff(attempt, error.retry_after)
@@ -114,5 +142,5 @@ class Caller:
 
 def backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
-        return min(MAX_DELAY * 3, max(0.0, retry_after))
+        return min(MAX_RETRY_AFTER, max(0.0, retry_after))
     return random.uniform(BASE_DELAY, min(MAX_DELAY, BASE_DELAY * 2 ** attempt))

@@ -51,8 +51,9 @@ class GcpProvider(Provider[GcpTarget]):
     """One GCP project (or one location of it, for regional secrets)."""
 
     kind = "gcp"
-    # The engine's per-change limiter; every RPC is additionally paced to ``quota`` by the Caller.
-    limits = RateLimits(writes_per_second=9.0, max_parallel=8)
+    # Every RPC is paced to ``quota`` by the Caller; the engine only bounds changes in flight (a
+    # per-change cap would undercount: a create costs two writes, one with a reader three).
+    limits = RateLimits(max_parallel=8)
     # Secret Manager's published per-project quotas. A project with raised quotas (or the
     # benchmark against the fake) may replace this on the class.
     quota: ClassVar[QuotaLimits] = QuotaLimits()

@@ -93,6 +93,9 @@ class AzureFake:
         self.arm_page_size = 100
         self.list_page_size = 25  # the most items a Key Vault list page holds (maxresults caps it too)
         self.empty_pages = 0  # empty pages (with a nextLink) served before each page of items
+        # On the RBAC model, Key Vault names the authorising assignment in each answer; False plays
+        # a vault whose answers do not (so cloudsync must read the vault to learn its model).
+        self.rbac_header = True
         self.calls: Counter[str] = Counter()
         # Key Vault's published quotas per vault, enforced when set (see enforce_quota).
         self.quota: QuotaBuckets | None = None
@@ -135,6 +138,7 @@ class AzureFake:
     def reset(self) -> None:
         """Forget every secret, assignment, fault, denial and count (between tests)."""
         self.vault.reset()
+        self.rbac_header = True
         self.vault.pending_polls, self.vault.pending_seconds, self.vault.purge_protection = 1, 2.0, False
         self.rbac.reset()
         self.roles.reset()
@@ -340,6 +344,11 @@ class AzureFake:
         if fault is not None:  # performed; the answer is lost on the way back
             self.count("fault.lost")
             return None
+        if family == "kv" and self.rbac_header and self.vault_resource.rbac is True and answer.status < 400:
+            # Key Vault names the role assignment that authorised the call (as recorded responses
+            # show); a vault on access policies has none to name, so it sends no such header.
+            answer.headers.setdefault("x-ms-keyvault-rbac-assignment-id",
+                                      str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.vault_scope}:{token.object_id}")))
         return answer
 
 

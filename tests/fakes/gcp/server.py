@@ -24,6 +24,10 @@ Besides the API it offers what tests and benchmarks need:
 - ``deny(*methods)``: those methods answer PERMISSION_DENIED naming the IAM permission,
   worded like the real service; ``grant_only(permissions, on_secrets=...)``: every method
   whose permission is not granted (on the project, or on that one secret) is denied;
+- ``enforce_quota(...)``: Secret Manager's request quotas as token buckets (:mod:`.quota`);
+  a call over one is RESOURCE_EXHAUSTED with a ``RetryInfo`` saying when to come back;
+- ``early``: calls of a quota family (read, write, access) that arrived before the end of a
+  ``RetryInfo`` delay the fake had just sent for that family: a client that honours it sends none;
 - ``max_page_size``: the largest page the service returns, whatever the client asks for
   (the real one caps at 25,000 and may return fewer), so tests read several pages;
 - ``reset()``: an empty service, no faults, no grants, zeroed counters, full pages.
@@ -54,6 +58,7 @@ from tests.fakes.gcp import assets, iam_services
 from tests.fakes.gcp.directory import Directory
 from tests.fakes.gcp.errors import FakeError
 from tests.fakes.gcp.oauth import Credentials
+from tests.fakes.gcp.quota import ProjectQuota, family
 from tests.fakes.gcp.store import MAX_PAGE, State, Store
 from tests.fakes.tls import TlsFiles
 
@@ -140,6 +145,9 @@ class FakeSecretManager:
         self.max_page_size = MAX_PAGE
         self.tls = tls
         self.credentials: Credentials | None = None  # the service account the TLS port accepts
+        self.quota: ProjectQuota | None = None  # enforced when set (enforce_quota)
+        self.early: Counter[str] = Counter()  # calls of a family sent before its RetryInfo delay ended
+        self._retry_until: dict[str, float] = {}  # family -> when the last RetryInfo delay ends (monotonic)
         self._faults: list[_Fault] = []
         self._denied: set[str] = set()
         self._grants: _Grants | None = None
@@ -205,6 +213,9 @@ class FakeSecretManager:
             self._faults.clear()
             self._denied.clear()
             self._grants = None
+            self.quota = None
+            self.early.clear()
+            self._retry_until.clear()
         if self.credentials is not None:
             self.credentials.reset()
 
@@ -215,6 +226,13 @@ class FakeSecretManager:
         """Fail the next ``times`` calls (of ``methods``, or any) with ``code``."""
         with self._lock:
             self._faults.append(_Fault(code, times, frozenset(methods) if methods else None, retry_delay))
+
+    def enforce_quota(self, **limits: float) -> ProjectQuota:
+        """Refuse calls over Secret Manager's quotas from now on (``limits``: :class:`ProjectQuota`'s
+        per-minute and per-second rates; the published ones by default) until reset."""
+        with self._lock:
+            self.quota = ProjectQuota(**limits)
+            return self.quota
 
     def lose(self, method: str, times: int = 1, *, where: str | None = None) -> None:
         """Perform the next ``times`` calls of ``method`` (on resources containing ``where``), then
@@ -273,13 +291,24 @@ class FakeSecretManager:
         """Count the call; raise its injected fault or denial; return a fault for after the call."""
         with self._lock:
             self.calls[method] += 1
+            kind = family(method)
+            if kind is not None and self._retry_until.get(kind, 0.0) > time.monotonic():
+                self.early[kind] += 1
             for fault in self._faults:
                 if fault.remaining > 0 and (fault.methods is None or method in fault.methods) and (
                         fault.where is None or fault.where in _resource_of(request)):
                     fault.remaining -= 1
                     if fault.after:
                         return fault
+                    if fault.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        self._retry_after(kind, fault.retry_delay)
                     raise FakeError(fault.code, _fault_message(fault.code), retry_delay=fault.retry_delay)
+            over = self.quota.admit(method, _resource_of(request)) if self.quota is not None else None
+            if over is not None:
+                wait, project_wide = over
+                if project_wide:  # a secret's own limit tells only that secret's writers to wait
+                    self._retry_after(kind, wait)
+                raise FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED, _quota_message(method), retry_delay=wait)
             checked = (PERMISSIONS[method], *assets.ALSO.get(method, ())) if method in PERMISSIONS else ()
             grants = self._grants
             missing = [p for p in checked if grants is not None and not grants.allows(p, _resource_of(request))]
@@ -290,6 +319,11 @@ class FakeSecretManager:
                                 f"Permission '{permission or method}' denied for resource "
                                 f"'{_resource_of(request)}' (or it may not exist).")
         return None
+
+    def _retry_after(self, kind: str | None, delay: float | None) -> None:
+        """Remember until when ``kind``'s callers were told to wait (the lock is held)."""
+        if kind is not None and delay is not None:
+            self._retry_until[kind] = max(self._retry_until.get(kind, 0.0), time.monotonic() + delay)
 
     def _wrap(self, method: str, body: Callable[[Any], Any], *,
               authenticated: bool) -> Callable[[Any, grpc.ServicerContext], Any]:
@@ -357,6 +391,11 @@ def _fault_message(code: grpc.StatusCode) -> str:
     if code is grpc.StatusCode.UNAVAILABLE:
         return "The service is currently unavailable."
     return f"injected {code.name}"
+
+
+def _quota_message(method: str) -> str:
+    metric = {"write": "Write requests", "access": "Access requests"}.get(family(method) or "", "Read requests")
+    return f"Quota exceeded for quota metric '{metric}' of service 'secretmanager.googleapis.com'."
 
 
 def _abort(context: grpc.ServicerContext, exc: FakeError) -> None:

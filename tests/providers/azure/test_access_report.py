@@ -110,10 +110,25 @@ def test_an_access_policy_vault_reports_its_policies_as_readers(
                                                 for d in drifted["drifted"]}
 
 
-def test_a_denied_scan_says_unknown_never_none(azure: AzureFake, root: Path, cli: Cli, cli_env: dict[str, str],
-                                               canary: str) -> None:
+def test_a_denied_scan_says_unknown_never_none(azure: AzureFake, grants: Grants, root: Path, cli: Cli,
+                                               cli_env: dict[str, str], canary: str) -> None:
+    # A custom role at the vault: only its definition says whether it reads (built-ins are known).
+    grants.assign(azure.vault_scope, OUTSIDER, grants.custom_role("vault ops", ["Microsoft.KeyVault/vaults/*/read"]))
     azure.deny("Microsoft.Authorization/roleDefinitions/read")
     report = json.loads(run(cli, cli_env, canary, "access", "-C", str(root), "--format", "json").stdout)
     assert [s["readers_complete"] for s in report["secrets"]] == [False, False]
     shown = run(cli, cli_env, canary, "access", "-C", str(root))
     assert shown.code == 0 and "unknown" in shown.output.lower()
+
+
+def test_a_plan_in_a_new_process_learns_the_rbac_model_from_the_list_and_reads_no_vault(
+        azure: AzureFake, root: Path, cli: Cli, cli_env: dict[str, str], canary: str) -> None:
+    # A new process meets Key Vault's 401 challenge first (no assignment named in it): only the
+    # answers that served a page count, so the vault resource is still not read.
+    azure.calls.clear()
+    assert run(cli, cli_env, canary, "plan", "-C", str(root), "--detailed-exitcode").code == 0
+    assert azure.calls["kv.challenge"] >= 1
+    assert azure.calls["arm.vaults.get"] == 0 and azure.calls["arm.role_definitions.get"] == 0
+    azure.rbac_header = False  # answers that do not show the model: the vault is read
+    assert run(cli, cli_env, canary, "plan", "-C", str(root), "--detailed-exitcode").code == 0
+    assert azure.calls["arm.vaults.get"] == 1

@@ -201,7 +201,8 @@ def test_removing_an_access_policy_clears_it(azure: AzureFake, grants: Grants, v
 
 def test_denied_role_definitions_leave_the_scan_incomplete_naming_the_permission(
         azure: AzureFake, grants: Grants, vault: Callable[..., Scanned]) -> None:
-    grants.assign(azure.resource_group_scope, AUDITOR, SECRETS_OFFICER)
+    grants.assign(azure.resource_group_scope, AUDITOR, grants.custom_role("ops", ["Microsoft.KeyVault/vaults/*"]))
+    grants.assign(azure.vault_scope, WORKER, grants.custom_role("more ops", ["Microsoft.KeyVault/vaults/*/read"]))
     azure.deny("Microsoft.Authorization/roleDefinitions/read")
     found = vault()
     assert not found.scan.complete
@@ -216,6 +217,7 @@ def test_denied_role_definitions_leave_the_scan_incomplete_naming_the_permission
 def test_a_denied_vault_read_leaves_the_scan_incomplete_and_keeps_the_role_assignments(
         azure: AzureFake, grants: Grants, vault: Callable[..., Scanned]) -> None:
     grants.assign(azure.vault_scope, AUDITOR, SECRETS_USER)
+    azure.rbac_header = False  # the list's answers do not show the model: the vault must be read
     azure.deny("Microsoft.KeyVault/vaults/read")
     found = vault()
     assert not found.scan.complete
@@ -225,6 +227,7 @@ def test_a_denied_vault_read_leaves_the_scan_incomplete_and_keeps_the_role_assig
 
 def test_a_vault_arm_does_not_know_is_incomplete(azure: AzureFake, vault: Callable[..., Scanned]) -> None:
     azure.vault_resource.name = "renamedvault"
+    azure.rbac_header = False
     found = vault()
     assert not found.scan.complete
     assert any("was not found" in why and "vault_name" in why for why in found.scan.reasons)
@@ -246,7 +249,7 @@ def test_access_scan_false_reads_nothing_more_and_marks_every_secret_incomplete(
 # --- cost and endpoints ------------------------------------------------------------------------
 
 
-def test_the_scan_costs_one_vault_read_and_one_call_per_role_whatever_the_number_of_secrets(
+def test_the_scan_costs_one_call_per_custom_role_whatever_the_number_of_secrets(
         azure: AzureFake, oob: OutOfBand, grants: Grants, vault: Callable[..., Scanned]) -> None:
     custom = grants.custom_role("app secrets", ["Microsoft.KeyVault/vaults/secrets/*"])
     grants.assign(azure.resource_group_scope, AUDITOR, SECRETS_OFFICER)
@@ -258,8 +261,9 @@ def test_the_scan_costs_one_vault_read_and_one_call_per_role_whatever_the_number
         oob.secrets.set_secret(f"more-{i:02d}", CANARY)
         oob.assign(f"more-{i:02d}", API, name=str(uuid.uuid4()))
     large = vault()
-    # Roles: Secrets User (per-secret readers), Secrets Officer, the custom role.
-    assert small.added == large.added == Counter({"get_vault": 1, "get_role_definition": 3})
+    # Roles: Secrets User (per-secret readers) and Secrets Officer are built-in, known by their ids;
+    # only the custom role is read. The list showed the RBAC model: the vault is not read.
+    assert small.added == large.added == Counter({"get_role_definition": 1})
     assert len(large.scan.readers) == 32 and all(large.readers(f"more-{i:02d}", AUDITOR) for i in range(30))
 
 
@@ -270,7 +274,32 @@ def test_every_arm_call_goes_to_the_targets_arm_endpoint(azure: AzureFake, grant
     vault()
     host = azure.url.removeprefix("https://")
     assert azure.hosts == Counter({f"arm {host}": azure.hosts[f"arm {host}"], f"kv {host}": azure.hosts[f"kv {host}"]})
-    assert azure.hosts[f"arm {host}"] == 3  # role assignments, the vault, Secrets User's definition
+    assert azure.hosts[f"arm {host}"] == 1  # role assignments; Secrets User is built-in, the model was seen
+
+
+def test_the_vault_is_read_when_the_answers_do_not_show_its_model(azure: AzureFake, grants: Grants,
+                                                                  vault: Callable[..., Scanned]) -> None:
+    grants.assign(azure.vault_scope, AUDITOR, SECRETS_USER)
+    assert vault().added == Counter()  # RBAC seen on the list: nothing more to read
+    azure.rbac_header = False
+    found = vault()
+    assert found.added == Counter({"get_vault": 1})
+    assert found.readers(CACHE, AUDITOR) == {(AUDITOR, Via.VAULT, azure.vault_scope, False)}
+    grants.permission_model(rbac=False)  # on access policies Key Vault names no assignment
+    azure.rbac_header = True
+    assert vault().added == Counter({"get_vault": 1})
+
+
+def test_a_custom_role_is_read_and_a_built_in_one_is_not(azure: AzureFake, grants: Grants,
+                                                         vault: Callable[..., Scanned]) -> None:
+    # A custom role that looks like a built-in by name is judged by its definition, read from ARM.
+    lookalike = grants.custom_role("Key Vault Reader", ["Microsoft.KeyVault/vaults/secrets/getSecret/action"])
+    grants.assign(azure.vault_scope, AUDITOR, lookalike)
+    grants.assign(azure.vault_scope, WORKER, KEY_VAULT_READER)
+    found = vault()
+    assert found.added == Counter({"get_role_definition": 1})
+    assert found.readers(CACHE, AUDITOR) == {(AUDITOR, Via.VAULT, azure.vault_scope, False)}
+    assert found.readers(CACHE, WORKER) == set()  # Key Vault Reader reads metadata, never a value
 
 
 def test_a_reader_is_a_plain_value_object() -> None:

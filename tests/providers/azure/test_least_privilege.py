@@ -5,6 +5,7 @@ actions ``cloudsync permissions`` prints, and fails naming any one taken away (t
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.conftest import CliResult
 from tests.fakes.azure import AzureFake
+from tests.fakes.azure.roles import Definition
 from tests.providers.contract.clouds import Azure
 from tests.providers.contract.drive import Driver
 from tests.providers.contract.privilege import Scenario, check_operation
@@ -52,6 +54,8 @@ AFTER = """\
   value: {generate: {length: 24}}
 """ + REVIVED
 
+OPS_ROLE = "7d5c6a1e-0000-4000-8000-00000000c0de"  # a custom role, so its definition must be read
+OPS_PRINCIPAL = "00000000-0000-4000-8000-0000000000d1"
 _SECTION = re.compile(r"^.*\((plan-metadata|plan|apply)\):$")
 _LINE = re.compile(r"^\s+(?:dataAction|action)\s+(\S+)")
 
@@ -81,6 +85,13 @@ def scenario(azure: AzureFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     def prepare(operation: str) -> Driver:
         azure.reset()
+        # Both of the scan's optional reads happen: a custom role at the vault (built-in roles are
+        # known by their ids) and a vault whose answers do not name the authorising assignment.
+        azure.roles.add(Definition(OPS_ROLE, "vault ops", "test role", False, data_actions=("Microsoft.KeyVault/vaults/*",)))
+        azure.rbac.create(azure.vault_scope, str(uuid.uuid5(uuid.NAMESPACE_URL, OPS_ROLE)), {"properties": {
+            "roleDefinitionId": f"{azure.subscription_scope}/providers/Microsoft.Authorization/roleDefinitions/{OPS_ROLE}",
+            "principalId": OPS_PRINCIPAL, "principalType": "ServicePrincipal"}})
+        azure.rbac_header = False
         driver = cloud.driver()
         monkeypatch.setenv("ROTATING", "first-value-of-the-rotating-secret")
         driver.declare(BEFORE + REVIVED)
@@ -94,7 +105,7 @@ def scenario(azure: AzureFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         return driver
 
     # The access scan's reads: without one, every run still succeeds and says which readers
-    # are unknown, naming the permission (a reader in BEFORE makes the role lookup happen).
+    # are unknown, naming the permission.
     return Scenario(prepare, lambda actions: azure.allow_only(*actions),
                     scan=frozenset({"Microsoft.Authorization/roleDefinitions/read", "Microsoft.KeyVault/vaults/read"}))
 
