@@ -93,23 +93,29 @@ def measure_plan(root: Path, phases: bool = False) -> dict[str, Any]:
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     from cloudsync.config.loader import load_stack
     from cloudsync.plan.build import build_plan, open_session, select_targets
-    from cloudsync.policy import evaluate
     from cloudsync.policy.budget import prestart
+    from cloudsync.policy.engine import begin
 
     marks: dict[str, float] = {}
 
     def mark(label: str) -> None:
         marks[label] = time.perf_counter() - start_wall - sum(marks.values())
 
+    from cloudsync.gc_pause import freeze_survivors
+
+    freeze_survivors()  # as the CLI's entry point does
     prestart()  # as the CLI does: the evaluator starts while the files load
     mark("imports")
     stack = load_stack(root)
     mark("load + validate")
+    targets = select_targets(stack, None)
+    evaluation = begin(stack, targets)  # as the CLI does: policies run while the plan is built
+    mark("policy: documents sent")
     with open_session(stack) as session:
-        run = build_plan(session, select_targets(stack, None))
+        run = build_plan(session, targets)
     mark("read + plan")
-    report = evaluate(stack, run)
-    mark("policy")
+    report = evaluation.finish(run)
+    mark("policy: the rest")
     assert not run.plan.real_changes, "the stack should be unchanged"
     wall = time.perf_counter() - start_wall
     cpu = time.process_time() - start_cpu
