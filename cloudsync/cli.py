@@ -255,6 +255,9 @@ def plan(
     grace: Grace = None,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
+    from cloudsync.policy.budget import prestart
+
+    prestart()  # the policy evaluator starts while the modules import and the stack loads
     from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
 

@@ -19,7 +19,6 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
 _freeze = False
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from cloudsync.config.fields import Strict
+from cloudsync.config.fields import Strict, no_items
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
@@ -54,7 +54,7 @@ class GcpTarget(TargetModel):
         True, description="read who can read each secret through project (and folder, organization) IAM "
                           "policies; false where cloudsync's identity may not read IAM (readers then unknown)")
     replication: list[str] = Field(
-        default_factory=list, description="user-managed replica locations; empty means automatic"
+        default_factory=no_items, description="user-managed replica locations; empty means automatic"
     )
     inventory: bool = Field(
         True, description="find out-of-band grants and versions through Cloud Asset Inventory in a few paged calls, "
