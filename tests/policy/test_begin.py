@@ -18,18 +18,10 @@ from .helpers import TODAY, pairs, stack_with, write
 
 ORG = """\
     policies:
-      - id: ORG001
-        title: No access changes without review
-        severity: error
-        match: change != null && change.action != "noop"
-        rule: '!("access" in change.reasons)'
-        message: "{address} changes access"
-      - id: ORG002
-        title: Remote secrets must be owned by this stack
-        severity: warning
-        match: remote != null
-        rule: remote.managed && remote.owner == stack.name
-        message: "{address} is not ours"
+      - {id: ORG001, title: Updates need review, severity: error, message: "{address} is updated",
+         match: change != null, rule: change.action != "update"}
+      - {id: ORG002, title: Remotes are ours, severity: warning, message: "{address} belongs to another stack",
+         match: remote != null, rule: remote.owner == stack.name}
     """
 
 
