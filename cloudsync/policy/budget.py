@@ -35,11 +35,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.policy.frames import read_frame, write_frame
-from cloudsync.policy.references import MACROS, Problem, tokenize
+
+if TYPE_CHECKING:
+    from cloudsync.policy.references import Problem
 
 MAX_EXPRESSION_CHARS = 4096
 MAX_NESTING = 32  # brackets of any kind
@@ -93,6 +95,10 @@ class Spent:
 
 def static_problems(source: str) -> list[Problem]:
     """Limits an expression breaks before it is compiled: length, nesting, comprehension depth."""
+    # Imported here: references reads the input schema, which imports the stack's models, and
+    # prestart() must start the evaluator before those imports, not after them.
+    from cloudsync.policy.references import MACROS, Problem, tokenize
+
     if len(source) > MAX_EXPRESSION_CHARS:
         return [Problem(f"the expression is {len(source)} characters long; at most {MAX_EXPRESSION_CHARS} are allowed",
                         0, "split the policy, or move long literal lists into a parameter")]
