@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from cloudsync.config.booleans import Flag
 from cloudsync.config.fields import no_items
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.quotas import AwsQuotas
@@ -31,7 +32,7 @@ class AwsTarget(TargetModel):
                                    "account's aws/secretsmanager key)")
     recovery_window_days: int = Field(30, ge=7, le=30, description="days a deleted secret stays recoverable (7-30)")
     replica_regions: list[str] = Field(default_factory=no_items, description="regions new secrets are replicated to")
-    access_scan: bool = Field(
+    access_scan: Flag = Field(
         default=True,
         description="find every principal that can read each secret: identity policies through one paginated "
                     "iam:GetAccountAuthorizationDetails per plan, besides the secrets' resource policies; false "
