@@ -10,6 +10,9 @@ parameter is not ``sizes`` is called with its own defaults. Any other is run as
 accepts that option) and its printed output is kept as it is. A module that fails, or runs
 past ``--timeout``, is reported as such and the others still run. The file starts with the
 machine (CPU model, cores, Python) and the date, so figures are never read without them.
+
+With ``--only`` and an existing file, only those modules' sections are replaced, each
+headed by when it ran and the load average then; the other sections stay as they were.
 """
 
 from __future__ import annotations
@@ -136,10 +139,24 @@ def main() -> int:
             *[f"| {k} | {v} |" for k, v in machine().items()], "",
             f"Sizes: N = {', '.join(f'{n:,}' for n in sizes)}. Wall times depend on what else the machine runs: "
             "read them with the load average above.\n"]
+    load = machine()["load average at start"]
     sections = [run_one(name, sizes, args.timeout) for name in names]
-    args.out.write_text("\n".join(head) + "\n" + "\n".join(sections), encoding="utf-8")
+    if args.only and args.out.exists():
+        rerun = {name: section.replace("\n\n", f"\n\n_Rerun alone on {when}, load average {load}._\n\n", 1)
+                 for name, section in zip(names, sections, strict=True)}
+        args.out.write_text(_replaced(args.out.read_text(encoding="utf-8"), rerun), encoding="utf-8")
+    else:
+        args.out.write_text("\n".join(head) + "\n" + "\n".join(sections), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _replaced(text: str, sections: dict[str, str]) -> str:
+    """``text`` (a RESULTS.md) with the sections of ``sections``' modules replaced (or added at the end)."""
+    head, *parts = text.split("\n## ")
+    kept = {part.split(":", 1)[0]: "## " + part.rstrip("\n") + "\n" for part in parts}
+    kept.update(sections)
+    return head + "\n" + "\n".join(kept.values())
 
 
 if __name__ == "__main__":

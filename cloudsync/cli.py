@@ -199,6 +199,12 @@ def _policy(stack: Any, run: Any, dirs: list[Path] | None) -> Any:
     return evaluate(stack, run, extra_dirs=dirs or ())
 
 
+def _begin_policy(stack: Any, targets: list[str], dirs: list[Path] | None) -> Any:
+    from cloudsync.policy.engine import begin
+
+    return begin(stack, targets, extra_dirs=dirs or ())
+
+
 def _refuse_blocking(policy: Any) -> None:
     if policy.blocking:
         diags = [Diagnostic(f"policy {v.policy} ({v.title}): {v.message}", file=v.file, line=v.line,
@@ -259,6 +265,9 @@ def plan(
     refresh: RefreshMode = Refresh.auto,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
+    from cloudsync.policy.budget import prestart
+
+    prestart()  # the policy evaluator starts while the modules import and the stack loads
     from cloudsync.access.collect import inherited_drift
     from cloudsync.plan.build import build_plan, open_session, select_targets
 
@@ -266,9 +275,10 @@ def plan(
     try:
         stack = _load(directory)
         targets = select_targets(stack, target)
+        evaluation = _begin_policy(stack, targets, policy_dir)  # runs on the other core while the plan builds
         with open_session(stack, full_refresh=refresh is Refresh.full) as session:
             run = build_plan(session, targets, metadata_only=metadata_only, **_replacing(replace, grace))
-        policy = _policy(stack, run, policy_dir)
+        policy = evaluation.finish(run)
         broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
     except CloudsyncError as exc:
         _report_failure("plan", fmt, directory, stack, exc)
@@ -736,4 +746,7 @@ _mount_policy()
 
 
 def run() -> None:
+    from cloudsync.gc_pause import freeze_survivors
+
+    freeze_survivors()  # one command, then exit: what a load or plan leaves alive lives till then
     app()

@@ -8,7 +8,7 @@ must be able to build on these without importing the module that imports it.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -18,6 +18,16 @@ from cloudsync.config.limits import shown
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 RESERVED_LABEL_PREFIXES = ("managed-by", "cloudsync")
+
+
+def no_items() -> list[Any]:
+    """A new empty list: the ``default_factory`` of list fields, in place of ``list``.
+
+    Pydantic reads a factory's signature; for the builtin ``list`` that means parsing its
+    text signature with :mod:`tokenize`, whose regular expressions take ~10 ms of every
+    command's start to compile. A Python function's signature costs nothing of the kind.
+    """
+    return []
 
 
 class Strict(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Discriminator,
 
 from cloudsync.config.booleans import Flag
 from cloudsync.config.durations import DURATION_RE, parse_duration
-from cloudsync.config.fields import Labels, PathText, Strict
+from cloudsync.config.fields import Labels, PathText, Strict, no_items
 from cloudsync.config.limits import shown
 from cloudsync.providers.registry import all_rules
 
@@ -125,7 +125,7 @@ class GenerateSpec(Strict):
     charset: Literal["alphanumeric", "hex", "base64url", "printable"] = Field(
         "alphanumeric", description="password: the characters drawn from")
     require: list[Literal["upper", "lower", "digit", "symbol"]] = Field(
-        default_factory=list, description="password: character classes that must each appear at least once")
+        default_factory=no_items, description="password: character classes that must each appear at least once")
     exclude: str = Field("", max_length=256, description="password: characters never used (e.g. ambiguous ones)")
     bits: Literal[2048, 3072, 4096] | None = Field(None, description="rsa keys: modulus size (default 3072)")
     curve: Literal["p256", "p384"] | None = Field(None, description="ecdsa keys: curve (default p256)")
@@ -135,7 +135,7 @@ class GenerateSpec(Strict):
     days: int | None = Field(None, ge=1, le=36500, description="ca / certificate: validity (default 3650 / 90)")
     ca: SecretName | None = Field(None, description="certificate: the declared secret (type ca) that signs it; "
                                   "omitted: self-signed")
-    dns_names: list[str] = Field(default_factory=list, description="certificate: subject alternative DNS names")
+    dns_names: list[str] = Field(default_factory=no_items, description="certificate: subject alternative DNS names")
     usage: Literal["client", "server", "both"] | None = Field(
         None, description="certificate: extended key usage (default client, for mTLS)")
     format: Literal["pem", "openssh", "json"] | None = Field(
@@ -363,17 +363,17 @@ class Defaults(Strict):
     labels: Labels = Field(default_factory=dict, description="labels added to every secret's own")
     rotation: Duration | None = Field(default=None, description="rotation period of secrets that declare none")
     expires: Duration | None = Field(default=None, description="expiry of secrets that declare none")
-    readers: list[Ref] = Field(default_factory=list, description="readers of secrets that declare none")
+    readers: list[Ref] = Field(default_factory=no_items, description="readers of secrets that declare none")
     deletion_protection: Flag = Field(default=False, description="protect every secret from deletion unless it says otherwise")
 
 
 class PolicyConfig(Strict):
     """Per-stack settings of the policy engine."""
 
-    disabled: list[Ref] = Field(default_factory=list, description="policy ids turned off for this stack")
+    disabled: list[Ref] = Field(default_factory=no_items, description="policy ids turned off for this stack")
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
-    dirs: list[PathText] = Field(default_factory=list, description="extra policy folders, relative to the stack")
+    dirs: list[PathText] = Field(default_factory=no_items, description="extra policy folders, relative to the stack")
     builtin: Flag = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
@@ -398,13 +398,13 @@ class DriftConfig(Strict):
     scope: list[str] | None = Field(
         default=None, description="logical name prefixes whose unowned secrets are reported as unmanaged; "
                           "default: the first path segment of every declared name")
-    ignore: list[DriftIgnore] = Field(default_factory=list, description="known drift to leave out of reports")
+    ignore: list[DriftIgnore] = Field(default_factory=no_items, description="known drift to leave out of reports")
 
 
 class IgnoreFile(Strict):
     """``.cloudsyncignore``: the same entries as ``drift.ignore``."""
 
-    ignore: list[DriftIgnore] = Field(default_factory=list)
+    ignore: list[DriftIgnore] = Field(default_factory=no_items)
 
 
 def _integer_version(value: Any) -> Any:
@@ -418,7 +418,7 @@ class FilesConfig(Strict):
     """``files:``: directories outside the stack folder that its files may name (reviewable in the PR)."""
 
     allow: list[PathText] = Field(
-        default_factory=list, description="directories a value file, sops file, policy folder or local store may be "
+        default_factory=no_items, description="directories a value file, sops file, policy folder or local store may be "
         "in besides the stack folder, e.g. /run/secrets (absolute, or relative to the stack folder)")
 
 
@@ -437,14 +437,14 @@ class StackFile(Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig, description="drift report settings")
     files: FilesConfig = Field(default_factory=FilesConfig, description="directories outside the stack folder its "
                                "files may name")
-    secrets: list[dict[str, Any]] = Field(default_factory=list, description="secret declarations (also in "
+    secrets: list[dict[str, Any]] = Field(default_factory=no_items, description="secret declarations (also in "
                                           "secrets/*.yaml)")
 
 
 class SecretsFile(Strict):
     """``secrets/*.yaml``."""
 
-    secrets: list[dict[str, Any]] = Field(default_factory=list, description="secret declarations")
+    secrets: list[dict[str, Any]] = Field(default_factory=no_items, description="secret declarations")
 
 
 def as_timedelta(duration: str | Rotation | None) -> timedelta | None:

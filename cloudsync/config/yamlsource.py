@@ -185,6 +185,7 @@ class _Builder:
         self.aliased = 0  # nodes reached through aliases so far
         self.resolved: dict[str, str] = {}  # plain scalar text -> its implicit tag (bounded by the file's size)
         self.constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> the value read from it
+        self.plain: dict[str, Any] = {}  # untagged plain scalar text read without a problem -> its value
 
     def feed(self, event: Any) -> None:
         kind = type(event)
@@ -206,7 +207,17 @@ class _Builder:
 
     def _plain_scalar(self, event: Any) -> None:
         """:meth:`_add` of a scalar without an anchor inside a container, inlined: most events are these."""
-        value = self._scalar(event)
+        if event.tag is None and event.implicit[0]:
+            # A stack repeats the same words (keys, target names, label values) thousands of
+            # times: a text read once without a problem reads the same again.
+            value = self.plain.get(event.value, _NO_KEY)
+            if value is _NO_KEY:
+                problems = len(self.problems)
+                value = self._scalar(event)
+                if len(self.problems) == problems:
+                    self.plain[event.value] = value
+        else:
+            value = self._scalar(event)
         frame = self.stack[-1]
         mark = event.start_mark
         pos = (mark.line + 1) << 32 | (mark.column + 1)  # packed, see SourceMap

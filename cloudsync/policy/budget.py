@@ -32,14 +32,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cloudsync.diagnostics import CloudsyncError, Diagnostic
 from cloudsync.policy.frames import read_frame, write_frame
-from cloudsync.policy.references import MACROS, Problem, tokenize
+
+if TYPE_CHECKING:
+    from cloudsync.policy.references import Problem
 
 MAX_EXPRESSION_CHARS = 4096
 MAX_NESTING = 32  # brackets of any kind
@@ -93,6 +95,10 @@ class Spent:
 
 def static_problems(source: str) -> list[Problem]:
     """Limits an expression breaks before it is compiled: length, nesting, comprehension depth."""
+    # Imported here: references reads the input schema, which imports the stack's models, and
+    # prestart() must start the evaluator before those imports, not after them.
+    from cloudsync.policy.references import MACROS, Problem, tokenize
+
     if len(source) > MAX_EXPRESSION_CHARS:
         return [Problem(f"the expression is {len(source)} characters long; at most {MAX_EXPRESSION_CHARS} are allowed",
                         0, "split the policy, or move long literal lists into a parameter")]
@@ -146,16 +152,17 @@ class _Worker:
                                             hint="policies run in a child process; check process limits")) from None
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests = self.process.stdin
-        self.answers: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.answers: queue.Queue[tuple[float, tuple[Any, ...]]] = queue.Queue()  # (arrival, message)
         threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True,
                          name="cloudsync-cel-answers").start()
 
     def _read(self, stream: IO[bytes]) -> None:
         try:
             while True:
-                self.answers.put(read_frame(stream))
+                message = read_frame(stream)
+                self.answers.put((time.monotonic(), message))
         except (EOFError, OSError, pickle.UnpicklingError):
-            self.answers.put(("died",))
+            self.answers.put((time.monotonic(), ("died",)))
         finally:
             stream.close()
 
@@ -166,8 +173,9 @@ class _Worker:
             return False
         return True
 
-    def receive(self, timeout: float) -> tuple[Any, ...] | None:
-        """The next message; None when ``timeout`` passed; ``("died",)`` when the child is gone."""
+    def receive(self, timeout: float) -> tuple[float, tuple[Any, ...]] | None:
+        """When the next message arrived, and the message; None when ``timeout`` passed; ``("died",)`` when the
+        child is gone."""
         try:
             return self.answers.get(timeout=max(timeout, 0.0))
         except queue.Empty:
@@ -192,6 +200,7 @@ class _Worker:
 
 _lock = threading.Lock()
 _worker: _Worker | None = None
+_holder: Batch | None = None  # the batch whose part the evaluator was sent last
 
 
 def _ready_worker(memory_mb: int) -> _Worker:
@@ -249,57 +258,142 @@ def run_tasks(setup: Mapping[str, Any] | None, tasks: Sequence[tuple[Any, ...]],
     the tasks after it still run. Interrupted (Ctrl-C), the child is ended and the
     interruption goes on.
     """
-    per_task = budget.rule_seconds if rule_seconds is None else rule_seconds
-    overrun = Spent(f"it ran longer than its budget of {per_task:g} s {rule_setting}")
-    deadline = time.monotonic() + budget.run_seconds
-    results: list[Any] = [None] * len(tasks)
-    with _lock:
-        try:
-            start = 0
-            while start < len(tasks):
-                start = _run_from(start, setup, tasks, results, budget, per_task, overrun, deadline)
-        except BaseException:
-            _retire()  # mid-job: its state is unknown, a fresh child serves the next call
-            raise
-    return results
+    batch = Batch(budget, rule_seconds=rule_seconds, rule_setting=rule_setting)
+    batch.submit(setup, tasks)
+    return batch.collect()
 
 
-def _run_from(start: int, setup: Mapping[str, Any] | None, tasks: Sequence[tuple[Any, ...]], results: list[Any],
-              budget: Budget, per_task: float, overrun: Spent, deadline: float) -> int:
-    """Run tasks from ``start`` in one child; the index to go on from (``len(tasks)`` when done)."""
-    run_spent = Spent(f"the run's policy budget of {budget.run_seconds:g} s (CLOUDSYNC_POLICY_RUN_SECONDS) was "
-                      "spent before it ran")
-    worker = _ready_worker(budget.memory_mb)
-    sent = worker.send(("job", setup, list(tasks[start:])))
-    ready = worker.receive(deadline - time.monotonic()) if sent else ("died",)
-    if ready is None or ready[0] != "ready":
-        # Nothing ran: the documents themselves could not be set up, or the run's time is gone.
-        if ready is None:
-            why = run_spent
-        elif ready[0] == "setup_failed":
-            why = Spent(f"its input could not be given to CEL: {ready[1]}")
-        else:
-            why = Spent(worker.why_died(budget))
+class Batch:
+    """Tasks the evaluator runs while the caller goes on; their results are collected later.
+
+    A batch is sent in parts: the first part's setup holds documents, a later part's setup
+    adds columns to them (the plan's changes, once the plan exists) and the tasks that read
+    them. The evaluator converts and evaluates the first part while the caller builds the
+    plan. Each part is collected before the next is sent, so a rule that hangs is always
+    waited for with its timeout, never by a write to a full pipe. Budgets are as in
+    :func:`run_tasks`; a task's time runs from the answer before it (stamped when it arrives),
+    so a part collected late is judged by when the evaluator finished, not by when it was read.
+    """
+
+    def __init__(self, budget: Budget, *, rule_seconds: float | None = None,
+                 rule_setting: str = "(CLOUDSYNC_POLICY_RULE_SECONDS)") -> None:
+        self.budget = budget
+        self.per_task = budget.rule_seconds if rule_seconds is None else rule_seconds
+        self.overrun = Spent(f"it ran longer than its budget of {self.per_task:g} s {rule_setting}")
+        self.run_spent = Spent(f"the run's policy budget of {budget.run_seconds:g} s (CLOUDSYNC_POLICY_RUN_SECONDS) "
+                               "was spent before it ran")
+        self.deadline = time.monotonic() + budget.run_seconds
+        self.setup: dict[str, Any] | None = None  # every part's setup: what a replacement evaluator is sent
+        self.tasks: list[tuple[Any, ...]] = []
+        self.results: list[Any] = []  # in task order; the tasks after them are in flight or unsent
+        self.worker: _Worker | None = None  # the evaluator holding this batch's documents
+        self.in_flight = 0  # tasks sent to it whose answers were not read yet
+        self.part_size = 0  # tasks of the part in flight
+        self.ready_due = False  # the answer to the part's setup was not read yet
+        self.last = 0.0  # when the previous answer arrived
+
+    def submit(self, setup: Mapping[str, Any] | None, tasks: Sequence[tuple[Any, ...]]) -> None:
+        """Send a part: ``setup`` (merged into the documents already sent) and its ``tasks``."""
+        with _lock, _retiring_on_interrupt():
+            self._collect()
+            if setup is not None:  # a part's columns join the earlier parts' columns
+                merged = dict(self.setup or {})
+                for key, value in setup.items():
+                    before = merged.get(key)
+                    merged[key] = {**before, **value} if isinstance(before, dict) and isinstance(value, dict) else value
+                self.setup = merged
+            self.tasks += tasks
+            self._send(setup)
+
+    def collect(self) -> list[Any]:
+        """Every task's result (or :class:`Spent`), waiting for those still running."""
+        with _lock, _retiring_on_interrupt():
+            self._collect()
+        return list(self.results)
+
+    def _send(self, part: Mapping[str, Any] | None) -> None:
+        global _holder
+        if _holder is not None and _holder is not self and _holder.waiting():
+            _retire()  # another batch's answers are still coming: its evaluator cannot take ours
+        unanswered = self.tasks[len(self.results):]
+        if not unanswered and part is None:
+            return
+        worker = _ready_worker(self.budget.memory_mb)
+        # A fresh evaluator (the first part, or one replaced) gets every document sent so far.
+        message = ("more", part, unanswered) if worker is self.worker else ("job", self.setup, unanswered)
+        self.worker, _holder = worker, self
+        self.in_flight, self.ready_due, self.part_size = len(unanswered), True, len(unanswered)
+        if not worker.send(message):
+            self.ready_due = True  # the answer will be "died"
+
+    def waiting(self) -> bool:
+        return self.worker is not None and self.worker is _worker and (self.ready_due or self.in_flight > 0)
+
+    def _collect(self) -> None:
+        while len(self.results) < len(self.tasks):
+            if time.monotonic() >= self.deadline and not self.waiting():
+                self.results += [self.run_spent] * (len(self.tasks) - len(self.results))
+                return
+            if not self.waiting():
+                self._send(None)  # the evaluator was replaced: the unanswered tasks go to the new one
+            self._read_part()
+
+    def _drop_worker(self) -> None:
         _retire()
-        results[start:] = [why] * (len(tasks) - start)
-        return len(tasks)
-    for i in range(start, len(tasks)):
-        left = deadline - time.monotonic()
-        message = worker.receive(min(per_task, left))
-        if message is None:
-            _retire()
-            if left <= per_task:
-                results[i] = Spent(f"it was still running when the run's policy budget of {budget.run_seconds:g} s "
-                                   "(CLOUDSYNC_POLICY_RUN_SECONDS) was spent")
-                results[i + 1:] = [run_spent] * (len(tasks) - i - 1)
-                return len(tasks)
-            results[i] = overrun
-            return i + 1
-        if message[0] == "died":
-            results[i] = Spent(worker.why_died(budget))
-            _retire()
-            return i + 1
-        kind, index, result = message
-        assert index == i - start, "the evaluator answers tasks in order"
-        results[i] = Spent(f"the evaluator failed: {result}") if kind == "failed" else result
-    return len(tasks)
+        self.worker, self.in_flight, self.ready_due = None, 0, False
+
+    def _read_part(self) -> None:
+        """Read the answers of the part in flight; on a failure, fill in why and drop the evaluator."""
+        worker = self.worker
+        assert worker is not None
+        if self.ready_due:
+            got = worker.receive(self.deadline - time.monotonic())
+            message = got[1] if got is not None else None
+            if message is None or message[0] != "ready":
+                # Nothing of this part ran: its documents could not be set up, or the run's time is gone.
+                if message is None:
+                    why = self.run_spent
+                elif message[0] == "setup_failed":
+                    why = Spent(f"its input could not be given to CEL: {message[1]}")
+                else:
+                    why = Spent(worker.why_died(self.budget))
+                self._drop_worker()
+                self.results += [why] * (len(self.tasks) - len(self.results))
+                return
+            assert got is not None
+            self.last, self.ready_due = got[0], False
+        while self.in_flight:
+            until = min(self.last + self.per_task, self.deadline)
+            got = worker.receive(until - time.monotonic())
+            if got is None:
+                self._drop_worker()
+                if self.deadline <= self.last + self.per_task:
+                    self.results.append(Spent("it was still running when the run's policy budget of "
+                                              f"{self.budget.run_seconds:g} s (CLOUDSYNC_POLICY_RUN_SECONDS) was spent"))
+                    self.results += [self.run_spent] * (len(self.tasks) - len(self.results))
+                else:
+                    self.results.append(self.overrun)  # the tasks after it go to a new evaluator
+                return
+            stamp, message = got
+            if message[0] == "died":
+                self.results.append(Spent(worker.why_died(self.budget)))
+                self._drop_worker()
+                return
+            kind, index, result = message
+            assert index == self.part_size - self.in_flight, "the evaluator answers tasks in order"
+            if stamp > self.last + self.per_task:
+                result = self.overrun  # it finished, but after its budget (read late, while the caller worked)
+            elif kind == "failed":
+                result = Spent(f"the evaluator failed: {result}")
+            self.results.append(result)
+            self.last = stamp
+            self.in_flight -= 1
+
+
+@contextlib.contextmanager
+def _retiring_on_interrupt() -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        _retire()  # mid-job: its state is unknown, a fresh child serves the next call
+        raise

@@ -9,7 +9,9 @@ extension (see :func:`_cel_extension`), so the child starts in a few tens of mil
 
 Protocol (length-prefixed pickles over the child's stdin and stdout): the parent sends
 ``("job", setup, tasks)``; the child answers ``("ready",)`` once the setup's documents are in a CEL context (or
-``("setup_failed", why)``), then ``("done", i, result)`` for each task in order.
+``("setup_failed", why)``), then ``("done", i, result)`` for each task in order. A later
+``("more", setup, tasks)`` adds the setup's columns to the job's documents (the plan's
+changes, sent once the plan exists) and is answered the same way.
 
 How a policy stays fast: the binding rebuilds its environment whenever a variable
 changes, so swapping the document per evaluation would copy everything each time.
@@ -132,6 +134,12 @@ class Runner:
         self.single_input: dict[str, Any] = {}
         self.single: cel.Context | None = None  # built on first need: it converts the constants again
 
+    def extend(self, setup: Mapping[str, Any]) -> None:
+        """Add columns (the plan's changes and remotes) to the documents already converted."""
+        for name, column in setup.get("columns", {}).items():
+            self.columns[name] = column
+            self.batch.add_variable(name, column)
+
     def policy(self, spec: Mapping[str, Any]) -> dict[int, str]:
         """Items (secret or entry indices) whose rule is not true: "" when false, else why."""
         per_target: bool = spec["per_target"]
@@ -171,8 +179,11 @@ class Runner:
         if not per_target:
             return {"secret": self.secrets[item], "params": params}
         cols = self.columns
+        # A policy that reads neither change nor remote may run before the plan gives those columns.
+        changes, remotes = cols.get("cs__Tc"), cols.get("cs__Tr")
         return {"secret": self.secrets[cols["cs__Ts"][item]], "target": self.targets[cols["cs__Tt"][item]],
-                "change": cols["cs__Tc"][item], "remote": cols["cs__Tr"][item], "params": params}
+                "change": changes[item] if changes is not None else None,
+                "remote": remotes[item] if remotes is not None else None, "params": params}
 
     def _single(self, programs: Mapping[str, cel.Program], item: int, per_target: bool, k: int) -> str | None:
         """One document: None when compliant or not matched; "" when the rule is false; else why it failed."""
@@ -234,16 +245,26 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     # Unpickling a job's documents allocates hundreds of thousands of containers, and the
     # cyclic collector walks them all again and again on the way (0.4 s of 0.42 s for the
     # documents of 10,000 secrets). Jobs make no cycles worth waiting for: the collector
-    # runs once after each job instead.
+    # runs once as each job starts instead. A job's documents stay until the next job, since
+    # a later part ("more") adds to them.
     gc.disable()
+    runner: Runner | None = None
     while True:
         try:
-            _, setup, tasks = read_frame(requests)
+            kind, setup, tasks = read_frame(requests)
         except (EOFError, OSError):
             return
         try:
-            runner = Runner(setup) if setup is not None else None
+            if kind == "job":
+                runner = None
+                gc.collect()  # the previous job's documents
+                runner = Runner(setup) if setup is not None else None
+            elif runner is None:
+                raise ValueError("more documents for a job this evaluator does not hold")
+            elif setup is not None:
+                runner.extend(setup)
         except Exception as exc:  # noqa: BLE001 - a document CEL cannot hold fails the job closed, with why
+            runner = None
             write_frame(answers, ("setup_failed", describe(exc)))
             continue
         write_frame(answers, ("ready",))
@@ -254,9 +275,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
                 write_frame(answers, ("failed", i, describe(exc)))
             else:
                 write_frame(answers, ("done", i, result))
-        del runner, setup, tasks  # the job's documents go now, not when the next job arrives
-        gc.collect()
-
+        del setup, tasks
 
 if __name__ == "__main__":
     serve(sys.stdin.buffer, _confine(int(sys.argv[1])))

@@ -22,7 +22,7 @@ from cloudsync.access.model import principal_names, reader_documents
 from cloudsync.config.checks import effective_readers, remote_name
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity
 from cloudsync.gc_pause import gc_paused
-from cloudsync.policy.budget import Budget, Spent, run_tasks
+from cloudsync.policy.budget import Batch, Budget, Spent
 from cloudsync.policy.document import (
     CHANGE_SCHEMA,
     REMOTE_SCHEMA,
@@ -47,12 +47,13 @@ from cloudsync.policy.waivers import apply_waivers, expired_warnings
 from cloudsync.safe_text import safe_text
 
 if TYPE_CHECKING:
-    from cloudsync.config.loader import Stack
+    from cloudsync.config.loader import Declaration, Stack
     from cloudsync.plan.build import PlanRun
-    from cloudsync.plan.model import Change
 
 # What each input variable becomes in a batch program, where cs__i is the item's index.
 _PER_SECRET_NAMES = {"secret": "cs__S[cs__i]"}
+# Roots only a plan gives; a policy that reads neither can run before the plan exists.
+_RUN_ROOTS = frozenset({"change", "remote"})
 _PER_TARGET_NAMES = {"secret": "cs__S[cs__Ts[cs__i]]", "target": "cs__TG[cs__Tt[cs__i]]",
                      "change": "cs__Tc[cs__i]", "remote": "cs__Tr[cs__i]"}
 
@@ -125,22 +126,54 @@ class Evaluator:
     def evaluate(self, secrets: Sequence[Mapping[str, Any]],
                  targets: Sequence[Sequence[TargetInput]]) -> list[Violation]:
         """Evaluate every enabled policy for ``secrets[i]`` in each of ``targets[i]``."""
+        return self.finish(self.start(secrets, targets))
+
+    def start(self, secrets: Sequence[Mapping[str, Any]], targets: Sequence[Sequence[TargetInput]], *,
+              later: bool = False) -> Started:
+        """Send the documents to the evaluator and return without waiting for it.
+
+        With ``later``, each target's change and remote are not known yet (the plan is being
+        built): the policies that read neither run now, the others once :meth:`finish` gives them.
+        """
         docs = _Documents(secrets, targets)
         self.evaluated += len(docs.entries)
+        started = Started(docs, Batch(self.budget), [], [], later)
         if not docs.entries or not self.enabled:
-            return []
+            return started
+        for k, enabled in enumerate(self.enabled):
+            (started.after if later and enabled.compiled.roots & _RUN_ROOTS else started.first).append(k)
         need = self.need
         memo: dict[int, tuple[Any, Any]] = {}  # parts shared between documents stay shared
-        columns = {**docs.columns,
-                   "cs__Tc": [pruned(c, need.get("change", {}), CHANGE_SCHEMA) for c in docs.columns["cs__Tc"]],
-                   "cs__Tr": [pruned(r, need.get("remote", {}), REMOTE_SCHEMA) for r in docs.columns["cs__Tr"]]}
+        columns = {"cs__Ts": docs.columns["cs__Ts"], "cs__Tt": docs.columns["cs__Tt"]}
+        if not later:
+            columns.update(self._run_columns(docs.columns["cs__Tc"], docs.columns["cs__Tr"]))
         setup = {"constants": self.constants, "columns": columns,
                  "secrets": [pruned(s, need.get("secret", {}), SECRET_SCHEMA, memo) for s in docs.secrets],
                  "targets": [pruned(t, need.get("target", {}), TARGET_SCHEMA) for t in docs.target_docs],
                  "params": [dict(e.params) for e in self.enabled]}
-        tasks = [("policy", _task(enabled, k)) for k, enabled in enumerate(self.enabled)]
+        started.batch.submit(setup, [("policy", _task(self.enabled[k], k)) for k in started.first])
+        return started
+
+    def _run_columns(self, changes: Sequence[dict[str, Any] | None],
+                     remotes: Sequence[dict[str, Any] | None]) -> dict[str, list[Any]]:
+        need = self.need
+        return {"cs__Tc": [pruned(c, need.get("change", {}), CHANGE_SCHEMA) for c in changes],
+                "cs__Tr": [pruned(r, need.get("remote", {}), REMOTE_SCHEMA) for r in remotes]}
+
+    def finish(self, started: Started, changes: Sequence[dict[str, Any] | None] = (),
+               remotes: Sequence[dict[str, Any] | None] = ()) -> list[Violation]:
+        """The violations of a started evaluation; with ``later``, ``changes`` and ``remotes`` are per entry."""
+        docs = started.docs
+        if not docs.entries or not self.enabled:
+            return []
+        if started.later:
+            empty = [None] * len(docs.entries)
+            started.batch.submit({"columns": self._run_columns(changes or empty, remotes or empty)},
+                                 [("policy", _task(self.enabled[k], k)) for k in started.after])
+        results = dict(zip([*started.first, *started.after], started.batch.collect(), strict=True))
         found: list[Violation] = []
-        for enabled, result in zip(self.enabled, run_tasks(setup, tasks, self.budget), strict=True):
+        for k, enabled in enumerate(self.enabled):
+            result = results[k]
             per_target = enabled.compiled.per_target
             if isinstance(result, Spent):
                 self.diagnostics.append(_spent_diagnostic(enabled, result))
@@ -151,6 +184,18 @@ class Evaluator:
                 found += [_violation(enabled, outcome, secret, target)
                           for secret, target in docs.addresses(item, per_target)]
         return found
+
+
+@dataclass
+class Started:
+    """An evaluation sent to the evaluator: the policies sent with the documents, and those
+    that wait for the plan's changes and remotes."""
+
+    docs: _Documents
+    batch: Batch
+    first: list[int]
+    after: list[int]
+    later: bool
 
 
 def _task(enabled: EnabledPolicy, k: int) -> dict[str, Any]:
@@ -235,72 +280,121 @@ def evaluate(stack: Stack, run: PlanRun | None = None, *, extra_dirs: Sequence[P
     the actual remote metadata; without it (``policy check``), the desired state only.
     Raises CloudsyncError for problems in policy files or in the stack's policy settings.
     """
-    budget = Budget.from_env()
-    policy_set, enabled = load_enabled(stack, extra_dirs, budget)
-    day, now = moment(today)
-    evaluator = Evaluator(enabled, principals=principals_document(stack.config), stack=stack_document(stack),
-                          now=now_text(now), budget=budget)
+    scope = None if run is None else _planned(run)
+    return Evaluation(stack, scope, extra_dirs=extra_dirs, today=today).finish(run)
+
+
+def begin(stack: Stack, targets: Sequence[str], *, extra_dirs: Sequence[Path] = (),
+          today: date | None = None) -> Evaluation:
+    """Start evaluating the plan of ``targets`` before it is built; :meth:`Evaluation.finish` gives the report.
+
+    What :func:`evaluate` with the plan would report, sooner: the evaluator converts the
+    declared secrets' documents and runs the policies that read no change or remote while
+    this process builds the plan (on a second core).
+    """
+    chosen = set(targets)
+    with gc_paused():  # a burst of allocations over a large heap (see cloudsync.gc_pause)
+        scope = {(t, d.decl.name) for d in stack.secrets for t in d.decl.targets if t in chosen}
+    return Evaluation(stack, scope, extra_dirs=extra_dirs, today=today)
+
+
+def _planned(run: PlanRun) -> set[tuple[str, str]]:
     with gc_paused():
-        found, evaluated = _evaluate_documents(stack, run, evaluator)
-    kept, waived, diags = apply_waivers(found, policy_set.waivers, day, evaluated,
-                                        [d.decl.name for d in stack.secrets], [e.compiled.policy.id for e in enabled])
-    return PolicyReport(violations=sorted(kept, key=_sort_key), waived=sorted(waived, key=_sort_key),
-                        diagnostics=[*evaluator.diagnostics, *diags], policies=[e.compiled.policy for e in enabled],
-                        parameters={e.compiled.policy.id: dict(e.params) for e in enabled},
-                        evaluated=evaluator.evaluated)
+        return {(d.target, d.secret) for d in run.desired}
 
 
-def _evaluate_documents(stack: Stack, run: PlanRun | None,
-                        evaluator: Evaluator) -> tuple[list[Violation], list[tuple[str, str]]]:
-    """Build each secret's documents (with the plan's change and remote when given) and evaluate them."""
-    config = stack.config
-    targets = {name: target_document(name, cfg) for name, cfg in config.targets.items()}
-    changes: dict[str, Change] = {}
-    in_scope: set[tuple[str, str]] | None = None
-    if run is not None:
+class Evaluation:
+    """Policies loaded, documents of the secrets in a scope sent to the evaluator, the report pending.
+
+    ``scope`` holds the (target, secret) pairs to evaluate; None means every declared pair
+    (the desired state alone, without a plan).
+    """
+
+    def __init__(self, stack: Stack, scope: set[tuple[str, str]] | None, *, extra_dirs: Sequence[Path] = (),
+                 today: date | None = None) -> None:
+        self.stack, self.scope, self.extra_dirs, self.today = stack, scope, extra_dirs, today
+        self.error: CloudsyncError | None = None
+        try:
+            budget = Budget.from_env()
+            self.policy_set, self.enabled = load_enabled(stack, extra_dirs, budget)
+        except CloudsyncError as exc:
+            self.error = exc  # raised by finish: a plan's own errors are reported first, as without begin
+            return
+        self.day, now = moment(today)
+        self.evaluator = Evaluator(self.enabled, principals=principals_document(stack.config),
+                                   stack=stack_document(stack), now=now_text(now), budget=budget)
+        # With a scope, a plan will come: the change and remote are documents of it, if read at all.
+        self.later = scope is not None and bool(_RUN_ROOTS & set(self.evaluator.need))
+        with gc_paused():
+            self.pairs, self.started = self._start()
+
+    def _start(self) -> tuple[list[tuple[Declaration, str]], Started]:
+        """Build each secret's documents (its targets' change and remote come later) and send them."""
+        stack, scope, evaluator = self.stack, self.scope, self.evaluator
+        targets = {name: target_document(name, cfg) for name, cfg in stack.config.targets.items()}
+        ids = resolved_ids(stack.config)
+        secrets: list[dict[str, Any]] = []
+        inputs: list[list[TargetInput]] = []
+        pairs: list[tuple[Declaration, str]] = []
+        # Pruned as they are built, so a run never holds every full document at once (the
+        # evaluator prunes again, to exactly what is read: the name, file and line stay here
+        # for the violations).
+        need_secret = evaluator.need.get("secret", {})
+        if need_secret is not None:
+            need_secret = {**need_secret, **dict.fromkeys(("name", "file", "line"))}
+        shared: dict[Any, Any] = {}  # equal parts of documents, built once (see secret_document)
+        memo: dict[int, tuple[Any, Any]] = {}  # and pruned once
+        for decl in stack.secrets:
+            name = decl.decl.name
+            tins = [TargetInput(targets[t]) for t in decl.decl.targets
+                    if t in targets and (scope is None or (t, name) in scope)]
+            if tins:
+                pairs += [(decl, str(tin.target["name"])) for tin in tins]
+                secrets.append(pruned(secret_document(stack, decl, ids, shared), need_secret, SECRET_SCHEMA, memo))
+                inputs.append(tins)
+        return pairs, evaluator.start(secrets, inputs, later=self.later)
+
+    def finish(self, run: PlanRun | None) -> PolicyReport:
+        """The report, with ``run``'s changes and remotes (None: the desired state only)."""
+        if self.error is not None:
+            raise self.error
+        if run is not None and self.scope != _planned(run):  # the plan covers other pairs than foreseen
+            return Evaluation(self.stack, _planned(run), extra_dirs=self.extra_dirs, today=self.today).finish(run)
+        enabled = self.enabled
+        with gc_paused():
+            changes, remotes = self._run_documents(run) if self.later and run is not None else ((), ())
+            found = self.evaluator.finish(self.started, changes, remotes)
+            evaluated = [(decl.decl.name, target) for decl, target in self.pairs]
+            kept, waived, diags = apply_waivers(found, self.policy_set.waivers, self.day, evaluated,
+                                                [d.decl.name for d in self.stack.secrets],
+                                                [e.compiled.policy.id for e in enabled])
+        return PolicyReport(violations=sorted(kept, key=_sort_key), waived=sorted(waived, key=_sort_key),
+                            diagnostics=[*self.evaluator.diagnostics, *diags],
+                            policies=[e.compiled.policy for e in enabled],
+                            parameters={e.compiled.policy.id: dict(e.params) for e in enabled},
+                            evaluated=self.evaluator.evaluated)
+
+    def _run_documents(self, run: PlanRun) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
+        """Each pair's change and remote documents, pruned to what the policies read."""
+        stack, need = self.stack, self.evaluator.need
+        config = stack.config
         changes = {c.address: c for c in run.plan.changes}
-        in_scope = {(d.target, d.secret) for d in run.desired}
-    ids = resolved_ids(config)
-    names = principal_names(config, config.targets) if run is not None else {}
-    secrets: list[dict[str, Any]] = []
-    inputs: list[list[TargetInput]] = []
-    evaluated: list[tuple[str, str]] = []
-    # No enabled policy reads the change or the remote: neither is built (the access scan's
-    # readers are the costliest part of a document).
-    reads_change, reads_remote = "change" in evaluator.need, "remote" in evaluator.need
-    wants_run = reads_change or reads_remote
-    # Pruned as they are built, so a run never holds every full document at once (the
-    # evaluator prunes again, to exactly what is read: the name, file and line stay here
-    # for the violations).
-    need_secret = evaluator.need.get("secret", {})
-    if need_secret is not None:
-        need_secret = {**need_secret, **dict.fromkeys(("name", "file", "line"))}
-    need_change, need_remote = evaluator.need.get("change", {}), evaluator.need.get("remote", {})
-    shared: dict[Any, Any] = {}  # equal parts of documents, built once (see secret_document)
-    memo: dict[int, tuple[Any, Any]] = {}  # and pruned once
-    for decl in stack.secrets:
-        name = decl.decl.name
-        tins: list[TargetInput] = []
-        for target in decl.decl.targets:
-            if target not in targets or (in_scope is not None and (target, name) not in in_scope):
-                continue
-            tin = TargetInput(targets[target])
-            if run is not None and wants_run:
-                change = changes.get(f"{target}:{name}")
-                remote_key = change.remote_name if change else remote_name(decl, target, config.targets[target].provider)
-                remote = run.actual.get(target, {}).get(remote_key)
-                scan = run.access.get(target)
-                effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
-                                              effective_readers(stack, decl)) if scan is not None and reads_remote else [])
-                complete = scan is not None and scan.complete_for(remote_key)
-                # A root no enabled policy reads is not built at all (None: no rule can tell).
-                tin = TargetInput(targets[target],
-                                  pruned(change_document(change), need_change, CHANGE_SCHEMA) if reads_change else None,
-                                  pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA)
-                                  if reads_remote else None)
-            tins.append(tin)
-            evaluated.append((name, target))
-        if tins:
-            secrets.append(pruned(secret_document(stack, decl, ids, shared), need_secret, SECRET_SCHEMA, memo))
-            inputs.append(tins)
-    return evaluator.evaluate(secrets, inputs), evaluated
+        names = principal_names(config, config.targets)
+        # A root no enabled policy reads is not built at all (None: no rule can tell); the
+        # access scan's readers are the costliest part of a document.
+        reads_change, reads_remote = "change" in need, "remote" in need
+        need_change, need_remote = need.get("change", {}), need.get("remote", {})
+        change_docs: list[dict[str, Any] | None] = []
+        remote_docs: list[dict[str, Any] | None] = []
+        for decl, target in self.pairs:
+            change = changes.get(f"{target}:{decl.decl.name}")
+            remote_key = change.remote_name if change else remote_name(decl, target, config.targets[target].provider)
+            remote = run.actual.get(target, {}).get(remote_key)
+            scan = run.access.get(target)
+            effective = (reader_documents(scan.readers_of(remote_key), names.get(target, {}),
+                                          effective_readers(stack, decl)) if scan is not None and reads_remote else [])
+            complete = scan is not None and scan.complete_for(remote_key)
+            change_docs.append(pruned(change_document(change), need_change, CHANGE_SCHEMA) if reads_change else None)
+            remote_docs.append(pruned(remote_document(remote, effective, complete), need_remote, REMOTE_SCHEMA)
+                               if reads_remote else None)
+        return change_docs, remote_docs

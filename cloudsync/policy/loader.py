@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cloudsync.config.fields import no_items
 from cloudsync.config.files import read_yaml_text
 from cloudsync.config.yamlsource import SourceMap, YamlError, load_yaml
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Diagnostics
@@ -93,8 +94,8 @@ class WaiverModel(_Strict):
 
 
 class PolicyFileModel(_Strict):
-    policies: list[PolicyModel] = Field(default_factory=list)
-    waivers: list[WaiverModel] = Field(default_factory=list)
+    policies: list[PolicyModel] = Field(default_factory=no_items)
+    waivers: list[WaiverModel] = Field(default_factory=no_items)
 
 
 # --- compiled policies ---------------------------------------------------------------------

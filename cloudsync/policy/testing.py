@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cloudsync.config.fields import no_items
 from cloudsync.config.files import read_yaml_text
 from cloudsync.config.loader import load_stack
 from cloudsync.config.models import PolicyConfig
@@ -60,7 +61,7 @@ class CaseModel(_Strict):
     files: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
     input: dict[str, Any] | None = None
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    expect: list[Expected] = Field(default_factory=list)
+    expect: list[Expected] = Field(default_factory=no_items)
     expect_waived: list[Expected] | None = None
     expect_error: str | None = None
 

@@ -63,3 +63,11 @@ def test_the_policy_evaluator_loads_the_cel_extension_without_the_cel_package_cl
     assert "cel.cel" in modules
     assert not {m for m in modules if m in ("cel.cli", "cel.stdlib") or m.split(".")[0] in
                 ("typer", "rich", "prompt_toolkit", "pygments", "pydantic", "yaml")}
+
+
+def test_the_evaluator_can_start_before_the_stack_models_import(tmp_path: Path) -> None:
+    # plan calls prestart() first thing, so the evaluator's interpreter starts while the
+    # models, YAML and pydantic import; importing what prestart needs must not import those.
+    modules = _imported_by("from cloudsync.policy.budget import prestart", tmp_path)
+    assert not _tops(modules) & {"pydantic", "yaml", "typer", "rich", "cel"}
+    assert not {m for m in modules if m.startswith(("cloudsync.config", "cloudsync.policy.references"))}

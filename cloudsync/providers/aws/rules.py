@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from cloudsync.config.booleans import Flag
+from cloudsync.config.fields import no_items
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.quotas import AwsQuotas
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
@@ -30,7 +31,7 @@ class AwsTarget(TargetModel):
     kms_key_id: str | None = Field(None, description="the KMS key that encrypts new secrets (default: the "
                                    "account's aws/secretsmanager key)")
     recovery_window_days: int = Field(30, ge=7, le=30, description="days a deleted secret stays recoverable (7-30)")
-    replica_regions: list[str] = Field(default_factory=list, description="regions new secrets are replicated to")
+    replica_regions: list[str] = Field(default_factory=no_items, description="regions new secrets are replicated to")
     access_scan: Flag = Field(
         default=True,
         description="find every principal that can read each secret: identity policies through one paginated "

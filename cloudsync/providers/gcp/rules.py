@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag
 
 from cloudsync.config.booleans import Flag, bool_tag, no_coerced_bool
-from cloudsync.config.fields import Strict
+from cloudsync.config.fields import Strict, no_items
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
@@ -58,7 +58,7 @@ class GcpTarget(TargetModel):
         True, description="read who can read each secret through project (and folder, organization) IAM "
                           "policies; false where cloudsync's identity may not read IAM (readers then unknown)")
     replication: list[str] = Field(
-        default_factory=list, description="user-managed replica locations; empty means automatic"
+        default_factory=no_items, description="user-managed replica locations; empty means automatic"
     )
     inventory: Flag = Field(
         True, description="find out-of-band grants and versions through Cloud Asset Inventory in a few paged calls, "
