@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -426,15 +427,18 @@ def _run_apply(session: Any, run: Any, parallelism: int, stop: Any, fmt: TextJso
     marks = {Outcome.APPLIED: ("ok", "green"), Outcome.FAILED: ("FAILED", "red"),
              Outcome.NOT_ATTEMPTED: ("skipped", "yellow")}
 
+    lines = threading.Lock()  # changes finish on parallel workers: a change's lines stay together
+
     def report(result: ChangeResult) -> None:
         change = result.change
         mark, style = marks[result.outcome]
         why = f": {result.error}" if result.error and result.diagnostic is None else ""
-        print_line(err, f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style)
-        if result.diagnostic is not None:  # a failure: `error: …` with its hint, as every other error prints
-            print_line(err, result.diagnostic.render(), style)
-        if progress is not None:
-            progress.advance(task)
+        with lines:
+            print_line(err, f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style)
+            if result.diagnostic is not None:  # a failure: `error: …` with its hint, as every other error prints
+                print_line(err, result.diagnostic.render(), style)
+            if progress is not None:
+                progress.advance(task)
 
     if progress is not None:
         progress.start()
