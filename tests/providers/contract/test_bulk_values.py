@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from cloudsync.providers.base import NotFoundError, ProviderError
+from cloudsync.values.secret import SecretValue
 from tests.providers.contract.clouds import Cloud
 from tests.providers.contract.drive import OUTPUTS, Driver
 
@@ -39,8 +40,8 @@ def test_read_values_gives_each_name_what_read_value_gives(cloud: Cloud, target:
             provider.read_value(MISSING)
 
     assert list(found) == [api, MISSING, db]
-    assert found[api] == singles[api] and found[api].reveal_text() == f"{canary}-api"  # type: ignore[union-attr]
-    assert found[db] == singles[db] and found[db].reveal_text() == f"{canary}-db"  # type: ignore[union-attr]
+    assert found[api] == singles[api] == SecretValue(f"{canary}-api")
+    assert found[db] == singles[db] == SecretValue(f"{canary}-db")
     absent = found[MISSING]
     assert isinstance(absent, NotFoundError) and not absent.transient
     assert absent.kind is single_missing.value.kind and absent.code == single_missing.value.code
