@@ -18,10 +18,12 @@ permissions`` prints, it is needed, not optional.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cloudsync.interrupts import main_thread_only
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.errors import map_error
 from cloudsync.providers.base import NotFoundError, ProviderError, detached
@@ -31,6 +33,7 @@ from cloudsync.values.secret import SecretValue
 BATCH_SIZE = 20  # the most SecretIdList takes
 # With SecretIdList, one call answers the whole list; NextToken is followed, but never forever.
 MAX_PAGES = 5
+PARALLEL = 8  # batch calls in flight per target
 SINGLE = "GetSecretValue"
 
 
@@ -62,16 +65,26 @@ class ValueReader:
         return value_of(response, name)
 
     def read_many(self, names: Sequence[str]) -> dict[str, SecretValue | ProviderError]:
-        """Each name's value or error, 20 names a call."""
+        """Each name's value or error, 20 names a call, a few calls at once (paced in the batch family)."""
         wanted = list(dict.fromkeys(names))
+        chunks = [wanted[start:start + BATCH_SIZE] for start in range(0, len(wanted), BATCH_SIZE)]
         found: dict[str, SecretValue | ProviderError] = {}
-        for start in range(0, len(wanted), BATCH_SIZE):
-            chunk = wanted[start:start + BATCH_SIZE]
-            found.update(self._batch(chunk))
-            for name in chunk:
-                if name not in found:
-                    found[name] = self._single(name)
+        if len(chunks) <= 1:
+            answers = [self._chunk(chunk) for chunk in chunks]
+        else:
+            # One call answers in ~100 ms: a few in flight reach the family's 100/s, one alone 10/s.
+            with ThreadPoolExecutor(max_workers=min(PARALLEL, len(chunks)), initializer=main_thread_only) as pool:
+                answers = list(pool.map(self._chunk, chunks))
+        for answer in answers:
+            found.update(answer)
         return {name: found[name] for name in wanted}  # in the order asked, as the default loop answers
+
+    def _chunk(self, chunk: list[str]) -> dict[str, SecretValue | ProviderError]:
+        found = self._batch(chunk)
+        for name in chunk:
+            if name not in found:
+                found[name] = self._single(name)
+        return found
 
     def _single(self, name: str) -> SecretValue | ProviderError:
         try:

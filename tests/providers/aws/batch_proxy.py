@@ -6,19 +6,18 @@ an entry ``{SecretId, ErrorCode, Message}`` in ``Errors`` — for a denied secre
 (``AccessDeniedException``), one it cannot decrypt (``DecryptionFailure``), one without a
 value. This proxy forwards each request to moto, less the secrets named in
 ``secret_errors``, which it answers in ``Errors`` itself, and can cut the answer into pages of
-``page_size`` entries joined by ``NextToken``. Built on the fault proxy of tests/fakes: it
-logs every operation it sees (``seen``) and answers ``fail``-ed operations with an error.
+``page_size`` entries joined by ``NextToken``. Every other operation is the fault proxy's
+of tests/fakes, unchanged; every operation is logged (``seen``) and ``fail`` applies to all.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes.moto_server import FaultProxy
+from tests.providers.aws.iam_proxy import IamProxy
 
 OPERATION = "BatchGetSecretValue"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -49,13 +48,25 @@ class BatchProxy(FaultProxy):
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
+        fault_proxy = super()._handler()  # every other operation: the fault proxy's own handling
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+        class Handler(fault_proxy):  # type: ignore[valid-type,misc]
+            def do_POST(self) -> None:
+                if self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1] != OPERATION:
+                    super().do_POST()
+                    return
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                fault = proxy._take(OPERATION)
+                if fault is not None:
+                    self._send(fault.status, json.dumps({"__type": fault.code, "message": fault.message}).encode())
+                    return
+                # moto is asked for the whole list (pages are cut here), less what this proxy answers itself.
+                asked = [sid for sid in request.get("SecretIdList", []) if sid not in proxy.secret_errors]
+                body = json.dumps({**{k: v for k, v in request.items() if k != "NextToken"}, "SecretIdList": asked})
+                status, data = proxy.forward(self.path, body.encode(), dict(self.headers.items()))
+                if status == 200:
+                    data = json.dumps(proxy.rewrite(request, json.loads(data))).encode()
+                self._send(status, data)
 
             def _send(self, status: int, data: bytes) -> None:
                 self.send_response(status)
@@ -64,32 +75,6 @@ class BatchProxy(FaultProxy):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
-                fault = proxy._take(operation)
-                if fault is not None:
-                    self._send(fault.status, json.dumps({"__type": fault.code, "message": fault.message}).encode())
-                    return
-                request = json.loads(body or b"{}") if operation == OPERATION else {}
-                if operation == OPERATION:  # moto is asked for the whole list (pages are cut here),
-                    # less the secrets this proxy answers itself
-                    asked = [sid for sid in request.get("SecretIdList", []) if sid not in proxy.secret_errors]
-                    body = json.dumps({**{k: v for k, v in request.items() if k != "NextToken"},
-                                       "SecretIdList": asked}).encode()
-                status, data = proxy.forward(self.path, body, dict(self.headers.items()))
-                if operation == OPERATION and status == 200:
-                    data = json.dumps(proxy.rewrite(request, json.loads(data))).encode()
-                self._send(status, data)
-
         return Handler
 
-    def forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """moto's answer to one request (errors pass through as they are)."""
-        kept = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection", "content-length")}
-        request = urllib.request.Request(self.upstream.geturl() + path, data=body, headers=kept, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+    forward = IamProxy.forward  # moto's answer to one request, its errors passed through as they are
