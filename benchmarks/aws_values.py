@@ -2,7 +2,8 @@
 
 Starts a moto server on 127.0.0.1, creates N secrets in it (out of band: the stack does not
 own them), and plans a stack whose N secrets, in a local target, are each copied from one
-of them (``value: {from: {target: aws-src, name: …}}``). The plan runs twice, unpaced: with
+of them (``value: {from: {target: aws-src, name: …}}``), as ``plan --target local``: the AWS
+target is read for those values only (no ListSecrets). The plan runs twice, unpaced: with
 the provider contract's default loop (one ``GetSecretValue`` per value: how every value was
 read before) and with the AWS adapter's ``BatchGetSecretValue`` (20 a call). Secrets Manager
 calls are counted by the adapter (``Provider.api_calls``).
@@ -63,7 +64,7 @@ def plan_once(root: Path) -> tuple[Counter[str], float, float, int]:
         stack = load_stack(root)
         with open_session(stack) as session:
             wall, cpu = time.perf_counter(), time.process_time()
-            run = build_plan(session, list(stack.config.targets))
+            run = build_plan(session, ["local"])  # the copies' target: AWS is only read for their values
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             calls = Counter(session.provider(SOURCE).api_calls)
         return calls, wall, cpu, len(run.plan.real_changes)
