@@ -282,6 +282,7 @@ def resolve_values(session: Session, decls: Iterable[Declaration],
     declared = session.stack.by_name
     ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared,
                          read_previous=session.read_present, now=when)
+    decls = list(decls)
     reads = [read for decl in decls for read in remote_reads(decl, declared)]
     with session.prefetched(reads):  # one bulk read per target instead of one call per value
         _resolve_each(decls, ctx, values, diags)

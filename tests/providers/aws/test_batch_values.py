@@ -241,3 +241,18 @@ def test_apply_copies_a_generated_value_from_its_sibling_target_in_batches(
     with open_session(load_stack(engine.root)) as session:
         for i in range(count):
             assert session.read_value("local", f"gen/g-{i:02d}") == session.read_value("aws-src", f"gen/g-{i:02d}")
+
+
+def test_public_halves_of_keys_kept_in_aws_are_read_in_one_batch(engine: Engine, batch: BatchProxy) -> None:
+    """``public_key_of`` reads its private key from the key's target: with every other value read, in bulk."""
+    count = 12
+    secrets = "".join(f"  - name: keys/k-{i:02d}\n    targets: [aws-src]\n    value: {{generate: {{type: ed25519}}}}\n"
+                      f"  - name: pub/p-{i:02d}\n    targets: [local]\n    value: {{public_key_of: keys/k-{i:02d}}}\n"
+                      for i in range(count))
+    engine.write(stack_text(batch.url, count=0).replace("secrets:\n", "secrets:\n" + secrets))
+    assert_applied(engine.apply()[1])  # the first apply derives the halves from what it writes
+
+    batch.seen.clear()
+    run = engine.plan()
+    assert run.plan.real_changes == []
+    assert wire(batch)["BatchGetSecretValue"] == 1 and wire(batch)["GetSecretValue"] == 0
