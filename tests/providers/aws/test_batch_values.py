@@ -256,3 +256,12 @@ def test_public_halves_of_keys_kept_in_aws_are_read_in_one_batch(engine: Engine,
     run = engine.plan()
     assert run.plan.real_changes == []
     assert wire(batch)["BatchGetSecretValue"] == 1 and wire(batch)["GetSecretValue"] == 0
+
+
+def test_binary_values_and_values_named_twice(batch: BatchProxy, sm: Any, tmp_path: Path) -> None:
+    sm.create_secret(Name="bin", SecretBinary=b"\xff\x00binary")
+    sm.create_secret(Name="text", SecretString="text-value")
+    for adapter in provider_via(batch, tmp_path):
+        found = adapter.read_values(["bin", "text", "bin"])
+    assert found == {"bin": SecretValue(b"\xff\x00binary"), "text": SecretValue("text-value")}
+    assert wire(batch) == Counter({"BatchGetSecretValue": 1})
