@@ -10,7 +10,7 @@ performs, and logs to CloudTrail, a ``GetSecretValue`` for each secret of a batc
 A secret the batch cannot settle falls back to one ``GetSecretValue``: a transient
 per-secret error (the single read retries it), a secret that neither list mentions, and every
 secret of a batch that failed as a whole with ``ResourceNotFoundException`` (moto's answer
-when one secret has no current value). A batch denied as a whole is each secret's error,
+when one secret has no current value) or a validation error. A batch denied as a whole is each secret's error,
 naming ``secretsmanager:BatchGetSecretValue``: like every permission ``cloudsync
 permissions`` prints, it is needed, not optional.
 """
@@ -35,6 +35,10 @@ BATCH_SIZE = 20  # the most SecretIdList takes
 MAX_PAGES = 5
 PARALLEL = 8  # batch calls in flight per target
 SINGLE = "GetSecretValue"
+# A batch that failed as a whole in these ways is read one secret at a time: each name gets its
+# own answer. Denied, throttled, unreachable or rejected credentials would fail each single
+# read too, and are each name's error at once.
+SETTLED_ONE_BY_ONE = frozenset({ErrorKind.NOT_FOUND, ErrorKind.OTHER, ErrorKind.CONFLICT})
 
 
 def value_of(response: Mapping[str, Any], name: str) -> SecretValue:
@@ -123,9 +127,10 @@ class ValueReader:
 
     def _batch_failed(self, exc: ProviderError, chunk: list[str],
                       found: dict[str, SecretValue | ProviderError]) -> dict[str, SecretValue | ProviderError]:
-        if exc.kind is ErrorKind.NOT_FOUND:
+        if exc.kind in SETTLED_ONE_BY_ONE:
             # AWS reports a missing secret inside Errors; moto fails the whole call for a secret
-            # without a current version (tests/providers/aws/test_moto_differences.py).
+            # without a current version (tests/providers/aws/test_moto_differences.py). A request
+            # refused as a whole (one name AWS would not take) fails each name on its own.
             return found
         error = detached(exc)
         return {**{name: error for name in chunk}, **found}

@@ -265,3 +265,14 @@ def test_binary_values_and_values_named_twice(batch: BatchProxy, sm: Any, tmp_pa
         found = adapter.read_values(["bin", "text", "bin"])
     assert found == {"bin": SecretValue(b"\xff\x00binary"), "text": SecretValue("text-value")}
     assert wire(batch) == Counter({"BatchGetSecretValue": 1})
+
+
+def test_a_batch_refused_as_a_whole_is_read_one_secret_at_a_time(batch: BatchProxy, sources: list[str],
+                                                                 tmp_path: Path) -> None:
+    """A request AWS refuses as a whole (a name it would not take) must not fail the other names."""
+    batch.fail("BatchGetSecretValue", "InvalidParameterException", message="You provided an invalid value.")
+    names = [source(i) for i in range(3)]
+    for adapter in provider_via(batch, tmp_path):
+        found = adapter.read_values(names)
+    assert [found[n] for n in names] == [SecretValue(v) for v in sources[:3]]
+    assert wire(batch) == Counter({"BatchGetSecretValue": 1, "GetSecretValue": 3})
