@@ -17,7 +17,7 @@ import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -28,7 +28,7 @@ from cloudsync.interrupts import main_thread_only
 from cloudsync.plan.build import PlanRun, Session
 from cloudsync.plan.model import Change, Phase, Plan, Reason, ValueMode
 from cloudsync.plan.retire import retire_requests, retirement_marker
-from cloudsync.providers.base import ProviderError, ValueRecord, now, write_request
+from cloudsync.providers.base import ErrorKind, ProviderError, ValueRecord, now, write_request
 from cloudsync.providers.lease import LeaseTerms, lease_from_env
 from cloudsync.ratelimit import RateLimiter
 from cloudsync.values.generate import IssuerError, generate_value, issuer_of
@@ -54,8 +54,15 @@ class Outcome(StrEnum):
 class ChangeResult:
     change: Change
     outcome: Outcome
-    error: str | None = None
+    error: str | None = None  # one line for the audit log and JSON's ``error`` (its format is kept as it was)
     attempts: int = 0
+    kind: ErrorKind | None = None  # a failure's kind, as a user fixes it (JSON's ``kind``)
+    diagnostic: Diagnostic | None = None  # a failure as the CLI prints every other error
+
+    @classmethod
+    def failed(cls, change: Change, error: str, attempts: int, diagnostic: Diagnostic,
+               kind: ErrorKind = ErrorKind.OTHER) -> ChangeResult:
+        return cls(change, Outcome.FAILED, error, attempts, kind, diagnostic)
 
 
 @dataclass
@@ -312,7 +319,7 @@ class _Engine:
             unknown = change.value is not None and change.value.mode is ValueMode.UNKNOWN
             value = self.materializer.value_for(change) if change.writes_value or unknown else None
         except CloudsyncError as exc:
-            return ChangeResult(change, Outcome.FAILED, exc.diagnostics[0].message, 0)
+            return ChangeResult.failed(change, exc.diagnostics[0].message, 0, exc.diagnostics[0])
         record = change.before.record if change.before else None
         written: ValueRecord | None = None
         if value is not None:
@@ -330,7 +337,7 @@ class _Engine:
                     name=change.remote_name, state=change.after, value=value, record=record,
                     before=change.before, token=_token(self.digest, change, written)))
         except ProviderError as exc:
-            return ChangeResult(change, Outcome.FAILED, exc.message, 0)
+            return ChangeResult.failed(change, exc.message, 0, self._diagnostic(change, exc), exc.kind)
         self.audit.event("change-start", {"address": change.address, "action": change.action.value})
         attempt = 0
         while True:
@@ -355,10 +362,19 @@ class _Engine:
                 hint = f" (hint: {exc.hint})" if exc.hint else ""
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 halted = " (not retried: the apply was stopped)" if exc.transient and self.stopped() else ""
-                return ChangeResult(change, Outcome.FAILED, f"{exc.message}{code}{tries}{halted}{hint}", attempt)
+                return ChangeResult.failed(change, f"{exc.message}{code}{tries}{halted}{hint}", attempt,
+                                           self._diagnostic(change, exc, f"{tries}{halted}"), exc.kind)
             except Exception as exc:
                 log.debug("%s: unexpected error", change.address, exc_info=True)
-                return ChangeResult(change, Outcome.FAILED, f"unexpected error ({exc.__class__.__name__})", attempt)
+                what = f"unexpected error ({exc.__class__.__name__})"
+                return ChangeResult.failed(change, what, attempt, Diagnostic(
+                    f"{change.address}: {what}; this is a bug in cloudsync",
+                    hint="rerun with --verbose for details and report it"))
+
+    def _diagnostic(self, change: Change, exc: ProviderError, after: str = "") -> Diagnostic:
+        """A failed change as plan shows a failed provider call: target, where it points, what failed, kind, hint."""
+        diagnostic = self.session.failure(change.target, exc, f"{change.action.value} of {change.secret}")
+        return replace(diagnostic, message=diagnostic.message + after) if after else diagnostic
 
 
 def _audit_end(audit: AuditLog, plan: Plan, report: ApplyReport, *, complete: bool) -> None:

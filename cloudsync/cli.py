@@ -409,8 +409,10 @@ def _run_apply(session: Any, run: Any, parallelism: int, stop: Any, fmt: TextJso
     def report(result: ChangeResult) -> None:
         change = result.change
         mark, style = marks[result.outcome]
-        why = f": {result.error}" if result.error else ""
+        why = f": {result.error}" if result.error and result.diagnostic is None else ""
         print_line(err, f"  {mark:<8}{change.action.value:<8}{change.address}{why}", style)
+        if result.diagnostic is not None:  # a failure: `error: …` with its hint, as every other error prints
+            print_line(err, result.diagnostic.render(), style)
         if progress is not None:
             progress.advance(task)
 
@@ -450,7 +452,8 @@ def _apply_json(stack_name: str, result: Any) -> dict[str, Any]:
         "status": status, "stopped": result.stopped if result is not None else None,
         "changes": [{"address": r.change.address, "target": r.change.target, "secret": r.change.secret,
                      "action": r.change.action.value, "reasons": [str(x) for x in r.change.reasons],
-                     "outcome": r.outcome.value, "error": r.error, "attempts": r.attempts} for r in results],
+                     "outcome": r.outcome.value, "error": r.error, "attempts": r.attempts,
+                     "kind": r.kind.value if r.kind is not None else None} for r in results],
         "summary": {"applied": counts["applied"], "failed": counts["failed"],
                     "not_attempted": counts["not-attempted"]},
     }

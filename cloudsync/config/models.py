@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, create_model, model_validator
 
+from cloudsync.config.booleans import Flag
 from cloudsync.config.durations import DURATION_RE, parse_duration
 from cloudsync.config.fields import Labels, PathText, Strict
 from cloudsync.config.limits import shown
@@ -335,14 +336,14 @@ class SecretDecl(Strict):
     expires: Duration | None = Field(None, description="expiry metadata, counted from when the value was written")
     readers: list[Ref] | None = Field(None, description="principals that may read the value, and nobody else "
                                       "(default: defaults.readers)")
-    deletion_protection: bool | None = Field(None, description="not deleted when its declaration is removed "
+    deletion_protection: Flag | None = Field(None, description="not deleted when its declaration is removed "
                                              "(default: defaults.deletion_protection)")
-    purge_on_delete: bool = Field(
+    purge_on_delete: Flag = Field(
         False, description="delete without a recovery window (AWS force delete, Azure purge)"
     )
     names: Annotated[dict[Ref, Annotated[str, Field(max_length=512)]], AfterValidator(_check_name_overrides)] = Field(
         default_factory=dict, description="per-target remote name override")
-    adopt: bool = Field(
+    adopt: Flag = Field(
         False, description="take ownership of an existing unowned secret of this name (written by cloudsync import)")
 
     @model_validator(mode="before")
@@ -363,7 +364,7 @@ class Defaults(Strict):
     rotation: Duration | None = Field(default=None, description="rotation period of secrets that declare none")
     expires: Duration | None = Field(default=None, description="expiry of secrets that declare none")
     readers: list[Ref] = Field(default_factory=list, description="readers of secrets that declare none")
-    deletion_protection: bool = Field(default=False, description="protect every secret from deletion unless it says otherwise")
+    deletion_protection: Flag = Field(default=False, description="protect every secret from deletion unless it says otherwise")
 
 
 class PolicyConfig(Strict):
@@ -373,7 +374,7 @@ class PolicyConfig(Strict):
     parameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per policy id, values for the policy's parameters")
     dirs: list[PathText] = Field(default_factory=list, description="extra policy folders, relative to the stack")
-    builtin: bool = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
+    builtin: Flag = Field(default=True, description="evaluate the built-in pack (false: only the stack's own policies)")
 
 
 DriftKindName = Literal["value", "metadata", "access", "missing", "orphan", "unmanaged", "inherited"]

@@ -51,6 +51,12 @@ def source_link(file: str | None, line: int | None) -> str:
     return f"[{code(shown)}]({url})"
 
 
+# Set to "false" by a workflow that composes one comment from several reports and names the
+# commit and run once, in its own header (the shipped cloudsync-plan.yml): each report's line
+# would repeat that link once per target.
+RUN_LINK_VARIABLE = "CLOUDSYNC_RUN_LINK"
+
+
 def run_line() -> str | None:
     """"Commit `abc1234` · [run 42](…)" from the workflow's variables, when they are set.
 
@@ -59,7 +65,7 @@ def run_line() -> str | None:
     """
     server, repo, sha, run = (os.environ.get(v, "") for v in
                               ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_RUN_ID"))
-    if not sha:
+    if not sha or os.environ.get(RUN_LINK_VARIABLE, "").strip().lower() in ("false", "0", "no", "off"):
         return None
     base = f"{server}/{repo}" if server and repo and _URL_SAFE.fullmatch(f"{server}/{repo}") else None
     commit = code(sha[:12])

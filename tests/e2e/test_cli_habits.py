@@ -115,7 +115,7 @@ def test_apply_json_reports_each_change_outcome(cli: Callable[..., CliResult], s
     assert data["status"] == "complete" and data["ok"] is True
     assert data["changes"] == [{"address": "local:shop/api-key", "target": "local", "secret": "shop/api-key",
                                 "action": "create", "reasons": ["value"], "outcome": "applied", "error": None,
-                                "attempts": 1}]
+                                "attempts": 1, "kind": None}]
     assert data["summary"] == {"applied": 1, "failed": 0, "not_attempted": 0}
     again = json.loads(cli("apply", "-f", "json", "--auto-approve", "-C", str(stack)).stdout)
     assert again["status"] == "nothing-to-apply" and again["changes"] == []

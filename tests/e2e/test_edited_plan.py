@@ -76,8 +76,11 @@ def test_an_edited_and_resigned_plan_cannot_change_secrets_the_stack_does_not_ow
     assert_no_canary(canary, applied.stdout, applied.stderr)
     assert applied.code == 1, applied.output
     assert "1 applied, 2 failed" in applied.stdout
-    assert f"delete  local:{UNOWNED}: {UNOWNED} is not managed by cloudsync" in applied.stderr
-    assert f"delete  local:{FOREIGN}: {FOREIGN} is owned by stack 'billing'" in applied.stderr
+    lines = applied.stderr.splitlines()
+    for name, why in ((UNOWNED, "is not managed by cloudsync"), (FOREIGN, "is owned by stack 'billing'")):
+        error = lines[lines.index(f"  FAILED  delete  local:{name}") + 1]  # the failure, under its change
+        assert error.startswith("error: target local (") and f"delete of {name} failed (conflict): " in error, error
+        assert f"{name} {why}" in error, error
 
     # Taking another stack's secret by an update: refused too, and the deletes after it never start.
     (stack / "cloudsync.yaml").write_text(STACK.replace("env: dev", "env: staging"))
@@ -92,7 +95,9 @@ def test_an_edited_and_resigned_plan_cannot_change_secrets_the_stack_does_not_ow
     taken = cli("apply", str(plan_file), "-C", str(stack), env=env)
     assert taken.code == 1, taken.output
     assert "1 applied, 1 failed, 2 not attempted" in taken.stdout
-    assert f"update  local:{FOREIGN}: {FOREIGN} is owned by stack 'billing'" in taken.stderr
+    lines = taken.stderr.splitlines()
+    error = lines[lines.index(f"  FAILED  update  local:{FOREIGN}") + 1]
+    assert f"update of {FOREIGN} failed (conflict): {FOREIGN} is owned by stack 'billing'" in error, error
     assert store.get_value(UNOWNED) == SecretValue("theirs-1")  # still there, not soft-deleted
     assert store.get_value(FOREIGN) == SecretValue("theirs-2")
     rows = {row["name"]: json.loads(row["labels"]) for row in store.rows()}

@@ -4,8 +4,9 @@ A stack is applied, then edited the way a pull request would: a description and 
 changed (with markdown, HTML and table syntax in them), a secret added whose reader's id is
 hostile, one removed (a delete), and a stack policy with a hostile message that blocks. The
 installed ``cloudsync plan --format markdown`` output (with the workflow's GITHUB_* variables)
-is rendered by GitHub's own cmark-gfm (tables, tag filter) and opened in headless Chromium;
-the assertions are made on the DOM Chromium built, not on strings.
+is composed into the stack's comment by the shipped workflow's own step, rendered by GitHub's
+own cmark-gfm (tables, tag filter) and opened in headless Chromium; the assertions are made on
+the DOM Chromium built, not on strings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 from cloudsync.plan.comment import GITHUB_COMMENT_LIMIT
 from tests.conftest import CliResult, assert_no_canary, files_containing
+from tests.e2e.test_workflows import run_steps, step_named
 
 HOSTILE_DESCRIPTION = "*bold* _it_ `tick` | pipe <script>alert(1)</script> &amp; $x$ ~~s~~ [link](#x)"
 HOSTILE_PRINCIPAL = "svc*api*_x_|<b>y</b>"
@@ -75,6 +77,8 @@ policies:
 
 GITHUB = {"GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_SERVER_URL": "https://github.com",
           "GITHUB_REPOSITORY": "acme/infra", "GITHUB_RUN_ID": "4242"}
+RUN_URL = "https://github.com/acme/infra/actions/runs/4242"
+COMMIT_URL = "https://github.com/acme/infra/commit/0123456789abcdef0123456789abcdef01234567"
 
 
 @dataclass
@@ -83,10 +87,27 @@ class Outputs:
     markdown: str
     json: dict[str, object]
     text: str
+    comment: str  # the stack's PR comment as the shipped workflow composes it from the shard's report
+
+
+def workflow_comment(cli: Callable[..., CliResult], stack: Path, env: dict[str, str], out: Path) -> str:
+    """What cloudsync-plan.yml posts: its plan step's report for target ``local`` (with that step's
+    own CLOUDSYNC_* settings and the runner's GITHUB_* variables), composed by its comment step."""
+    plan_step = step_named("cloudsync-plan.yml", "plan", "plan")
+    settings = {k: str(v) for k, v in plan_step["env"].items() if "${{" not in str(v)}
+    shard = cli("plan", "-C", str(stack), "--format", "markdown", env={**env, **GITHUB, **settings})
+    (out / "cloudsync-out" / "shop").mkdir(parents=True)
+    (out / "cloudsync-out" / "shop" / "local.md").write_text(shard.stdout)
+    (out / "cloudsync-out" / "shop" / "local.exitcode").write_text(f"{shard.code}\n")
+    compose = step_named("cloudsync-plan.yml", "comment", "compose the comment")
+    run_steps([compose], "comment", out, {"needs.targets.outputs.stack": "shop",
+                                          "needs.targets.outputs.targets": "local"}, GITHUB)
+    return (out / "cloudsync-out" / "shop" / "comment.md").read_text()
 
 
 @pytest.fixture
-def pull_request(cli: Callable[..., CliResult], write_stack: Callable[..., Path], canary: str) -> Iterator[Outputs]:
+def pull_request(cli: Callable[..., CliResult], write_stack: Callable[..., Path], canary: str,
+                 tmp_path: Path) -> Iterator[Outputs]:
     stack = write_stack(BEFORE)
     env = {"SHOP_DB": canary}
     applied = cli("apply", "-C", str(stack), "--auto-approve", env=env)
@@ -101,7 +122,9 @@ def pull_request(cli: Callable[..., CliResult], write_stack: Callable[..., Path]
         assert "Traceback" not in result.stderr
         assert_no_canary(canary, result.stdout, result.stderr)
     assert md.code == js.code == text.code == 1  # EVIL1 blocks: the report is still printed
-    yield Outputs(stack, md.stdout, json.loads(js.stdout), text.stdout)
+    comment = workflow_comment(cli, stack, env, tmp_path / "workflow")
+    assert_no_canary(canary, comment)
+    yield Outputs(stack, md.stdout, json.loads(js.stdout), text.stdout, comment)
     assert files_containing(stack, canary, skip=lambda p: p.name.startswith("local.db")) == []
 
 
@@ -234,7 +257,7 @@ def test_the_comment_in_chromium(pull_request: Outputs, tmp_path: Path) -> None:
     from tests.browser import render
 
     page = tmp_path / "pr-comment.html"
-    page.write_text(PAGE.format(body=github_html(pull_request.markdown)), encoding="utf-8")
+    page.write_text(PAGE.format(body=github_html(pull_request.comment)), encoding="utf-8")
     shown = render(page, tmp_path, width=1200, height=1000)
     root = dom_tree(shown.dom)
     body = root.all("body")[0]
@@ -268,8 +291,16 @@ def test_the_comment_in_chromium(pull_request: Outputs, tmp_path: Path) -> None:
 
     # Links: the commit, the run, the declarations; nothing a file wrote became a link.
     hrefs = [a.attrs.get("href") or "" for a in body.all("a")]
-    assert "https://github.com/acme/infra/actions/runs/4242" in hrefs
     assert all(h.startswith("https://github.com/acme/infra/") for h in hrefs), hrefs
+    # The commit and the run are linked exactly once, at the top of the comment: not again by the
+    # target's own section.
+    runs = [a for a in body.all("a") if a.attrs.get("href") == RUN_URL]
+    commits = [a for a in body.all("a") if a.attrs.get("href") == COMMIT_URL]
+    assert [a.text() for a in runs] == ["workflow run 4242"] and [a.text() for a in commits] == ["0123456789ab"]
+    line = runs[0].parent
+    assert line is not None and line.tag == "p" and line.parent is not None and "details" not in line.ancestors()
+    sections = [h for h in line.parent.children if isinstance(h, Node) and h.tag == "h3"]
+    assert sections and all(line.parent.children.index(line) < line.parent.children.index(h) for h in sections)
     assert shown.external_requests == []
 
     target = os.environ.get("UPDATE_DOCS_IMAGES")  # set to refresh docs/images/pr-comment.png

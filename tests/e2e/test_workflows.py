@@ -225,7 +225,7 @@ def test_two_stacks_two_targets_each_get_a_comment_per_stack(tmp_path: Path, wri
         assert json.loads((repo / "cloudsync-out" / stack / "policy.sarif").read_text())["runs"]
         for row in json.loads(listed["matrix"])["include"]:
             shard = {**values, "matrix.stack": row["stack"], "matrix.target": row["target"]}
-            planned = run_job("cloudsync-plan.yml", "plan", repo, shard, env, check=False)
+            planned = run_job("cloudsync-plan.yml", "plan", repo, shard, {**env, **github}, check=False)
             assert planned["exitcode"] == ("1" if row["target"] == "d" else "2"), planned
             artifacts.append(_expand(step_named("cloudsync-plan.yml", "plan", "save the plan")["with"]["name"], shard))
         compose = step_named("cloudsync-plan.yml", "comment", "compose the comment")
@@ -248,7 +248,14 @@ def test_two_stacks_two_targets_each_get_a_comment_per_stack(tmp_path: Path, wri
     failed = platform[platform.index("target `d`"):]
     assert failed.startswith("target `d`: **error**") and "### Plan error: `platform`" in failed
     assert "d.db" in failed
-    assert "https://github.example/acme/infra/actions/runs/4242" in platform and "`0123456789ab`" in platform
+    # The commit and the run are linked once per comment, at its top, not again in each target's section
+    # (the shards ran with the runner's GITHUB_* variables, as on GitHub).
+    for comment in (payments, platform):
+        header = comment.split("\n### ", 1)[0]
+        assert header.count("](https://github.example/acme/infra/actions/runs/4242)") == 1, header
+        assert comment.count("](https://github.example/acme/infra/actions/runs/4242)") == 1, comment
+        assert comment.count("](https://github.example/acme/infra/commit/0123456789abcdef0123)") == 1, comment
+        assert "[`0123456789ab`]" in header and "[workflow run 4242]" in header
     assert files_containing(repo, canary) == []
 
 

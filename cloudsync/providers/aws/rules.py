@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from cloudsync.config.booleans import Flag
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.quotas import AwsQuotas
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
@@ -30,7 +31,7 @@ class AwsTarget(TargetModel):
                                    "account's aws/secretsmanager key)")
     recovery_window_days: int = Field(30, ge=7, le=30, description="days a deleted secret stays recoverable (7-30)")
     replica_regions: list[str] = Field(default_factory=list, description="regions new secrets are replicated to")
-    access_scan: bool = Field(
+    access_scan: Flag = Field(
         default=True,
         description="find every principal that can read each secret: identity policies through one paginated "
                     "iam:GetAccountAuthorizationDetails per plan, besides the secrets' resource policies; false "

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from cloudsync.config.booleans import Flag
 from cloudsync.providers.quotas import AzureQuotas
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
 
@@ -33,7 +34,7 @@ class AzureTarget(TargetModel):
     arm_endpoint: str | None = Field(None, description="Resource Manager endpoint override, for every ARM call "
                                                        "(role assignments, role definitions, the vault resource)")
     authority_endpoint: str | None = Field(None, description="token authority override")
-    access_scan: bool = Field(True, description="read who can read each secret through the vault, its resource group, "
+    access_scan: Flag = Field(True, description="read who can read each secret through the vault, its resource group, "
                                                 "subscription, management groups or access policies; false: readers "
                                                 "are reported incomplete")
     quotas: AzureQuotas = Field(default_factory=AzureQuotas,

@@ -66,9 +66,10 @@ METHODS: Mapping[str, Method] = {
                            "delete secrets no longer declared; release the apply lock"),
     "AddSecretVersion": Method("secretmanager.versions.add", Quota.WRITE, "write a value"),
     "ListSecretVersions": Method("secretmanager.versions.list", Quota.READ,
-                                 "find enabled versions beyond keep_versions; `cloudsync access --versions`"),
+                                 "the state and etag of cloudsync's versions beyond keep_versions; "
+                                 "`cloudsync access --versions`"),
     "DisableSecretVersion": Method("secretmanager.versions.disable", Quota.WRITE,
-                                   "disable versions beyond keep_versions, and superseded versions once their "
+                                   "disable cloudsync's own versions beyond keep_versions, and superseded versions once their "
                                    "grace period ends (never destroyed)"),
     "SetIamPolicy": Method("secretmanager.secrets.setIamPolicy", Quota.WRITE,
                            "grant and revoke roles/secretmanager.secretAccessor"),

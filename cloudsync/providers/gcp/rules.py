@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
+from cloudsync.config.booleans import Flag, bool_tag, no_coerced_bool
 from cloudsync.config.fields import Strict
 from cloudsync.providers.base import is_loopback
 from cloudsync.providers.rules import EndpointRefused, ProviderRules, RemoteNames, TargetModel, id_field
@@ -35,7 +36,9 @@ AncestorName = Annotated[str, Field(pattern=r"^(folders|organizations)/[0-9]{1,2
 class GcpAccessScan(Strict):
     """What the effective-access scan reads besides the secrets' and the project's IAM policies."""
 
-    ancestors: bool | Annotated[list[AncestorName], Field(max_length=MAX_ANCESTORS)] = Field(
+    ancestors: Annotated[Annotated[bool, Tag("bool")]
+                         | Annotated[list[AncestorName], Field(max_length=MAX_ANCESTORS), Tag("other")],
+                         Discriminator(bool_tag), no_coerced_bool(" or a list of folders/N, organizations/N")] = Field(
         False,
         description="also the IAM policies of the project's folders and organization: true finds them "
                     "(GetProject, GetFolder); a list (folders/N, organizations/N) names them")
@@ -50,13 +53,14 @@ class GcpTarget(TargetModel):
     endpoint: str | None = Field(
         None, description="host:port of every service cloudsync calls for this target; insecure gRPC only for loopback")
     endpoints: GcpEndpoints | None = Field(None, description="per-service endpoints overriding `endpoint`")
-    access_scan: bool | GcpAccessScan = Field(
+    access_scan: Annotated[Annotated[bool, Tag("bool")] | Annotated[GcpAccessScan, Tag("other")],
+                           Discriminator(bool_tag), no_coerced_bool(" or {ancestors: ...}")] = Field(
         True, description="read who can read each secret through project (and folder, organization) IAM "
                           "policies; false where cloudsync's identity may not read IAM (readers then unknown)")
     replication: list[str] = Field(
         default_factory=list, description="user-managed replica locations; empty means automatic"
     )
-    inventory: bool = Field(
+    inventory: Flag = Field(
         True, description="find out-of-band grants and versions through Cloud Asset Inventory in a few paged calls, "
                           "reading directly only what it flags; false reads every owned secret's IAM policy and "
                           "latest version directly (two calls per secret; see docs/providers/gcp.md)")

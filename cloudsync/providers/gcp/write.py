@@ -58,6 +58,7 @@ from cloudsync.providers.gcp.mapping import (
     version_number,
 )
 from cloudsync.providers.gcp.payload import crc32c
+from cloudsync.providers.gcp.pruning import VERSIONS_KEY, encode, plan_pruning, written_by_cloudsync
 from cloudsync.providers.gcp.read import Gone, fetch_latest, fetch_policy
 from cloudsync.providers.gcp.rules import GcpTarget
 from cloudsync.values.secret import SecretValue
@@ -90,7 +91,8 @@ class _Progress:
     written: datetime | None = None  # the value record's written_at, fixed once so retries agree
     metadata_done: bool = False
     access_done: bool = False
-    pruned: bool = False
+    kept: frozenset[int] | None = None  # cloudsync's versions the record keeps naming after this write
+    to_disable: list[tuple[int, str]] | None = None  # (number, etag) of cloudsync's enabled versions beyond keep
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,13 @@ class Writer:
             if progress.version is None:
                 progress.version = self._written_before(name, request) or self._add_version(name, request.value)
             record = replace(record or ValueRecord(), version=str(progress.version), written_at=progress.written)
+            if progress.to_disable is None:
+                # A new secret has no earlier versions of cloudsync's (its labels presume version 1).
+                fresh = creating or progress.created
+                progress.kept, progress.to_disable = self._plan_pruning(name, progress.snap, progress.version,
+                                                                        record, fresh=fresh)
         if not progress.metadata_done:
-            progress.snap = self._update_metadata(name, request.stack, state, progress.snap, record)
+            progress.snap = self._update_metadata(name, request.stack, state, progress.snap, record, progress.kept)
             progress.metadata_done = True
         if state.readers is not None and not progress.access_done and (
                 progress.created or creating or Reason.ACCESS in request.reasons):
@@ -224,9 +231,9 @@ class Writer:
                 # Every reader is revoked now: drop the label that makes plans read this policy directly.
                 progress.snap = self._update_metadata(name, request.stack, state, replace(progress.snap, policy=None),
                                                       record)
-        if progress.version is not None and not progress.pruned:
-            self._prune(name, progress.version)
-            progress.pruned = True
+        if progress.to_disable:
+            self._disable_old(name, progress.to_disable)
+            progress.to_disable = []
         with self._lock:
             self._progress.pop(request.token, None)
         return record if request.value is not None else None
@@ -247,10 +254,12 @@ class Writer:
         """Create the secret with its metadata and the record of its first version; a retried create finds ours."""
         state = request.state
         granted = {GRANTED_LABEL: GRANTED} if state.readers else {}
+        annotations = {DESCRIPTION_KEY: state.description} if state.description else {}
+        if record is not None:
+            annotations[VERSIONS_KEY] = encode([1])  # the record of version 1, like the labels' (see _write)
         secret = secretmanager.Secret(
             labels={**state.labels, **encode_meta(request.stack, state, record), **granted},
-            annotations={DESCRIPTION_KEY: state.description} if state.description else {},
-            replication=replication_for(self.config))
+            annotations=annotations, replication=replication_for(self.config))
         if state.expires_at is not None:
             secret.expire_time = state.expires_at
         create = secretmanager.CreateSecretRequest(parent=self.parent, secret_id=request.name, secret=secret)
@@ -308,21 +317,27 @@ class Writer:
             raise
         return version_number(version.name)
 
-    def _desired(self, stack: str, state: SecretState, snap: Snapshot, record: ValueRecord | None) -> _Fields:
+    def _desired(self, stack: str, state: SecretState, snap: Snapshot, record: ValueRecord | None,
+                 kept: frozenset[int] | None) -> _Fields:
         annotations = dict(snap.annotations)
         if state.description:
             annotations[DESCRIPTION_KEY] = state.description
         else:
             annotations.pop(DESCRIPTION_KEY, None)
+        if kept is not None:
+            annotations[VERSIONS_KEY] = encode(kept)
         labels = {**state.labels, **encode_meta(stack, state, record)}
         if state.readers or (snap.policy is not None and snap.policy.readers):
             labels[GRANTED_LABEL] = GRANTED  # readers now, or ones about to be revoked: see GRANTED_LABEL
         return _Fields(labels, annotations, _seconds(state.expires_at))
 
     def _update_metadata(self, name: str, stack: str, state: SecretState, snap: Snapshot,
-                         record: ValueRecord | None) -> Snapshot:
-        """One UpdateSecret with a mask of exactly the fields that differ, under the read etag."""
-        want = self._desired(stack, state, snap, record)
+                         record: ValueRecord | None, kept: frozenset[int] | None = None) -> Snapshot:
+        """One UpdateSecret with a mask of exactly the fields that differ, under the read etag.
+
+        ``kept``, after a value write: the versions of cloudsync's that the record names from now on.
+        """
+        want = self._desired(stack, state, snap, record, kept)
         have = _Fields.of(snap)
         mask = [path for path, a, b in (("labels", want.labels, have.labels),
                                         ("annotations", want.annotations, have.annotations),
@@ -394,24 +409,38 @@ class Writer:
             raise ProviderError(f"secret {secret_id(name)} no longer exists in the target; plan again",
                                 code="NOT_FOUND") from None
 
-    def _prune(self, name: str, written: int) -> None:
-        """Disable enabled versions older than the newest ``keep_versions`` (up to ours); never destroy."""
-        keep = int(self.config.keep_versions)
-        if written <= keep:
-            return  # versions are numbered from 1: there cannot be more than `keep` up to ours
-        enabled: list[tuple[int, str]] = []
+    def _plan_pruning(self, name: str, snap: Snapshot, written: int, record: ValueRecord,
+                      *, fresh: bool) -> tuple[frozenset[int], list[tuple[int, str]]]:
+        """The versions of cloudsync's to keep naming, and those beyond ``keep_versions`` to disable.
+
+        Only versions cloudsync's own records name count or are disabled (see pruning.py);
+        never the one just written, never one awaiting its retirement. The versions are listed
+        only when some of cloudsync's fall beyond ``keep_versions``; the ones to disable stay
+        on the record until a later write sees them disabled, so an apply that stops halfway
+        never forgets a version it still has to disable.
+        """
+        ours = frozenset() if fresh else written_by_cloudsync(snap.labels, snap.annotations)
+        pruning = plan_pruning(ours, written, int(self.config.keep_versions),
+                               record.retire.version if record.retire else None)
+        if not pruning.beyond:
+            return pruning.kept, []
+        enabled: dict[int, str] = {}
         token = ""
         while True:
             request = secretmanager.ListSecretVersionsRequest(parent=name, page_size=1000, page_token=token)
             page = self.caller("ListSecretVersions", self.client.list_secret_versions, request, resource=name)
             for version in page.versions:
-                number = version_number(version.name)
-                if version.state == secretmanager.SecretVersion.State.ENABLED and number <= written:
-                    enabled.append((number, version.etag))
+                if version.state == secretmanager.SecretVersion.State.ENABLED:
+                    enabled[version_number(version.name)] = version.etag
             token = page.next_page_token
             if not token:
                 break
-        for number, etag in sorted(enabled, reverse=True)[keep:]:
+        to_disable = [(number, enabled[number]) for number in pruning.beyond if number in enabled]
+        return pruning.kept | {number for number, _ in to_disable}, to_disable
+
+    def _disable_old(self, name: str, versions: list[tuple[int, str]]) -> None:
+        """DisableSecretVersion under the etag listed; never destroy."""
+        for number, etag in versions:
             request = secretmanager.DisableSecretVersionRequest(name=f"{name}/versions/{number}", etag=etag)
             try:
                 self.caller("DisableSecretVersion", self.client.disable_secret_version, request, resource=name)

@@ -63,7 +63,8 @@ def test_first_apply_creates_everything_and_the_next_plan_is_empty(
         "env": "prod", "managed-by": "cloudsync", "cloudsync-stack": "payments", "cloudsync-version": "1",
         "cloudsync-kid": db.labels["cloudsync-kid"], "cloudsync-fp": "x", "cloudsync-written": "x",
         "cloudsync-readers": "granted"}
-    assert dict(db.annotations) == {"description": "Postgres password of the payments API"}
+    assert dict(db.annotations) == {"description": "Postgres password of the payments API",
+                                    "cloudsync-versions": "1"}  # the versions cloudsync wrote
     assert "automatic" in db.replication
     assert abs(db.expire_time - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=2)
     assert sm.access_secret_version(name=f"{DB}/versions/latest").payload.data == canary.encode()
