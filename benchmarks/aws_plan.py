@@ -1,13 +1,16 @@
 """What a plan of an unchanged AWS stack costs: wall time and API calls by operation.
 
-Starts a moto server on 127.0.0.1, applies a stack of N secrets with cloudsync (quota
-pacing lifted, to seed quickly), then plans the unchanged stack with each access_drift
-mode, unpaced. Secrets Manager calls are counted with botocore's ``before-call`` event hook
-(the access scan's one IAM call per 1,000 principals or so is not among them) and compared
-with a per-secret refresh (~3 calls per secret: DescribeSecret, GetSecretValue,
-GetResourcePolicy, as Terraform's provider does).
+Starts the tests' moto server on 127.0.0.1 (with its CloudTrail event history, which
+journals every Secrets Manager write it serves, the seeding apply's included), applies a
+stack of N secrets with cloudsync (quota pacing lifted, to seed quickly), then plans the
+unchanged stack with each access_drift mode, unpaced. Secrets Manager and CloudTrail calls
+are counted with botocore's ``before-call`` event hook (the access scan's one IAM call per
+1,000 principals or so is not among them) and compared with a per-secret refresh (~3 calls
+per secret: DescribeSecret, GetSecretValue, GetResourcePolicy, as Terraform's provider does).
 
-    .venv/bin/python benchmarks/aws_plan.py [--sizes 1000,10000] [--modes all,changed,declared]
+    .venv/bin/python benchmarks/aws_plan.py [--sizes 1000,10000] [--modes default,all,declared]
+
+``default`` is the target without ``access_drift`` (``changed``: CloudTrail's event history).
 
 Per N and access_drift mode it prints the calls, the issue's goal (ceil(N/100) + k + 10), the
 time at cloudsync's pace of the published quotas (95 %; the slowest family sets it), and the
@@ -17,11 +20,10 @@ Terraform model: three calls per secret, the GetResourcePolicy ones alone 50/s.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
+import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.server import ThreadedMotoServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fakes live in the repository
 
 from cloudsync.apply import apply_plan
 from cloudsync.config.loader import load_stack
@@ -38,6 +40,7 @@ from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.actions import ACTIONS, QUOTAS, Bucket
 from cloudsync.providers.base import RateLimits
 from cloudsync.ratelimit import DEFAULT_HEADROOM
+from tests.fakes import moto_server
 
 READERS_EVERY = 10  # one secret in ten declares a reader
 REFRESH_CALLS_PER_SECRET = 3
@@ -54,19 +57,8 @@ class PlanFigures:
 
 
 def start_moto() -> str:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    # moto's backends are not thread-safe: serve one request at a time (as tests/fakes does).
-    app, lock = server._server.app, threading.Lock()  # type: ignore[union-attr]
-
-    def serialised(environ: Any, start_response: Any) -> Any:
-        with lock:
-            return list(app(environ, start_response))
-
-    server._server.app = serialised  # type: ignore[union-attr]
-    host, port = server.get_host_and_port()
-    return f"http://{host}:{port}"
+    """moto, one request at a time, with CloudTrail's event history (tests/fakes/cloudtrail.py)."""
+    return moto_server.start_moto().url
 
 
 def reset(url: str) -> None:
@@ -74,12 +66,12 @@ def reset(url: str) -> None:
         response.read()
 
 
-def write_stack(root: Path, url: str, size: int, access_drift: str = "all") -> None:
+def write_stack(root: Path, url: str, size: int, access_drift: str = "default") -> None:
     root.mkdir(parents=True, exist_ok=True)
+    mode = "" if access_drift == "default" else f", access_drift: {access_drift}"
     (root / "cloudsync.yaml").write_text(
         "version: 1\nstack: bench\n"
-        f"targets:\n  aws-bench: {{provider: aws, region: us-east-1, endpoint: \"{url}\", "
-        f"access_drift: {access_drift}}}\n"
+        f"targets:\n  aws-bench: {{provider: aws, region: us-east-1, endpoint: \"{url}\"{mode}}}\n"
         "principals:\n  app: {aws: \"arn:aws:iam::123456789012:role/app\"}\n"
         "defaults:\n  labels: {team: bench}\n")
     lines = ["secrets:"]
@@ -124,6 +116,9 @@ def plan_once(root: Path, *, paced: bool) -> PlanFigures:
             target = next(iter(stack.config.targets))
             provider = session.provider(target)
             provider.client.meta.events.register("before-call.secrets-manager", count)  # type: ignore[attr-defined]
+            trail = getattr(provider, "trail", None)
+            if trail is not None:
+                trail.meta.events.register("before-call.cloudtrail", count)
             started = time.perf_counter()
             run = build_plan(session, [target])
             seconds = time.perf_counter() - started
@@ -148,7 +143,7 @@ def goal(size: int) -> int:
     return math.ceil(size / 100) + size // READERS_EVERY + 10
 
 
-def rows(sizes: tuple[int, ...] = (1_000, 10_000), modes: tuple[str, ...] = ("all", "changed", "declared"),
+def rows(sizes: tuple[int, ...] = (1_000, 10_000), modes: tuple[str, ...] = ("default", "all", "declared"),
          ) -> list[dict[str, Any]]:
     """One row per (N, access_drift mode): calls by operation of a plan of N unchanged secrets
     (k = N/10 declaring readers), the goal, the Terraform per-secret refresh model, and the time
@@ -163,7 +158,7 @@ def rows(sizes: tuple[int, ...] = (1_000, 10_000), modes: tuple[str, ...] = ("al
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "stack"
             os.environ["CLOUDSYNC_AUDIT_LOG"] = str(Path(tmp) / "audit.jsonl")
-            write_stack(root, url, size, "changed")  # seeded once; the sync marks serve the changed mode
+            write_stack(root, url, size)  # seeded once with the default: its sync marks serve it
             seed(root)
             for mode in modes:
                 write_stack(root, url, size, mode)
@@ -183,7 +178,8 @@ def rows(sizes: tuple[int, ...] = (1_000, 10_000), modes: tuple[str, ...] = ("al
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated stack sizes")
-    parser.add_argument("--modes", default="all,changed,declared", help="access_drift modes to plan with")
+    parser.add_argument("--modes", default="default,all,declared",
+                        help="access_drift modes to plan with (default: the target without the key)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s)
     modes = tuple(m for m in args.modes.split(",") if m)

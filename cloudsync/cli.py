@@ -148,6 +148,15 @@ PolicyDirs = Annotated[list[Path] | None, typer.Option("--policy-dir", help="ext
 Replace = Annotated[list[str] | None, typer.Option(
     "--replace", metavar="SECRET", help="plan a new value for this generated secret in every target it is in: "
     "a name, an address (target:secret) or a glob (repeatable)")]
+class Refresh(enum.StrEnum):
+    auto = "auto"
+    full = "full"
+
+
+RefreshMode = Annotated[Refresh, typer.Option(
+    "--refresh", help="auto: read access through each cloud's bulk index or change feed where it has one "
+    "(AWS CloudTrail, GCP Cloud Asset Inventory); full: read every owned secret's access directly, "
+    "e.g. for a scheduled full check")]
 Grace = Annotated[str | None, typer.Option(
     "--grace", metavar="DURATION", help="with --replace: how long the replaced value stays usable "
     "(0: retire it at once, for a confirmed leak)")]
@@ -247,6 +256,7 @@ def plan(
     policy_dir: PolicyDirs = None,
     replace: Replace = None,
     grace: Grace = None,
+    refresh: RefreshMode = Refresh.auto,
 ) -> None:
     """Show what apply would change (never a value), with the policy violations."""
     from cloudsync.access.collect import inherited_drift
@@ -256,7 +266,7 @@ def plan(
     try:
         stack = _load(directory)
         targets = select_targets(stack, target)
-        with open_session(stack) as session:
+        with open_session(stack, full_refresh=refresh is Refresh.full) as session:
             run = build_plan(session, targets, metadata_only=metadata_only, **_replacing(replace, grace))
         policy = _policy(stack, run, policy_dir)
         broad, unknown = inherited_drift(stack, run, today=run.plan.created_at.date())
@@ -536,6 +546,7 @@ def drift(
     directory: StackDir = Path("."),
     target: Targets = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
+    refresh: RefreshMode = Refresh.auto,
 ) -> None:
     """Report drift, read-only and without values: exit 0 none, 2 drift, 1 error."""
     from datetime import UTC, datetime
@@ -548,7 +559,7 @@ def drift(
     stack = None
     try:
         stack = _load(directory)
-        with open_session(stack) as session:
+        with open_session(stack, full_refresh=refresh is Refresh.full) as session:
             run = build_plan(session, select_targets(stack, target), metadata_only=True)
         declared = {(w.target, w.remote_name) for w in run.desired}
         inherited, unknown = inherited_drift(stack, run, today=datetime.now(UTC).date())

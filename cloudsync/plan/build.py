@@ -64,8 +64,9 @@ def provider_diagnostic(target: str, exc: ProviderError, doing: str, where: str 
 class Session:
     """The providers of one run, opened on first use and closed together."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, *, full_refresh: bool = False) -> None:
         self.stack = stack
+        self.full_refresh = full_refresh  # --refresh full
         self._providers: dict[str, Provider[object]] = {}
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
@@ -130,7 +131,8 @@ class Session:
             if target not in self._providers:
                 config = self.stack.config.targets[target]
                 cls = provider_class(config.provider)
-                context = ProviderContext(stack=self.stack.name, root=self.stack.root)
+                context = ProviderContext(stack=self.stack.name, root=self.stack.root,
+                                          full_refresh=self.full_refresh)
                 try:
                     self._providers[target] = cls(target, config, context)
                 except ProviderError as exc:
@@ -240,8 +242,8 @@ class Session:
 
 
 @contextmanager
-def open_session(stack: Stack) -> Iterator[Session]:
-    session = Session(stack)
+def open_session(stack: Stack, *, full_refresh: bool = False) -> Iterator[Session]:
+    session = Session(stack, full_refresh=full_refresh)
     try:
         yield session
     finally:

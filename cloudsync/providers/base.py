@@ -423,10 +423,12 @@ def check_ownership(request: WriteRequest) -> None:
 
 @dataclass
 class ProviderContext:
-    """What a provider knows about the run: the stack, its folder."""
+    """What a provider knows about the run: the stack, its folder, and whether to skip shortcuts."""
 
     stack: str
     root: Path
+    # ``--refresh full``: read every secret's access directly, not through an index or event feed.
+    full_refresh: bool = False
 
 
 class Writes(Protocol):

@@ -128,6 +128,7 @@ def main() -> None:
     from tests.fakes.moto_server import start_moto
 
     moto = start_moto()
+    moto.trail.authorize_upstream = True  # cloudtrail:LookupEvents is checked like any other action
     assert moto.server._server is not None
     moto.server._server.app = aws_json_errors(moto.server._server.app)
     print(moto.url, flush=True)

@@ -7,6 +7,8 @@ an AWS behaviour moto does not reproduce) for the first N calls, can rewrite Lis
 pages (AWS's listing is eventually consistent) or shrink them (``max_results``: AWS may
 return fewer than asked for), can forward a call and drop its answer (``lose``), and logs
 every operation it sees, so tests drive the real boto3 client through real failures.
+CloudTrail's event history (``LookupEvents``, which moto lacks) is served by the same server
+(:mod:`tests.fakes.cloudtrail`), from the Secrets Manager writes that reach moto.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.fakes.cloudtrail import EventHistory
 from tests.fakes.quota import QuotaBuckets
 
 ENV = {
@@ -49,9 +52,10 @@ AWS_FAMILIES = {
     "UpdateSecretVersionStage": "write", "ReplicateSecretToRegions": "write", "RemoveRegionsFromReplication": "write",
     "StopReplicationToReplica": "write", "RestoreSecret": "restore", "TagResource": "tag", "UntagResource": "tag",
     "CreateSecret": "create", "DeleteSecret": "delete",
+    "LookupEvents": "events",  # CloudTrail: 2 per second per account and region
 }
 AWS_QUOTAS = {"list": 100.0, "read": 10_000.0, "batch": 100.0, "policy": 50.0, "write": 50.0, "restore": 50.0,
-              "tag": 50.0, "create": 50.0, "delete": 50.0}
+              "tag": 50.0, "create": 50.0, "delete": 50.0, "events": 2.0}
 
 
 @dataclass
@@ -60,6 +64,7 @@ class MotoServer:
 
     server: ThreadedMotoServer
     url: str
+    trail: EventHistory  # CloudTrail's event history of this server (reset with it)
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
@@ -85,9 +90,10 @@ def start_moto() -> MotoServer:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     assert server._server is not None
-    server._server.app = serialised(server._server.app)  # the handler reads server.app per request
+    trail = EventHistory(server._server.app)
+    server._server.app = serialised(trail)  # the handler reads server.app per request
     host, port = server.get_host_and_port()
-    return MotoServer(server, f"http://{host}:{port}")
+    return MotoServer(server, f"http://{host}:{port}", trail)
 
 
 @pytest.fixture(scope="session")

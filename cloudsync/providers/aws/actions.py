@@ -41,6 +41,7 @@ class Bucket(StrEnum):
     CREATE = "create"
     DELETE = "delete"
     RESTORE = "restore"
+    EVENTS = "events"  # CloudTrail's LookupEvents (the policy-change feed), not Secrets Manager
 
 
 # Requests per second AWS accepts per family (the Secrets Manager quotas page, "Combined rate
@@ -48,7 +49,9 @@ class Bucket(StrEnum):
 # in the lower of their buckets (10,000/s); the resource-policy
 # calls (Get/Put/Delete/ValidateResourcePolicy) share 50/s; PutSecretValue, UpdateSecret and
 # the replication calls share 50/s; RestoreSecret, TagResource+UntagResource, CreateSecret
-# and DeleteSecret have 50/s each. BatchGetSecretValue has a family of its own, 100/s.
+# and DeleteSecret have 50/s each. BatchGetSecretValue has a family of its own, 100/s. CloudTrail's
+# LookupEvents: 2/s per account and region (its API reference: "limited to two per second, per
+# account, per Region").
 QUOTAS: Mapping[Bucket, float] = {
     Bucket.LIST: 100,
     Bucket.DESCRIBE: 10_000,
@@ -59,8 +62,11 @@ QUOTAS: Mapping[Bucket, float] = {
     Bucket.CREATE: 50,
     Bucket.DELETE: 50,
     Bucket.RESTORE: 50,
+    Bucket.EVENTS: 2,
 }
 READ_BUCKETS = frozenset({Bucket.LIST, Bucket.DESCRIBE, Bucket.BATCH})
+# Not Secrets Manager's: a target's ``quotas:`` overrides never apply to it.
+FOREIGN_BUCKETS = frozenset({Bucket.EVENTS})
 # Every family a plan's apply writes through (GetResourcePolicy shares the policy family).
 WRITE_BUCKETS = frozenset(QUOTAS) - READ_BUCKETS
 
@@ -74,10 +80,11 @@ class ApiAction:
     used_by: frozenset[Operation]
     scope: Scope
     why: str
+    service: str = "secretsmanager"
 
     @property
     def iam_action(self) -> str:
-        return f"secretsmanager:{self.operation}"
+        return f"{self.service}:{self.operation}"
 
 
 _READ = frozenset(Operation)  # every operation reads the target's metadata
@@ -89,8 +96,11 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
     ApiAction("DescribeSecret", Bucket.DESCRIBE, _READ, Scope.ANY,
               "confirm creates and deletes that the eventually consistent list suggests"),
     ApiAction("GetResourcePolicy", Bucket.POLICY, _READ, Scope.ANY, "read the readers of a secret"),
-    # Only the explicit audit lists versions: no plan, drift or apply needs it (docs/providers/aws.md).
-    ApiAction("ListSecretVersionIds", Bucket.DESCRIBE, frozenset(), Scope.OWNED,
+    ApiAction("LookupEvents", Bucket.EVENTS, _READ, Scope.ACCOUNT,
+              "access_drift: changed: which secrets' resource policies changed (CloudTrail event history)",
+              service="cloudtrail"),
+    # `cloudsync access --versions` runs with the plan-metadata role (no plan, drift or apply calls it).
+    ApiAction("ListSecretVersionIds", Bucket.DESCRIBE, _READ, Scope.OWNED,
               "`cloudsync access --versions`: the versions still enabled (never in a plan)"),
     ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
               "the stack's fingerprint key and values copied between targets"),
@@ -120,10 +130,15 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
 SCAN_ACTION = "iam:GetAccountAuthorizationDetails"
 
 
-def permissions_by_operation(*, access_scan: bool = True) -> dict[Operation, list[str]]:
+def _needed(action: ApiAction, operation: Operation, events: bool) -> bool:
+    """Whether ``operation`` calls ``action`` (the event feed only under ``access_drift: changed``)."""
+    return operation in action.used_by and (events or action.bucket is not Bucket.EVENTS)
+
+
+def permissions_by_operation(*, access_scan: bool = True, events: bool = True) -> dict[Operation, list[str]]:
     """The IAM actions each cloudsync operation needs, in table order."""
     scan = [SCAN_ACTION] if access_scan else []
-    return {op: [*(a.iam_action for a in ACTIONS.values() if op in a.used_by), *scan] for op in Operation}
+    return {op: [*(a.iam_action for a in ACTIONS.values() if _needed(a, op, events)), *scan] for op in Operation}
 
 
 def _secret_arn(region: str) -> str:
@@ -131,13 +146,15 @@ def _secret_arn(region: str) -> str:
 
 
 def policy_document(operation: Operation, *, stack: str, region: str, replica_regions: Sequence[str] = (),
-                    kms_key_id: str | None = None, access_scan: bool = True) -> dict[str, Any]:
+                    kms_key_id: str | None = None, access_scan: bool = True, events: bool = True) -> dict[str, Any]:
     """A least-privilege IAM policy for cloudsync's own identity doing ``operation``."""
     regions = [region, *replica_regions] if operation is Operation.APPLY else [region]
     by_scope: dict[Scope, list[str]] = {}
+    feed: list[str] = []
     for action in ACTIONS.values():
-        if operation in action.used_by:
-            by_scope.setdefault(action.scope, []).append(action.iam_action)
+        if _needed(action, operation, events):
+            (feed if action.service != "secretsmanager" else by_scope.setdefault(action.scope, [])).append(
+                action.iam_action)
     owned = {"StringEquals": {f"secretsmanager:ResourceTag/{OWNER_LABEL}": OWNER_VALUE,
                               f"secretsmanager:ResourceTag/{STACK_LABEL}": stack}}
     resources = [_secret_arn(r) for r in regions]
@@ -145,6 +162,9 @@ def policy_document(operation: Operation, *, stack: str, region: str, replica_re
     if Scope.ACCOUNT in by_scope:
         statements.append({"Sid": "ListSecrets", "Effect": "Allow", "Action": by_scope[Scope.ACCOUNT],
                            "Resource": "*"})
+    if feed:
+        # CloudTrail's event history has no resource-level permissions either.
+        statements.append({"Sid": "LookupPolicyChanges", "Effect": "Allow", "Action": feed, "Resource": "*"})
     if Scope.ANY in by_scope:
         statements.append({"Sid": "ReadMetadata", "Effect": "Allow", "Action": by_scope[Scope.ANY],
                            "Resource": resources})
@@ -178,6 +198,7 @@ def render_policy(config: Any, stack: str) -> str:
     """``cloudsync permissions`` output: one IAM policy per operation, plus notes."""
     kms = getattr(config, "kms_key_id", None)
     scan = bool(getattr(config, "access_scan", True))
+    events = getattr(config, "access_drift", "changed") == "changed"
     replicas = list(getattr(config, "replica_regions", []) or [])
     notes = [
         "plan-metadata serves `plan --metadata-only` and `drift`: it reads no value.",
@@ -188,6 +209,10 @@ def render_policy(config: Any, stack: str) -> str:
         f"{SCAN_ACTION} finds every principal that can read a secret through identity policies; set "
         "access_scan: false on the target where cloudsync may not read IAM (readers then show as unknown)."
         if scan else "access_scan is false: readers through identity policies are not scanned (shown as unknown).",
+        "cloudtrail:LookupEvents (access_drift: changed, the default) finds resource-policy changes in CloudTrail's "
+        "event history; without it a plan still works, reading every owned secret's policy instead."
+        if events else "access_drift is not changed: CloudTrail's event history is not read.",
+        "secretsmanager:ListSecretVersionIds serves `cloudsync access --versions` (plan-metadata role).",
     ]
     if kms and not kms.startswith("arn:"):
         notes.append(f"kms_key_id {kms!r} is not an ARN: replace the KMS statement's '*' with the key's ARN.")
@@ -199,7 +224,8 @@ def render_policy(config: Any, stack: str) -> str:
         "stack": stack,
         "region": config.region,
         "policies": {op.value: policy_document(op, stack=stack, region=config.region, replica_regions=replicas,
-                                               kms_key_id=kms, access_scan=scan) for op in Operation},
+                                               kms_key_id=kms, access_scan=scan, events=events)
+                     for op in Operation},
         "notes": notes,
     }
     return json.dumps(document, indent=2)

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore import xform_name
 
-from cloudsync.providers.aws.actions import ACTIONS, QUOTAS, READ_BUCKETS, Bucket
+from cloudsync.providers.aws.actions import ACTIONS, FOREIGN_BUCKETS, QUOTAS, READ_BUCKETS, Bucket
 from cloudsync.providers.aws.errors import THROTTLING_CODES, map_error
 from cloudsync.providers.base import ProviderError
 from cloudsync.providers.quotas import AwsQuotas
@@ -35,8 +35,9 @@ _PACERS_LOCK = threading.Lock()
 
 
 def quotas_of(overrides: AwsQuotas) -> dict[Bucket, float]:
-    """The published quota of each family, with a target's overrides applied."""
-    return {bucket: (overrides.reads_per_second if bucket in READ_BUCKETS else overrides.writes_per_second) or rate
+    """The published quota of each family, with a target's overrides applied (Secrets Manager's only)."""
+    return {bucket: rate if bucket in FOREIGN_BUCKETS
+            else (overrides.reads_per_second if bucket in READ_BUCKETS else overrides.writes_per_second) or rate
             for bucket, rate in QUOTAS.items()}
 
 

@@ -149,3 +149,15 @@ def make_iam_client(target: str, config: AwsTarget, session: boto3.session.Sessi
         return session.client("iam", region_name=config.region, endpoint_url=endpoint, config=client_config())
     except BotoCoreError as exc:
         raise credentials_error(target, exc.__class__.__name__) from None
+
+
+def make_cloudtrail_client(target: str, config: AwsTarget, session: boto3.session.Session) -> Any:
+    """The CloudTrail client of the policy-change feed: the loopback emulator, else the regional endpoint.
+
+    A private Secrets Manager endpoint does not serve CloudTrail, so only an emulator's endpoint is reused.
+    """
+    endpoint = config.endpoint if config.endpoint and is_loopback(urlsplit(config.endpoint).hostname or "") else None
+    try:
+        return session.client("cloudtrail", region_name=config.region, endpoint_url=endpoint, config=client_config())
+    except BotoCoreError as exc:
+        raise credentials_error(target, exc.__class__.__name__) from None

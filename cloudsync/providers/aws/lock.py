@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,8 +47,10 @@ def _epoch(moment: datetime) -> str:
 class AwsTargetLock(TargetLock):
     """``cloudsync-lock-<stack>`` in one account and region."""
 
-    def __init__(self, api: SecretsManagerApi, reader: StateReader, target: str, stack: str) -> None:
+    def __init__(self, api: SecretsManagerApi, reader: StateReader, target: str, stack: str,
+                 before_release: Callable[[], None] | None = None) -> None:
         self.api = api
+        self.before_release = before_release  # work that needs the lock still held (sync-mark bookkeeping)
         self.reader = reader
         self.target = target
         self.name = LOCK_PREFIX + stack
@@ -99,7 +101,11 @@ class AwsTargetLock(TargetLock):
 
     def release(self) -> None:
         if self.arn is not None:
-            self._delete(self.arn)
+            try:
+                if self.before_release is not None:
+                    self.before_release()
+            finally:
+                self._delete(self.arn)
             self.arn = None
 
     def holders(self, terms: LeaseTerms) -> list[Holder]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -10,8 +12,9 @@ from cloudsync.providers.access import AccessScan
 from cloudsync.providers.aws.access import scan_access, scanned_secret
 from cloudsync.providers.aws.actions import permissions_by_operation, render_policy
 from cloudsync.providers.aws.calls import SecretsManagerApi, pacer
-from cloudsync.providers.aws.client import make_client, make_iam_client, make_session
+from cloudsync.providers.aws.client import make_client, make_cloudtrail_client, make_iam_client, make_session
 from cloudsync.providers.aws.lock import AwsTargetLock
+from cloudsync.providers.aws.marks import stamp_marks
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import STAGE
 from cloudsync.providers.aws.rules import AwsTarget
@@ -29,6 +32,8 @@ from cloudsync.providers.base import (
 )
 from cloudsync.ratelimit import DEFAULT_HEADROOM
 from cloudsync.values.secret import SecretValue
+
+log = logging.getLogger("cloudsync")
 
 
 class AwsProvider(Provider[AwsTarget]):
@@ -49,9 +54,16 @@ class AwsProvider(Provider[AwsTarget]):
         buckets = pacer((config.endpoint, config.region, config.profile, config.role_arn), config.quotas,
                         self.quota_scale)
         self.api = SecretsManagerApi(target, self.client, buckets, self.api_calls)
+        self.trail: Any = None
+        events = None
+        if config.access_drift == "changed" and not context.full_refresh:
+            self.trail = make_cloudtrail_client(target, config, self.session)
+            events = SecretsManagerApi(target, self.trail, buckets, self.api_calls)
         self.reader = StateReader(self.api, config.region, list(config.replica_regions), self.limits.max_parallel,
-                                  config.access_drift, config.list_filter)
-        self.writer = Writer(self.api, self.reader, config)
+                                  config.access_drift, config.list_filter, events=events,
+                                  full=context.full_refresh)
+        self.writes = Writer(self.api, self.reader, config)
+        self.writer = self.writes
         self.values = ValueReader(self.api)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
@@ -66,7 +78,10 @@ class AwsProvider(Provider[AwsTarget]):
                    for name, entry in self.reader.last_entries.items() if name in live]
         if self.config.access_scan and self._iam is None:
             self._iam = make_iam_client(self.target, self.config, self.session)
-        return scan_access(self._iam if self.config.access_scan else None, scanned, counter=self.api_calls)
+        scan = scan_access(self._iam if self.config.access_scan else None, scanned, counter=self.api_calls)
+        if self.reader.notes:
+            scan = replace(scan, notes=tuple(dict.fromkeys((*scan.notes, *self.reader.notes))))
+        return scan
 
     def versions(self, name: str) -> Sequence[VersionInfo] | None:
         """ListSecretVersionIds (deprecated versions left out: no staging label reaches them)."""
@@ -91,8 +106,26 @@ class AwsProvider(Provider[AwsTarget]):
         return self.values.read_many(names)
 
     def target_lock(self) -> AwsTargetLock:
-        """The target's apply lock: a marker secret only one apply can create, held as a lease."""
-        return AwsTargetLock(self.api, self.reader, self.target, self.context.stack)
+        """The target's apply lock: a marker secret only one apply can create, held as a lease.
+
+        Before it is released, the apply stamps sync marks where its plan found a secret in sync
+        without one (:mod:`.marks`), so an estate from before the marks converges to cheap plans.
+        """
+        return AwsTargetLock(self.api, self.reader, self.target, self.context.stack, before_release=self._bookkeeping)
+
+    def _bookkeeping(self) -> None:
+        if self.config.access_drift != "changed":
+            return
+        try:
+            stamped = stamp_marks(self.api, self.reader, self.writes.written, self.context.stack, self.config.region,
+                                  self.limits.max_parallel)
+        except ProviderError as exc:  # bookkeeping only: the next apply tries again
+            log.warning("target %s: could not record sync marks (%s); plans keep reading those policies directly",
+                        self.target, exc.message)
+            return
+        if stamped:
+            log.info("target %s: recorded the sync mark of %d secret(s) whose resource policy the plan read "
+                     "and found without readers; later plans ask CloudTrail about them instead", self.target, stamped)
 
     @classmethod
     def permissions(cls) -> Mapping[Operation, Sequence[str]]:
@@ -105,5 +138,7 @@ class AwsProvider(Provider[AwsTarget]):
 
     def close(self) -> None:
         self.client.close()
+        if self.trail is not None:
+            self.trail.close()
         if self._iam is not None:
             self._iam.close()

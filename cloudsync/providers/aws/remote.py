@@ -35,9 +35,12 @@ PREVIOUS = "AWSPREVIOUS"
 EXPIRES_TAG = "cloudsync-expires"
 REPLICAS_TAG = "cloudsync-replicas"
 SYSTEM_TAG_PREFIX = "aws:"
-# With ``access_drift: changed``: AWS's time (epoch seconds) of cloudsync's last write to the
-# secret, written by the last call of each change; a LastChangedDate later than it (by more
-# than SYNC_SLACK) means someone else changed the secret since, and its policy is read.
+# With ``access_drift: changed`` (the default): AWS's time (epoch seconds) of cloudsync's last
+# write to the secret, written by the last call of each change; a LastChangedDate later than it
+# (by more than SYNC_SLACK) means someone else changed the secret since, and its policy is read.
+# ``<time>r``: cloudsync left readers on it (always read). ``<time>@<verified>``: a mark an apply
+# stamped on a secret whose policy its plan had read without readers at ``<verified>`` (events.py
+# checks CloudTrail from then on).
 SYNCED_TAG = "cloudsync-synced"
 # Covers the Date header's one-second resolution, latency and a retried final TagResource; an
 # out-of-band change inside this window after cloudsync's own write goes unseen until the next.
@@ -115,20 +118,40 @@ def _record(tags: Mapping[str, str], versions: Mapping[str, list[str]], current:
     return replace(record, version=version)
 
 
-def sync_mark(server_time: float, *, granted: bool) -> str:
-    """The SYNCED_TAG value: AWS's time of the write, and whether the policy left grants readers."""
-    return f"{int(server_time)}{GRANTED_SUFFIX if granted else ''}"
+def sync_mark(server_time: float, *, granted: bool, verified: float | None = None) -> str:
+    """The SYNCED_TAG value: AWS's time of the write, whether the policy left grants readers, and
+    (bookkeeping) when the policy was last read and found without readers."""
+    suffix = GRANTED_SUFFIX if granted else (f"@{int(verified)}" if verified is not None else "")
+    return f"{int(server_time)}{suffix}"
+
+
+@dataclass(frozen=True)
+class SyncMark:
+    written: int  # AWS's time of cloudsync's last write (compared with LastChangedDate)
+    granted: bool
+    verified: int  # since when CloudTrail events on this secret are not cloudsync's own
+
+
+def parse_mark(entry: Mapping[str, Any]) -> SyncMark | None:
+    """The secret's sync mark; None when it has none (or a malformed one: then it is read)."""
+    raw = tag_map(entry).get(SYNCED_TAG, "")
+    written, _, verified = raw.partition("@")
+    granted = written.endswith(GRANTED_SUFFIX)
+    written = written.removesuffix(GRANTED_SUFFIX)
+    if not written.isdigit() or (verified and (granted or not verified.isdigit())):
+        return None
+    return SyncMark(int(written), granted, int(verified) if verified else int(written))
 
 
 def policy_unverified(entry: Mapping[str, Any]) -> bool:
-    """Whether a plan must read this owned secret's policy under ``access_drift: changed``: AWS
-    says it changed after cloudsync last wrote it, cloudsync left readers on it (a declaration
-    that drops them must be compared), or there is no mark to tell (True when unknown)."""
-    mark = tag_map(entry).get(SYNCED_TAG, "")
+    """Whether a plan must read this owned secret's policy under ``access_drift: changed`` whatever
+    CloudTrail says: AWS says it changed after cloudsync last wrote it, cloudsync left readers on it
+    (a declaration that drops them must be compared), or there is no mark to tell (True when unknown)."""
+    mark = parse_mark(entry)
     changed = entry.get("LastChangedDate")
-    if not mark.isdigit() or not isinstance(changed, datetime):
+    if mark is None or mark.granted or not isinstance(changed, datetime):
         return True
-    return changed.timestamp() > int(mark) + SYNC_SLACK
+    return changed.timestamp() > mark.written + SYNC_SLACK
 
 
 def is_lock_marker(entry: Mapping[str, Any]) -> bool:

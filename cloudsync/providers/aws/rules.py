@@ -40,14 +40,13 @@ class AwsTarget(TargetModel):
         None, description="IAM endpoint for the access scan; default: the target's endpoint when it is a loopback "
                           "emulator, else AWS's global IAM endpoint")
     access_drift: Literal["all", "changed", "declared"] = Field(
-        default="all",
-        description="all: read every owned secret's resource policy, so any extra grant is seen (about one call "
-                    "per secret); changed: of secrets that declare readers, plus of those AWS reports changed "
-                    "(LastChangedDate) since cloudsync last wrote them (relies on a resource-policy change moving "
-                    "LastChangedDate, which AWS documents as 'modified in any way' but does not state for policies; "
-                    "see docs/providers/aws.md); declared: only of secrets that declare readers (a plan costs about "
-                    "N/100 list calls plus one per such secret; a grant added to a secret that declares none goes "
-                    "unseen)")
+        default="changed",
+        description="changed (default): read the resource policy of secrets that declare readers, and of others only "
+                    "where AWS shows a change since cloudsync last wrote them (a PutResourcePolicy in CloudTrail's "
+                    "event history, or LastChangedDate); a grant added out of band shows in the first plan after "
+                    "CloudTrail delivers its event (see docs/providers/aws.md); all: read every owned secret's "
+                    "resource policy (about one call per secret); declared: only of secrets that declare readers "
+                    "(a grant added to a secret that declares none goes unseen)")
     list_filter: Literal["none", "stack"] = Field(
         default="none",
         description="none: ListSecrets pages through every secret of the region; stack: only through secrets "

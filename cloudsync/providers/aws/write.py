@@ -11,8 +11,12 @@ what is left to do:
 4. Resource policy (readers), replica regions.
 5. Tags last: they hold the value's fingerprint, so a change that failed earlier still
    shows the old fingerprint and the next plan rewrites the value. With ``access_drift:
-   changed`` they also hold the sync mark (a create, whose tags came with CreateSecret,
-   writes it with one more TagResource), so the change's last write is the mark's.
+   changed`` (the default) they also hold the sync mark (a create, whose tags came with
+   CreateSecret, writes it with one more TagResource), so the change's last write is the mark's.
+   The mark also says since when CloudTrail's policy events on the secret are not cloudsync's
+   own: the start of a create, the time of the change's own policy write when it rewrote the
+   readers, else what was known before (a change that did not look at the policy vouches for
+   nothing new).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from cloudsync.providers.aws.remote import (
     SYSTEM_TAG_PREFIX,
     AwsFacts,
     desired_tags,
+    parse_mark,
     sync_mark,
     tag_list,
     to_remote,
@@ -93,14 +98,16 @@ class Writer:
         self.api = api
         self.reader = reader
         self.config = config
+        self.written: set[str] = set()  # names this writer wrote to (they carry fresh marks)
 
     # -- the four writes --------------------------------------------------------------
 
     def create(self, request: CreateRequest) -> ValueRecord | None:
         request = _stamped(request)
+        started = self.api.server_now()  # a grant added right after CreateSecret is not cloudsync's
         existing = self._create(request)
         if existing is None:
-            return self._sync(request, None, created=True, full=False)
+            return self._sync(request, None, created=True, full=False, started=started)
         return self._sync(request, existing, created=False, full=True)  # a retried create, or one the listing missed
 
     def update(self, request: UpdateRequest) -> ValueRecord | None:
@@ -196,32 +203,49 @@ class Writer:
     # -- the update path ---------------------------------------------------------------
 
     def _sync(self, request: StateRequest, before: RemoteSecret | None, *, created: bool,
-              full: bool) -> ValueRecord | None:
+              full: bool, started: float | None = None) -> ValueRecord | None:
         name, state = request.name, request.state
         record = request.record
+        self.written.add(name)
+        started = self.api.server_now() if started is None else started
+        rewritten: float | None = None
         if not created:
             self._update_secret(name, state, before, writing_value=request.value is not None)
         written: ValueRecord | None = None
         if request.value is not None and record is not None:
             written = record = replace(record, version=self._put_value(request, request.value))
         if state.readers is not None and (bool(state.readers) if created else full or Reason.ACCESS in request.reasons):
-            self._set_readers(name, state.readers, read_current=not created)
+            rewritten = self._set_readers(name, state.readers, read_current=not created)
+        verified = started if created else rewritten if rewritten is not None else self._verified(name, before)
         if not created:
             facts = facts_of(before, AwsFacts)
             if full or facts is None or set(facts.replicas) != set(self.config.replica_regions):
                 self._set_replicas(name, set(self.config.replica_regions))
             current_tags = dict(facts.tags) if facts is not None else self._tags(name)
             self._set_tags(name, {**desired_tags(request.stack, state, record, self.config.replica_regions),
-                                  **self._mark(state)}, current_tags)
-        elif mark := self._mark(state):
+                                  **self._mark(state, verified)}, current_tags)
+        elif mark := self._mark(state, verified):
             self.api.call("TagResource", name=name, SecretId=name, Tags=tag_list(mark))  # the change's last write
         return written
 
-    def _mark(self, state: SecretState) -> dict[str, str]:
+    def _mark(self, state: SecretState, verified: float) -> dict[str, str]:
         """With ``access_drift: changed``, the tag that says when cloudsync last wrote (see remote.SYNCED_TAG)."""
         if self.config.access_drift != "changed":
             return {}
-        return {SYNCED_TAG: sync_mark(self.api.server_now(), granted=bool(state.readers))}
+        written = self.api.server_now()
+        return {SYNCED_TAG: sync_mark(written, granted=bool(state.readers),
+                                      verified=None if int(verified) >= int(written) else verified)}
+
+    def _verified(self, name: str, before: RemoteSecret | None) -> float:
+        """Since when the policy is known to hold no grant cloudsync did not make, for a change
+        that did not rewrite it: when this apply's plan read it without readers, else the old
+        mark's, else never (0: the feed checks all it holds)."""
+        policy = self.reader.last_policies.get(name, "")
+        if name in self.reader.read_at and policy != "" and not parse_policy(policy).readers:
+            return self.reader.read_at[name]
+        facts = facts_of(before, AwsFacts)
+        mark = parse_mark({"Tags": tag_list(dict(facts.tags))}) if facts is not None else None
+        return float(mark.verified) if mark is not None and not mark.granted else 0.0
 
     def _update_secret(self, name: str, state: SecretState, before: RemoteSecret | None, *,
                        writing_value: bool) -> None:
@@ -251,8 +275,11 @@ class Writer:
                                      VersionStages=[CURRENT, STAGE], **value_payload(value))
         return str(response.get("VersionId") or token)
 
-    def _set_readers(self, name: str, readers: frozenset[str], *, read_current: bool) -> None:
+    def _set_readers(self, name: str, readers: frozenset[str], *, read_current: bool) -> float:
+        """Make the readers the declared ones; return AWS's time from which the policy is cloudsync's
+        (a put replaces the whole policy: a grant made before it is gone, its event explained)."""
         current: str | None = None
+        read_at = self.api.server_now()
         if read_current:
             response = self.api.call("GetResourcePolicy", name=name, idempotent=True, SecretId=name)
             current = response.get("ResourcePolicy") or None
@@ -260,10 +287,11 @@ class Writer:
         if wanted is None:
             if current is not None:
                 self.api.call("DeleteResourcePolicy", name=name, SecretId=name)
-            return
+            return read_at
         if current is not None and _normalised(current) == _normalised(wanted):
-            return
+            return read_at
         self.api.call("PutResourcePolicy", name=name, SecretId=name, ResourcePolicy=wanted, BlockPublicPolicy=True)
+        return self.api.server_now()  # the put's own Date: its CloudTrail event is no later (EVENT_SLACK)
 
     def _set_replicas(self, name: str, wanted: set[str]) -> None:
         found = self.reader.describe(name)

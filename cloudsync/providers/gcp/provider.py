@@ -73,7 +73,9 @@ class GcpProvider(Provider[GcpTarget]):
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         # Regional secrets are other asset types (not documented for the index): read directly.
-        index = self._index if self.config.inventory and not self.config.location else None
+        # --refresh full reads as inventory: false does.
+        index = (self._index if self.config.inventory and not self.config.location and not self.context.full_refresh
+                 else None)
         return read_secrets(self.client, self.caller, self.parent, query, self.limits.max_parallel, index)
 
     def _index(self) -> Indexed | None:

@@ -21,6 +21,7 @@ from tests.fakes.moto_iam import IamMoto
 from tests.fakes.moto_server import ENV, UNSET, FaultProxy, MotoServer
 
 REGION = "us-east-1"
+MOTO_ACCOUNT = "123456789012"  # moto's default account
 READER_A = "arn:aws:iam::123456789012:role/payments-api"
 READER_B = "arn:aws:iam::123456789012:role/billing-worker"
 
@@ -143,6 +144,24 @@ def engine(aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def changes(run: PlanRun) -> list[tuple[str, str, tuple[str, ...]]]:
     """The plan's real changes as (address, action, reasons)."""
     return [(c.address, c.action.value, tuple(r.value for r in c.reasons)) for c in run.plan.real_changes]
+
+
+def an_hour_ago(sm: Any, names: list[str]) -> None:
+    """Play that cloudsync wrote ``names`` an hour ago: sync marks (``<written>[r][@<verified>]``)
+    and LastChangedDate move back (moto's clock state, the one thing a test cannot wait for).
+    CloudTrail events stay where they are."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    from cloudsync.providers.aws.remote import SYNCED_TAG
+
+    for name in names:
+        mark = tags_of(sm, name)[SYNCED_TAG]
+        written, _, verified = mark.partition("@")
+        digits = written.rstrip("r")
+        moved = f"{int(digits) - 3600}{written[len(digits):]}" + (f"@{int(verified) - 3600}" if verified else "")
+        sm.tag_resource(SecretId=name, Tags=[{"Key": SYNCED_TAG, "Value": moved}])
+        secret = secretsmanager_backends[MOTO_ACCOUNT][REGION].secrets[name]
+        secret.last_changed_date = int(secret.last_changed_date) - 3600
 
 
 def tags_of(sm: Any, name: str) -> dict[str, str]:

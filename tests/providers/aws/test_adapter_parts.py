@@ -98,12 +98,29 @@ def test_every_call_in_the_code_is_in_the_action_table() -> None:
 def test_permissions_per_operation_are_least_privilege() -> None:
     perms = AwsProvider.permissions()
     metadata = set(perms[Operation.PLAN_METADATA])
+    # LookupEvents: the policy-change feed of access_drift: changed (the default); ListSecretVersionIds:
+    # `cloudsync access --versions`, which runs with this role.
     assert metadata == {"secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
-                        "secretsmanager:GetResourcePolicy", "iam:GetAccountAuthorizationDetails"}
+                        "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
+                        "cloudtrail:LookupEvents", "iam:GetAccountAuthorizationDetails"}
     assert set(perms[Operation.PLAN]) == metadata | {"secretsmanager:GetSecretValue",
                                                      "secretsmanager:BatchGetSecretValue"}
     assert set(perms[Operation.APPLY]) == {a.iam_action for a in ACTIONS.values() if a.used_by} | {
         "iam:GetAccountAuthorizationDetails"}
+
+
+def test_the_event_feed_is_its_own_statement_and_only_under_changed() -> None:
+    from cloudsync.providers.aws.actions import permissions_by_operation
+
+    statements = {s["Sid"]: s for s in policy_document(Operation.PLAN_METADATA, stack="p",
+                                                       region="eu-west-1")["Statement"]}
+    assert statements["LookupPolicyChanges"] == {"Sid": "LookupPolicyChanges", "Effect": "Allow",
+                                                 "Action": ["cloudtrail:LookupEvents"], "Resource": "*"}
+    assert statements["ListSecrets"]["Action"] == ["secretsmanager:ListSecrets"]
+    without = policy_document(Operation.PLAN, stack="p", region="eu-west-1", events=False)
+    assert "LookupPolicyChanges" not in {s["Sid"] for s in without["Statement"]}
+    assert all("cloudtrail:LookupEvents" not in actions
+               for actions in permissions_by_operation(events=False).values())
 
 
 def test_a_target_that_opts_out_of_the_access_scan_needs_no_iam_read() -> None:

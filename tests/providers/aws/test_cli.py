@@ -95,7 +95,8 @@ def test_permissions_prints_a_least_privilege_policy_per_operation(cli: Cli, sta
                 ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
     assert actions("plan-metadata") == {"secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
-                                        "secretsmanager:GetResourcePolicy", "iam:GetAccountAuthorizationDetails"}
+                                        "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
+                                        "cloudtrail:LookupEvents", "iam:GetAccountAuthorizationDetails"}
     assert "secretsmanager:GetSecretValue" in actions("plan")
     assert not {a for a in actions("plan") if a.startswith("secretsmanager:Put")}
     assert {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret",

@@ -27,6 +27,13 @@ TARGET = "aws-prod"
 PRINCIPALS = {"api": "arn:aws:iam::123456789012:role/payments-api",
               "worker": "arn:aws:iam::123456789012:role/billing-worker"}
 
+# Declared everywhere without readers and left alone: the default access_drift asks CloudTrail
+# about it (cloudtrail:LookupEvents) instead of reading its policy.
+QUIET = """\
+- name: payments/quiet
+  targets: [T]
+  value: {generate: {length: 24}}
+"""
 BEFORE = """\
 - name: payments/rotating
   description: first
@@ -42,7 +49,7 @@ BEFORE = """\
 - name: payments/retired
   targets: [T]
   value: {generate: {length: 24}}
-"""
+""" + QUIET
 REVIVED = """\
 - name: payments/revived
   targets: [T]
@@ -80,7 +87,7 @@ AFTER = """\
   value: {generate: {length: 32}}
   rotation: {every: 30d, grace: 0}
   readers: []
-""" + REVIVED + PLANNED + COPIED
+""" + REVIVED + PLANNED + QUIET + COPIED
 
 
 def _driver(server: IamMoto, root: Path, replica: str) -> Driver:
@@ -139,7 +146,10 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
-    return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}))
+    # Without cloudtrail:LookupEvents a plan reads every owned secret's policy instead, and says so.
+    return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}),
+                    fallback=frozenset({"cloudtrail:LookupEvents"}),
+                    serves_only={"secretsmanager:ListSecretVersionIds": ("access --versions",)})
 
 
 @pytest.mark.parametrize("operation", ["plan-metadata", "plan", "apply"])

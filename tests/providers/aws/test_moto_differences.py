@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.secretsmanager.models import secretsmanager_backends
@@ -121,8 +122,9 @@ def test_a_resource_policy_change_does_not_move_last_changed_date_in_moto(sm: An
     """moto moves LastChangedDate only on create, PutSecretValue and UpdateSecret; AWS documents it as
     "the last date and time that this secret was modified in any way" without saying whether a
     resource policy (or tag) change counts, and no AWS page or emulator here can settle it. That is
-    why ``access_drift: changed`` (which relies on it moving) is opt-in and ``all`` stays the
-    default (docs/providers/aws.md); its tests make LastChangedDate move with an UpdateSecret."""
+    why ``access_drift: changed`` (the default) does not rest on it alone: CloudTrail's event history
+    shows every PutResourcePolicy (docs/providers/aws.md). The event tests rely on this behaviour
+    (a grant only the feed can reveal); the gating tests make LastChangedDate move with an UpdateSecret."""
     sm.create_secret(Name=NAME, SecretString="x")
     before = sm.describe_secret(SecretId=NAME)["LastChangedDate"]
     backend = secretsmanager_backends["123456789012"]["us-east-1"].secrets[NAME]
@@ -133,6 +135,16 @@ def test_a_resource_policy_change_does_not_move_last_changed_date_in_moto(sm: An
     sm.tag_resource(SecretId=NAME, Tags=[{"Key": "k", "Value": "v"}])
     after = sm.describe_secret(SecretId=NAME)["LastChangedDate"]
     assert after.timestamp() == before.timestamp() - 60
+
+
+def test_moto_has_no_cloudtrail_event_history(aws: MotoServer) -> None:
+    """moto 5.2.5 implements CloudTrail's trails but not LookupEvents (its own app answers 500); the
+    test server serves it from the Secrets Manager writes that reach moto (tests/fakes/cloudtrail.py)."""
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    assert not hasattr(CloudTrailResponse, "lookup_events")
+    trail = boto3.client("cloudtrail", region_name="us-east-1", endpoint_url=aws.url)
+    assert trail.lookup_events(MaxResults=1)["Events"] == []  # the fake's answer
 
 
 def test_batch_get_secret_value_errors_have_aws_shape_but_moto_fails_a_batch_for_a_secret_without_value(

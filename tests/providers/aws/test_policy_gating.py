@@ -1,5 +1,6 @@
-"""access_drift: changed — resource policies read for declared readers and for secrets AWS reports
-changed since cloudsync last wrote them; list_filter: stack. Calls are counted on the wire (the
+"""access_drift: changed (the default) — resource policies read for declared readers and for secrets AWS
+reports changed since cloudsync last wrote them (LastChangedDate here; CloudTrail's event history in
+test_policy_events.py); list_filter: stack. Calls are counted on the wire (the
 fault proxy's log of every request it forwards), not by the adapter."""
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.secretsmanager.models import secretsmanager_backends
 
 from cloudsync.providers.aws.remote import SYNCED_TAG
 from tests.fakes.moto_server import FaultProxy, MotoServer
-from tests.providers.aws.conftest import READER_A, REGION, Engine, assert_applied, changes, stack_yaml, tags_of
+from tests.providers.aws.conftest import READER_A, Engine, an_hour_ago, assert_applied, changes, stack_yaml, tags_of
 
-ACCOUNT = "123456789012"  # moto's default account
 INTRUDER = "arn:aws:iam::123456789012:role/intruder"
 
 
@@ -32,16 +31,6 @@ def _grant(sm: Any, name: str, principal: str) -> None:
     sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "secretsmanager:GetSecretValue",
          "Resource": arn}]}))
-
-
-def _an_hour_ago(sm: Any, name: str) -> None:
-    """Play that cloudsync's last write to ``name`` was an hour ago: its mark and AWS's
-    LastChangedDate both move back (moto's clock state, the one thing a test cannot wait for)."""
-    mark = tags_of(sm, name)[SYNCED_TAG]
-    digits = mark.rstrip("r")
-    sm.tag_resource(SecretId=name, Tags=[{"Key": SYNCED_TAG, "Value": f"{int(digits) - 3600}{mark[len(digits):]}"}])
-    secret = secretsmanager_backends[ACCOUNT][REGION].secrets[name]
-    secret.last_changed_date = int(secret.last_changed_date) - 3600
 
 
 def _wire_calls(proxy: FaultProxy, engine: Engine) -> tuple[Any, Counter[str]]:
@@ -66,7 +55,9 @@ def test_a_plan_of_an_unchanged_stack_costs_exactly(engine: Engine, aws: MotoSer
     policies = count if mode == "all" else readers
     # The fingerprint key's value is read once; "" is IAM's GetAccountAuthorizationDetails (the
     # access scan, a query-protocol call without an X-Amz-Target header).
-    assert calls == Counter({"ListSecrets": pages, "GetResourcePolicy": policies, "GetSecretValue": 1, "": 1})
+    feed = {"LookupEvents": 1} if mode == "changed" else {}  # CloudTrail, for the secrets it vouches for
+    assert calls == Counter({"ListSecrets": pages, "GetResourcePolicy": policies, "GetSecretValue": 1, "": 1,
+                             **feed})
 
 
 def test_gating_sees_a_grant_added_with_any_other_change(engine: Engine, aws: MotoServer, proxy: FaultProxy,
@@ -77,7 +68,7 @@ def test_gating_sees_a_grant_added_with_any_other_change(engine: Engine, aws: Mo
     _run, report = engine.apply()
     assert_applied(report)
     for i in range(3):
-        _an_hour_ago(sm, f"payments/s{i:03d}")
+        an_hour_ago(sm, [f"payments/s{i:03d}"])
 
     # Someone edits s001 in the console: a description and a grant. AWS moves LastChangedDate.
     sm.update_secret(SecretId="payments/s001", Description="edited by hand")
@@ -102,7 +93,7 @@ def test_readers_dropped_from_a_declaration_are_still_compared(engine: Engine, a
     _run, report = engine.apply()
     assert_applied(report)
     assert tags_of(sm, "payments/s000")[SYNCED_TAG].endswith("r")  # cloudsync left readers on it
-    _an_hour_ago(sm, "payments/s000")
+    an_hour_ago(sm, ["payments/s000"])
 
     engine.write(stack_yaml(aws.url, _secrets(2, 0), target_extra=", access_drift: changed"))
     assert changes(engine.plan()) == [("aws-prod:payments/s000", "update", ("access",))]

@@ -11,7 +11,7 @@ is over-privilege (or a scenario that misses a code path): the test fails either
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudsync.diagnostics import CloudsyncError, Severity
@@ -49,6 +49,11 @@ def run(driver: Driver, command: str) -> Run:
             errors = [d for d in report.diagnostics if d.severity is Severity.ERROR]
             return Run(not errors, "\n".join(d.render() for d in report.diagnostics),
                        "\n".join(driver.last_drift.unknown_readers), _notes(driver.last_drift))
+        elif command == "access --versions":
+            report = driver.access_versions()
+            failed = [d.render() for d in report.diagnostics
+                      if d.severity is Severity.ERROR or "listing the versions" in d.message]
+            return Run(not failed, "\n".join(failed))
         elif command == "plan":
             outcome = driver.plan()
         else:
@@ -72,6 +77,9 @@ class Scenario:
     # Permissions of a bulk read with a slower complete fallback (GCP's asset index): without one
     # the run succeeds just the same, and a note names it.
     fallback: frozenset[str] = frozenset()
+    # Permissions that serve only other commands than SERVES names (e.g. ListSecretVersionIds serves
+    # "access --versions"): run those with every permission, and without it only those.
+    serves_only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def check_operation(scenario: Scenario, printed: Mapping[str, set[str]], operation: str) -> None:
@@ -80,7 +88,8 @@ def check_operation(scenario: Scenario, printed: Mapping[str, set[str]], operati
     assert needed, f"no permissions printed for {operation}"
     driver = scenario.prepare(operation)
     scenario.grant(needed)
-    for command in SERVES[operation]:
+    extra = tuple(dict.fromkeys(c for p, cs in scenario.serves_only.items() if p in needed for c in cs))
+    for command in (*SERVES[operation], *extra):
         result = run(driver, command)
         assert result.ok, f"{command} with exactly the printed {operation} permissions failed:\n{result.said}"
     unexplained = []
@@ -88,7 +97,8 @@ def check_operation(scenario: Scenario, printed: Mapping[str, set[str]], operati
         if operation not in READ_ONLY:
             driver = scenario.prepare(operation)
         scenario.grant(needed - {missing})
-        results = {command: run(driver, command) for command in SERVES[operation]}
+        commands = scenario.serves_only.get(missing, SERVES[operation])
+        results = {command: run(driver, command) for command in commands}
         for command, result in results.items():
             if missing in scenario.fallback:
                 if not result.ok or not any(name in result.notes for name in scenario.mentions(missing)):

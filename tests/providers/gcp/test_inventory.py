@@ -206,3 +206,21 @@ def test_revoking_every_reader_drops_the_label_that_made_plans_read_the_policy(
     assert engine.plan(revoked).changes() == []
     gcp.advance(WINDOW)
     assert engine.plan(revoked).calls["GetIamPolicy"] == 1  # only app/also-readers' now
+
+
+def test_refresh_full_reads_every_owned_secret_directly(gcp: FakeSecretManager, stack: Path, sm: Client) -> None:
+    """`plan --refresh full` / `drift --refresh full`: as inventory: false, for one run."""
+    from cloudsync.config.loader import load_stack
+    from cloudsync.plan.build import build_plan, open_session
+
+    settled(gcp, stack)
+    gcp.index_lag(LAG)
+    grant(sm, "app/svc1", OUTSIDER)  # the index cannot show it yet
+    gcp.advance(60)
+    assert engine.plan(stack).changes() == []
+    loaded = load_stack(stack)
+    with open_session(loaded, full_refresh=True) as session:
+        run = build_plan(session, list(loaded.config.targets))
+        calls = {k: v for k, v in session.provider("gcp-prod").api_calls.items() if v}
+    assert [(c.secret, c.action.value) for c in run.plan.real_changes] == [("app/svc1", "update")]
+    assert calls == {"ListSecrets": 1, "GetIamPolicy": 6, "GetSecretVersion": 6, "Projects.GetIamPolicy": 1}
