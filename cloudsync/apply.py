@@ -226,12 +226,19 @@ def apply_plan(session: Session, run: PlanRun, *, parallelism: int = 10,
         engine = _Engine(session, run, digest, audit, parallelism=parallelism, on_result=on_result,
                          sleep=sleep, stop=stop or threading.Event(), stop_reason=stop_reason)
         try:
-            report.results = engine.run(targets)
+            with session.prefetched(copied_values(plan)):  # one bulk read per source target
+                report.results = engine.run(targets)
             report.stopped = None if report.ok else engine.stopped()  # a stop after the last change stops nothing
         finally:
             _audit_end(audit, plan, report, complete=len(report.results) == len(changes))
             audit.close()
     return report
+
+
+def copied_values(plan: Plan) -> list[tuple[str, str]]:
+    """The (target, secret) values the plan's copies read: a generated value copied from a sibling target."""
+    return [(c.value.copy_from, c.secret) for c in plan.real_changes
+            if c.value is not None and c.value.mode is ValueMode.COPY and c.value.copy_from is not None]
 
 
 class _Engine:

@@ -47,7 +47,7 @@ from cloudsync.values.dependencies import dependencies
 from cloudsync.values.fingerprint import Fingerprinter, key_from_env
 from cloudsync.values.generate import issuer_of, renew_after, spec_digest
 from cloudsync.values.secret import SecretValue
-from cloudsync.values.sources import ResolveContext, resolve
+from cloudsync.values.sources import ResolveContext, remote_reads, resolve
 from cloudsync.values.spec import generate_spec, generated
 
 log = logging.getLogger("cloudsync")
@@ -71,6 +71,8 @@ class Session:
         self._lock = threading.Lock()
         self._keys: dict[str, Fingerprinter | None] = {}
         self.leases: dict[str, Lease] = {}  # the apply locks this session holds, by target
+        # Values read in bulk ahead of their use, by (target, secret); only inside `prefetched`.
+        self._fetched: dict[tuple[str, str], SecretValue | ProviderError] = {}
 
     @contextmanager
     def locks(self, targets: Iterable[str], holder: str, terms: LeaseTerms) -> Iterator[dict[str, Lease]]:
@@ -168,14 +170,66 @@ class Session:
         if target not in self.stack.config.targets:
             raise CloudsyncError(Diagnostic(f"unknown target {target!r}"))
         provider = self.provider(target)
+        remote = self._remote_name(provider, name)
+        fetched = self._fetched.get((target, name))
+        if isinstance(fetched, SecretValue):
+            return fetched
+        error = fetched
+        if error is None:
+            try:
+                return provider.read_value(remote)
+            except ProviderError as exc:
+                error = exc
+        if missing_ok and isinstance(error, NotFoundError):
+            return None
+        raise CloudsyncError(self.failure(target, error, f"reading the value of {remote}")) from None
+
+    def _remote_name(self, provider: Provider[object], name: str) -> str:
         decl = self.stack.by_name.get(name)
-        remote = remote_name(decl, target, provider.kind) if decl else translate(name, provider.kind)
+        return remote_name(decl, provider.target, provider.kind) if decl else translate(name, provider.kind)
+
+    @contextmanager
+    def prefetched(self, reads: Iterable[tuple[str, str]]) -> Iterator[None]:
+        """Read the values of ``reads`` (target, secret) with one bulk read per target, in
+        parallel across targets; :meth:`read_value` and :meth:`read_present` answer from them
+        until the block ends. They stay in memory only, and only for the block.
+
+        A target that cannot be opened or read is left out: its single reads report it, so a
+        failure reads exactly as it did without the prefetch.
+        """
+        wanted: dict[str, dict[str, list[str]]] = {}  # target -> remote name -> secrets
+        for target, name in dict.fromkeys(reads):
+            if target not in self.stack.config.targets or (target, name) in self._fetched:
+                continue
+            try:
+                provider = self.provider(target)  # opened one after another (see open_each)
+            except CloudsyncError:
+                continue
+            wanted.setdefault(target, {}).setdefault(self._remote_name(provider, name), []).append(name)
+        added: list[tuple[str, str]] = []
+
+        def fetch(target: str) -> None:
+            names = wanted[target]
+            try:
+                found = self.provider(target).read_values(list(names))
+            except ProviderError:
+                return
+            for remote, secrets in names.items():
+                if remote in found:
+                    for name in secrets:
+                        self._fetched[(target, name)] = found[remote]
+                        added.append((target, name))
+
         try:
-            return provider.read_value(remote)
-        except ProviderError as exc:
-            if missing_ok and isinstance(exc, NotFoundError):
-                return None
-            raise CloudsyncError(self.failure(target, exc, f"reading the value of {remote}")) from None
+            if len(wanted) == 1:
+                fetch(next(iter(wanted)))
+            elif wanted:
+                with ThreadPoolExecutor(max_workers=min(8, len(wanted)), initializer=main_thread_only) as pool:
+                    list(pool.map(fetch, wanted))
+            yield
+        finally:
+            for key in added:
+                self._fetched.pop(key, None)
 
     @property
     def providers(self) -> Mapping[str, Provider[object]]:
@@ -230,6 +284,15 @@ def resolve_values(session: Session, decls: Iterable[Declaration],
     declared = session.stack.by_name
     ctx = ResolveContext(root=session.stack.root, read_remote=session.read_value, declarations=declared,
                          read_previous=session.read_present, now=when)
+    decls = list(decls)
+    reads = [read for decl in decls for read in remote_reads(decl, declared)]
+    with session.prefetched(reads):  # one bulk read per target instead of one call per value
+        _resolve_each(decls, ctx, values, diags)
+    return values, diags
+
+
+def _resolve_each(decls: Iterable[Declaration], ctx: ResolveContext, values: Values, diags: list[Diagnostic]) -> None:
+    declared = ctx.declarations
     for decl in decls:
         spec = decl.decl.value
         if spec is None or spec.kind == "generate":
@@ -244,7 +307,6 @@ def resolve_values(session: Session, decls: Iterable[Declaration],
             # Planned as derived when this apply writes its source (see plan/derived.py).
             log.debug("the value of %s is not readable yet from %s: %s", decl.decl.name,
                       " and ".join(waits_for), exc.diagnostics[0].message)
-    return values, diags
 
 
 def read_actual(session: Session, targets: list[str], desired: list[DesiredSecret],

@@ -3,7 +3,8 @@
 An adapter is small on purpose: :meth:`Provider.read` lists everything the engine needs
 about a target in as few calls as the cloud allows; :meth:`Provider.apply` performs one
 planned change; :meth:`Provider.read_value` fetches one plaintext value when a plan truly
-needs it; :meth:`Provider.permissions` declares the cloud permissions each operation
+needs it, and :meth:`Provider.read_values` several at once (in bulk where the cloud can);
+:meth:`Provider.permissions` declares the cloud permissions each operation
 needs. The engine never knows which cloud it talks to.
 
 A change crosses the boundary as one of five typed requests (:data:`WriteRequest`):
@@ -461,8 +462,8 @@ ConfigT = TypeVar("ConfigT", covariant=True)
 class Provider(ABC, Generic[ConfigT]):
     """One target of one cloud, configured by its own target model ``ConfigT``.
 
-    The engine calls :meth:`read`, :meth:`apply`, :meth:`read_value`, :meth:`lock` and
-    :meth:`fingerprint_key`; an adapter implements :meth:`read`, :meth:`read_value` and
+    The engine calls :meth:`read`, :meth:`apply`, :meth:`read_value`, :meth:`read_values`,
+    :meth:`lock` and :meth:`fingerprint_key`; an adapter implements :meth:`read`, :meth:`read_value` and
     :meth:`permissions`, and sets :attr:`writer` to its :class:`Writes`, which only
     :meth:`apply` calls.
     """
@@ -529,6 +530,22 @@ class Provider(ABC, Generic[ConfigT]):
     @abstractmethod
     def read_value(self, name: str) -> SecretValue:
         """The current plaintext value of one secret; :class:`NotFoundError` when it has none."""
+
+    def read_values(self, names: Sequence[str]) -> Mapping[str, SecretValue | ProviderError]:
+        """The current value of each of ``names``, or the error of reading that one.
+
+        Each name's outcome is its own: a secret without a value is a :class:`NotFoundError`
+        for that name, a denied one a permission error for that name, never a failure of the
+        others. The default reads them one at a time with :meth:`read_value` (GCP and Azure
+        have no batch read); a cloud with one (AWS ``BatchGetSecretValue``) overrides it.
+        """
+        found: dict[str, SecretValue | ProviderError] = {}
+        for name in dict.fromkeys(names):
+            try:
+                found[name] = self.read_value(name)
+            except ProviderError as exc:
+                found[name] = detached(exc)
+        return found
 
     @classmethod
     @abstractmethod
@@ -598,6 +615,17 @@ class Provider(ABC, Generic[ConfigT]):
                 if not exc.transient or attempt >= KEY_ATTEMPTS:
                     raise
                 time.sleep(min(10.0, exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt))
+
+
+def detached(error: ProviderError) -> ProviderError:
+    """``error`` without its traceback and chained exceptions, to be kept as a result.
+
+    A kept exception holds the frames it passed through, and those hold the run's state: a
+    reference cycle that kept a whole plan alive (see :func:`cloudsync.values.sources.read_once`).
+    """
+    error.__traceback__ = None
+    error.__context__ = error.__cause__ = None
+    return error
 
 
 def is_loopback(host: str) -> bool:

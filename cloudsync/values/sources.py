@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cloudsync.config.loader import Declaration
     from cloudsync.config.models import FromSpec, PublicKeySpec
 
-__all__ = ["ALPHABETS", "ResolveContext", "resolve"]
+__all__ = ["ALPHABETS", "ResolveContext", "remote_reads", "resolve"]
 
 
 @dataclass
@@ -84,6 +84,23 @@ def resolve(decl: Declaration, ctx: ResolveContext) -> SecretValue:
                 f"the value of secret {decl.decl.name!r} is generated when applied; there is none to read yet")))
         case None:
             raise CloudsyncError(decl.at("name", message=f"secret {decl.decl.name!r} declares no value"))
+
+
+def remote_reads(decl: Declaration, declarations: Mapping[str, Declaration]) -> list[tuple[str, str]]:
+    """The (target, secret) values :func:`resolve` reads from targets for ``decl``, so that the
+    engine can read a whole stack's in bulk first: a ``from`` source, the secret a
+    ``public_key_of`` derives from, and a trust bundle's own value before this run."""
+    match source_of(decl.decl.value):
+        case FromSource(spec):
+            return [(spec.target, spec.name)]
+        case PublicKeySource(spec):
+            chosen = _declared_target(declarations, spec.secret, spec.target)
+            reads = [(chosen, spec.secret)] if chosen is not None else []
+            if spec.format == "bundle" and decl.decl.targets:
+                reads.append((decl.decl.targets[0], decl.decl.name))
+            return reads
+        case _:
+            return []
 
 
 def _env(decl: Declaration, var: str) -> SecretValue:
@@ -199,8 +216,7 @@ def read_once(ctx: ResolveContext, target: str, name: str) -> SecretValue:
 def _read_declared(decl: Declaration, ctx: ResolveContext, name: str, target: str | None,
                    at: tuple[str, ...]) -> SecretValue:
     """The current value of another declared secret, from ``target`` or its first target."""
-    other = ctx.declarations.get(name)
-    chosen = target or (other.decl.targets[0] if other is not None else None)
+    chosen = _declared_target(ctx.declarations, name, target)
     if chosen is None:
         raise CloudsyncError(decl.at(*at, message=f"secret {name!r} is not declared in this stack"))
     try:
@@ -209,3 +225,9 @@ def _read_declared(decl: Declaration, ctx: ResolveContext, name: str, target: st
         first = exc.diagnostics[0]
         raise CloudsyncError(decl.at(*at, message=(
             f"cannot read {chosen}:{name} for secret {decl.decl.name!r}: {first.message}"), hint=first.hint)) from None
+
+
+def _declared_target(declarations: Mapping[str, Declaration], name: str, target: str | None) -> str | None:
+    """Where another declared secret's value is read: ``target``, else its first target."""
+    other = declarations.get(name)
+    return target or (other.decl.targets[0] if other is not None else None)

@@ -34,6 +34,7 @@ class Bucket(StrEnum):
 
     LIST = "list"
     DESCRIBE = "describe"
+    BATCH = "batch"
     POLICY = "policy"
     WRITE = "write"
     TAG = "tag"
@@ -48,11 +49,13 @@ class Bucket(StrEnum):
 # in the lower of their buckets (10,000/s); the resource-policy
 # calls (Get/Put/Delete/ValidateResourcePolicy) share 50/s; PutSecretValue, UpdateSecret and
 # the replication calls share 50/s; RestoreSecret, TagResource+UntagResource, CreateSecret
-# and DeleteSecret have 50/s each. CloudTrail's LookupEvents: 2/s per account and region (its
-# API reference: "limited to two per second, per account, per Region").
+# and DeleteSecret have 50/s each. BatchGetSecretValue has a family of its own, 100/s. CloudTrail's
+# LookupEvents: 2/s per account and region (its API reference: "limited to two per second, per
+# account, per Region").
 QUOTAS: Mapping[Bucket, float] = {
     Bucket.LIST: 100,
     Bucket.DESCRIBE: 10_000,
+    Bucket.BATCH: 100,
     Bucket.POLICY: 50,
     Bucket.WRITE: 50,
     Bucket.TAG: 50,
@@ -61,7 +64,7 @@ QUOTAS: Mapping[Bucket, float] = {
     Bucket.RESTORE: 50,
     Bucket.EVENTS: 2,
 }
-READ_BUCKETS = frozenset({Bucket.LIST, Bucket.DESCRIBE})
+READ_BUCKETS = frozenset({Bucket.LIST, Bucket.DESCRIBE, Bucket.BATCH})
 # Not Secrets Manager's: a target's ``quotas:`` overrides never apply to it.
 FOREIGN_BUCKETS = frozenset({Bucket.EVENTS})
 # Every family a plan's apply writes through (GetResourcePolicy shares the policy family).
@@ -101,6 +104,10 @@ ACTIONS: Mapping[str, ApiAction] = {a.operation: a for a in (
               "`cloudsync access --versions`: the versions still enabled (never in a plan)"),
     ApiAction("GetSecretValue", Bucket.DESCRIBE, _VALUES, Scope.OWNED,
               "the stack's fingerprint key and values copied between targets"),
+    # AWS authorizes the batch call on "*" only (it takes no resource), then GetSecretValue on
+    # each secret it returns: the per-secret grant above is what limits it.
+    ApiAction("BatchGetSecretValue", Bucket.BATCH, _VALUES, Scope.ACCOUNT,
+              "values copied between targets, up to 20 a call"),
     ApiAction("CreateSecret", Bucket.CREATE, _APPLY, Scope.NEW, "create a declared secret, and the apply lock"),
     ApiAction("TagResource", Bucket.TAG, _APPLY, Scope.NEW, "labels and cloudsync's metadata (also on create)"),
     ApiAction("UntagResource", Bucket.TAG, _APPLY, Scope.OWNED, "remove labels no longer declared"),
@@ -197,6 +204,8 @@ def render_policy(config: Any, stack: str) -> str:
         "plan-metadata serves `plan --metadata-only` and `drift`: it reads no value.",
         "GetSecretValue is limited to the stack's own secrets (its fingerprint key and values copied "
         "between targets); a `from:` source outside the stack needs its own grant.",
+        "BatchGetSecretValue takes no resource (AWS accepts it only on \"*\"); it returns only the secrets "
+        "the identity may GetSecretValue, so it widens nothing.",
         f"{SCAN_ACTION} finds every principal that can read a secret through identity policies; set "
         "access_scan: false on the target where cloudsync may not read IAM (readers then show as unknown)."
         if scan else "access_scan is false: readers through identity policies are not scanned (shown as unknown).",

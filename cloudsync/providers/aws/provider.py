@@ -11,16 +11,16 @@ from typing import Any, ClassVar
 from cloudsync.providers.access import AccessScan
 from cloudsync.providers.aws.access import scan_access, scanned_secret
 from cloudsync.providers.aws.actions import permissions_by_operation, render_policy
-from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found, pacer
+from cloudsync.providers.aws.calls import SecretsManagerApi, pacer
 from cloudsync.providers.aws.client import make_client, make_cloudtrail_client, make_iam_client, make_session
 from cloudsync.providers.aws.lock import AwsTargetLock
 from cloudsync.providers.aws.marks import stamp_marks
 from cloudsync.providers.aws.read import StateReader
 from cloudsync.providers.aws.remote import STAGE
 from cloudsync.providers.aws.rules import AwsTarget
+from cloudsync.providers.aws.values import ValueReader
 from cloudsync.providers.aws.write import Writer
 from cloudsync.providers.base import (
-    NotFoundError,
     Operation,
     Provider,
     ProviderContext,
@@ -64,6 +64,7 @@ class AwsProvider(Provider[AwsTarget]):
                                   full=context.full_refresh)
         self.writes = Writer(self.api, self.reader, config)
         self.writer = self.writes
+        self.values = ValueReader(self.api)
 
     def read(self, query: ReadQuery) -> Sequence[RemoteSecret]:
         return self.reader.read(query)
@@ -98,17 +99,11 @@ class AwsProvider(Provider[AwsTarget]):
         return sorted(found, key=lambda v: v.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     def read_value(self, name: str) -> SecretValue:
-        try:
-            response = self.api.call("GetSecretValue", name=name, idempotent=True, SecretId=name)
-        except ProviderError as exc:
-            if is_not_found(exc):  # no such secret, or no current version: absence, not failure
-                raise NotFoundError(exc.message, code=exc.code) from None
-            raise
-        if response.get("SecretString") is not None:
-            return SecretValue(response["SecretString"])
-        if response.get("SecretBinary") is not None:
-            return SecretValue(response["SecretBinary"])
-        raise ProviderError(f"GetSecretValue {name}: the secret has no value", code="NoValue")
+        return self.values.read_one(name)
+
+    def read_values(self, names: Sequence[str]) -> Mapping[str, SecretValue | ProviderError]:
+        """``BatchGetSecretValue``, 20 names a call (see :mod:`cloudsync.providers.aws.values`)."""
+        return self.values.read_many(names)
 
     def target_lock(self) -> AwsTargetLock:
         """The target's apply lock: a marker secret only one apply can create, held as a lease.

@@ -103,7 +103,8 @@ def test_permissions_per_operation_are_least_privilege() -> None:
     assert metadata == {"secretsmanager:ListSecrets", "secretsmanager:DescribeSecret",
                         "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
                         "cloudtrail:LookupEvents", "iam:GetAccountAuthorizationDetails"}
-    assert set(perms[Operation.PLAN]) == metadata | {"secretsmanager:GetSecretValue"}
+    assert set(perms[Operation.PLAN]) == metadata | {"secretsmanager:GetSecretValue",
+                                                     "secretsmanager:BatchGetSecretValue"}
     assert set(perms[Operation.APPLY]) == {a.iam_action for a in ACTIONS.values() if a.used_by} | {
         "iam:GetAccountAuthorizationDetails"}
 

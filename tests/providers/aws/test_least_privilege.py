@@ -60,6 +60,13 @@ PLANNED = """\
   targets: [T]
   value: {generate: {length: 24}}
 """
+# A value copied from a secret the stack does not declare: read in bulk (BatchGetSecretValue).
+UPSTREAM = "vendor/upstream-token"
+COPIED = f"""\
+- name: payments/copied
+  targets: [T]
+  value: {{from: {{target: {TARGET}, name: {UPSTREAM}}}}}
+"""
 # What apply is asked to do, each with its own call: a new value (PutSecretValue), a new
 # reader (PutResourcePolicy), a label removed (UntagResource) and one added (TagResource), a
 # description (UpdateSecret), no readers left (DeleteResourcePolicy), a scheduled secret
@@ -80,7 +87,7 @@ AFTER = """\
   value: {generate: {length: 32}}
   rotation: {every: 30d, grace: 0}
   readers: []
-""" + REVIVED + PLANNED + QUIET
+""" + REVIVED + PLANNED + QUIET + COPIED
 
 
 def _driver(server: IamMoto, root: Path, replica: str) -> Driver:
@@ -123,13 +130,15 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         sm: Any = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=iam_moto.url)
         sm.remove_regions_from_replication(SecretId="payments/revived", RemoveReplicaRegions=["eu-west-1"])
         sm.delete_secret(SecretId="payments/revived", RecoveryWindowInDays=7)
+        sm.create_secret(Name=UPSTREAM, SecretString="value-of-the-upstream-token")
         sm.close()
         if operation == "apply":
             monkeypatch.setenv("ROTATING", "second-value-of-the-rotating-secret")
             driver = _driver(iam_moto, root, "us-west-2")
             driver.declare(AFTER)
         else:  # a plan confirms what the listing suggests: a create, a delete, a restore
-            driver.declare(BEFORE.replace("- name: payments/retired", "- name: payments/gone") + REVIVED + PLANNED)
+            driver.declare(BEFORE.replace("- name: payments/retired", "- name: payments/gone") + REVIVED + PLANNED
+                           + COPIED)
         return driver
 
     def grant(actions: Iterable[str]) -> None:

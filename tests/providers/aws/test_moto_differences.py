@@ -18,7 +18,7 @@ from cloudsync.plan.actions import Reason
 from cloudsync.providers.aws import AwsProvider
 from cloudsync.providers.aws.actions import ACTIONS
 from cloudsync.providers.aws.remote import LABEL_MISSING
-from cloudsync.providers.base import CreateRequest, ReadQuery, SecretState, ValueRecord
+from cloudsync.providers.base import CreateRequest, NotFoundError, ReadQuery, SecretState, ValueRecord
 from cloudsync.values.secret import SecretValue
 from tests.fakes.moto_server import FaultProxy, MotoServer
 from tests.providers.aws.conftest import DB_PASSWORD, Engine, assert_applied, changes, provider_via, stack_yaml
@@ -145,3 +145,42 @@ def test_moto_has_no_cloudtrail_event_history(aws: MotoServer) -> None:
     assert not hasattr(CloudTrailResponse, "lookup_events")
     trail = boto3.client("cloudtrail", region_name="us-east-1", endpoint_url=aws.url)
     assert trail.lookup_events(MaxResults=1)["Events"] == []  # the fake's answer
+
+
+def test_batch_get_secret_value_errors_have_aws_shape_but_moto_fails_a_batch_for_a_secret_without_value(
+        provider: AwsProvider, aws: MotoServer, sm: Any, tmp_path: Path) -> None:
+    """BatchGetSecretValue's ``Errors`` entries are AWS's ``APIErrorType`` in moto too (``SecretId``,
+    ``ErrorCode``, ``Message``; a missing name is ``ResourceNotFoundException``, a scheduled one
+    ``InvalidRequestException``). The difference: a secret with no current value fails moto's whole
+    call with ResourceNotFoundException, where AWS reports it in ``Errors`` like any other secret.
+    The adapter reads every secret of such a batch on its own; AWS's answer needs no fallback."""
+    from tests.providers.aws.batch_proxy import BatchProxy
+
+    sm.create_secret(Name="a", SecretString="value-a")
+    sm.create_secret(Name="gone", SecretString="x")
+    sm.delete_secret(SecretId="gone", RecoveryWindowInDays=7)
+    answer = sm.batch_get_secret_value(SecretIdList=["a", "missing", "gone"])
+    assert [v["Name"] for v in answer["SecretValues"]] == ["a"]
+    assert [(e["SecretId"], e["ErrorCode"]) for e in answer["Errors"]] == [
+        ("missing", "ResourceNotFoundException"), ("gone", "InvalidRequestException")]
+    assert all(set(e) == {"SecretId", "ErrorCode", "Message"} for e in answer["Errors"])
+
+    sm.create_secret(Name="empty")  # no version: no value
+    with pytest.raises(ClientError) as raised:  # AWS: an Errors entry for "empty", "a" answered
+        sm.batch_get_secret_value(SecretIdList=["a", "empty"])
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    found = provider.read_values(["a", "empty"])  # moto's answer: each read on its own
+    assert found["a"] == SecretValue("value-a") and isinstance(found["empty"], NotFoundError)
+    assert provider.api_calls["BatchGetSecretValue"] == 1 and provider.api_calls["GetSecretValue"] == 2
+
+    aws_like = BatchProxy(aws.url)  # AWS's answer, on the wire
+    aws_like.secret_errors["empty"] = ("ResourceNotFoundException",
+                                       "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
+    try:
+        for adapter in provider_via(aws_like, tmp_path):
+            found = adapter.read_values(["a", "empty"])
+    finally:
+        aws_like.close()
+    assert found["a"] == SecretValue("value-a") and isinstance(found["empty"], NotFoundError)
+    assert aws_like.seen == ["BatchGetSecretValue"]
