@@ -79,8 +79,8 @@ class AwsProvider(Provider[AwsTarget]):
         if self.config.access_scan and self._iam is None:
             self._iam = make_iam_client(self.target, self.config, self.session)
         scan = scan_access(self._iam if self.config.access_scan else None, scanned, counter=self.api_calls)
-        if self.reader.notes:
-            scan = replace(scan, notes=tuple(dict.fromkeys((*scan.notes, *self.reader.notes))))
+        if self.reader.notes or self.values.notes:
+            scan = replace(scan, notes=tuple(dict.fromkeys((*scan.notes, *self.reader.notes, *self.values.notes))))
         return scan
 
     def versions(self, name: str) -> Sequence[VersionInfo] | None:

@@ -7,16 +7,22 @@ single ones. AWS answers each secret on its own inside a batch: the values it co
 batch's. A per-secret failure reads exactly as the same failure of ``GetSecretValue`` (AWS
 performs, and logs to CloudTrail, a ``GetSecretValue`` for each secret of a batch).
 
+An identity without ``secretsmanager:BatchGetSecretValue`` (an IAM policy written before
+cloudsync used it) is refused the batch as a whole, while each secret's own permission is
+``GetSecretValue``: then the target's values are read one at a time, as before, with one
+warning naming the permission to add. A denied ``GetSecretValue`` still fails that secret.
+
 A secret the batch cannot settle falls back to one ``GetSecretValue``: a transient
 per-secret error (the single read retries it), a secret that neither list mentions, and every
 secret of a batch that failed as a whole with ``ResourceNotFoundException`` (moto's answer
-when one secret has no current value) or a validation error. A batch denied as a whole is each secret's error,
-naming ``secretsmanager:BatchGetSecretValue``: like every permission ``cloudsync
-permissions`` prints, it is needed, not optional.
+when one secret has no current value) or a validation error. A batch throttled, unreachable
+or refused for its credentials as a whole is each secret's error.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -39,6 +45,7 @@ SINGLE = "GetSecretValue"
 # own answer. Denied, throttled, unreachable or rejected credentials would fail each single
 # read too, and are each name's error at once.
 SETTLED_ONE_BY_ONE = frozenset({ErrorKind.NOT_FOUND, ErrorKind.OTHER, ErrorKind.CONFLICT})
+log = logging.getLogger("cloudsync")
 
 
 def value_of(response: Mapping[str, Any], name: str) -> SecretValue:
@@ -60,6 +67,9 @@ class ValueReader:
 
     def __init__(self, api: SecretsManagerApi) -> None:
         self.api = api
+        self.batch_denied = False  # once refused BatchGetSecretValue, this target reads one at a time
+        self._denial = threading.Lock()
+        self.notes: list[str] = []  # how values were read, for the access scan's notes (as the read's)
 
     def read_one(self, name: str) -> SecretValue:
         try:
@@ -84,7 +94,7 @@ class ValueReader:
         return {name: found[name] for name in wanted}  # in the order asked, as the default loop answers
 
     def _chunk(self, chunk: list[str]) -> dict[str, SecretValue | ProviderError]:
-        found = self._batch(chunk)
+        found = {} if self.batch_denied else self._batch(chunk)
         for name in chunk:
             if name not in found:
                 found[name] = self._single(name)
@@ -127,6 +137,9 @@ class ValueReader:
 
     def _batch_failed(self, exc: ProviderError, chunk: list[str],
                       found: dict[str, SecretValue | ProviderError]) -> dict[str, SecretValue | ProviderError]:
+        if exc.kind is ErrorKind.PERMISSION:
+            self._batch_refused(exc)
+            return found
         if exc.kind in SETTLED_ONE_BY_ONE:
             # AWS reports a missing secret inside Errors; moto fails the whole call for a secret
             # without a current version (tests/providers/aws/test_moto_differences.py). A request
@@ -134,6 +147,17 @@ class ValueReader:
             return found
         error = detached(exc)
         return {**{name: error for name in chunk}, **found}
+
+    def _batch_refused(self, exc: ProviderError) -> None:
+        with self._denial:
+            if self.batch_denied:
+                return
+            self.batch_denied = True
+        note = (f"BatchGetSecretValue was refused ({exc.message}); values were read one at a time with "
+                "GetSecretValue instead. Add secretsmanager:BatchGetSecretValue (resource \"*\") to the identity's "
+                "policy, as `cloudsync permissions` prints it")
+        self.notes.append(note)
+        log.warning("target %s: %s", self.api.target, note)
 
     def _secret_error(self, name: str, entry: Mapping[str, Any], page: Mapping[str, Any]) -> ProviderError:
         """One secret's entry of ``Errors``, as GetSecretValue of that secret would have failed."""

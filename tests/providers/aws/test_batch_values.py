@@ -175,18 +175,22 @@ def test_a_transient_error_of_one_secret_is_retried_on_its_own(batch: BatchProxy
     assert wire(batch) == Counter({"BatchGetSecretValue": 1, "GetSecretValue": 1})
 
 
-def test_a_denied_batch_names_the_missing_permission(engine: Engine, batch: BatchProxy, sources: list[str]) -> None:
-    """An IAM policy without BatchGetSecretValue fails the copy, naming the action to grant."""
+def test_a_denied_batch_falls_back_to_single_reads_and_says_so(engine: Engine, batch: BatchProxy,
+                                                                sources: list[str], canary: str) -> None:
+    """An IAM policy written before cloudsync used BatchGetSecretValue: the plan still works, reading
+    one value at a time (each secret's own permission is GetSecretValue), asks once, and the access
+    notes name the permission to add."""
     batch.fail("BatchGetSecretValue", "AccessDeniedException", times=10, message=(
         "User: x is not authorized to perform: secretsmanager:BatchGetSecretValue because no identity-based "
         "policy allows the secretsmanager:BatchGetSecretValue action"))
-    engine.write(stack_text(batch.url, count=3))
-    with pytest.raises(CloudsyncError) as raised:
-        engine.plan()
-    assert len(raised.value.diagnostics) == 3
-    assert all("lacks secretsmanager:BatchGetSecretValue" in d.message for d in raised.value.diagnostics)
-    assert all("cloudsync permissions --target aws-src" in (d.hint or "") for d in raised.value.diagnostics)
-    assert wire(batch) == Counter({"BatchGetSecretValue": 1})  # values are resolved before the listing
+    engine.write(stack_text(batch.url, count=45))
+    outcome = engine.plan()
+    calls = wire(batch)
+    assert calls["GetSecretValue"] == 45
+    assert 1 <= calls["BatchGetSecretValue"] <= 3  # chunks already in flight are refused too; none after
+    notes = [note for scan in outcome.access.values() for note in scan.notes]
+    assert any("secretsmanager:BatchGetSecretValue" in note and "one at a time" in note for note in notes), notes
+    assert canary not in "\n".join(notes)
 
 
 def test_values_never_reach_output_or_the_plan_file(batch: BatchProxy, sources: list[str], canary: str,

@@ -146,9 +146,10 @@ def scenario(iam_moto: IamMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
-    # Without cloudtrail:LookupEvents a plan reads every owned secret's policy instead, and says so.
+    # Without cloudtrail:LookupEvents a plan reads every owned secret's policy instead, and without
+    # BatchGetSecretValue each value on its own; either way it says so.
     return Scenario(prepare, grant, scan=frozenset({"iam:GetAccountAuthorizationDetails"}),
-                    fallback=frozenset({"cloudtrail:LookupEvents"}),
+                    fallback=frozenset({"cloudtrail:LookupEvents", "secretsmanager:BatchGetSecretValue"}),
                     serves_only={"secretsmanager:ListSecretVersionIds": ("access --versions",)})
 
 
