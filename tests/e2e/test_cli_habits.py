@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.conftest import CLI, CliResult
 
 STACK = """\
 version: 1
@@ -54,8 +55,15 @@ def test_top_level_summaries_are_whole_sentences(cli: Callable[..., CliResult]) 
 
 def test_shell_completion_is_offered_and_completes_commands(cli: Callable[..., CliResult]) -> None:
     assert "--install-completion" in cli("--help").stdout
-    script = cli("--show-completion", "bash")
-    assert script.code == 0 and "_CLOUDSYNC_COMPLETE=complete_bash" in script.stdout
+    # --show-completion prints the script of the shell it runs in (found from the process tree,
+    # so the test runs it from bash: under a pytest worker the parent may be no shell at all).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSYNC_") and k != "CI"}
+    shown = subprocess.run(["bash", "-c", f'"{CLI}" --show-completion; exit $?'], env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert shown.returncode == 0 and "_CLOUDSYNC_COMPLETE=complete_bash" in shown.stdout, shown.stderr
+    # Another shell's script, as the README says: the completion variable names the shell.
+    zsh = cli(env={"_CLOUDSYNC_COMPLETE": "source_zsh"})
+    assert zsh.code == 0 and "compdef _cloudsync_completion cloudsync" in zsh.stdout
     completed = cli(env={"_CLOUDSYNC_COMPLETE": "complete_bash", "COMP_WORDS": "cloudsync pl", "COMP_CWORD": "1"})
     assert completed.stdout.split() == ["plan"]
     options = cli(env={"_CLOUDSYNC_COMPLETE": "complete_bash", "COMP_WORDS": "cloudsync plan --for",
