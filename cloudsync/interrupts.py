@@ -13,13 +13,16 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger("cloudsync")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -72,6 +75,16 @@ def main_thread_only() -> None:
     """
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
+
+
+def in_workers(func: Callable[[T], R], items: Iterable[T], limit: int) -> list[R]:
+    """``func`` of each item, in order: on the calling thread for one item, else on up to
+    ``limit`` worker threads that leave signals to the main thread (:func:`main_thread_only`)."""
+    items = list(items)
+    if len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items)), initializer=main_thread_only) as pool:
+        return list(pool.map(func, items))
 
 
 @contextlib.contextmanager

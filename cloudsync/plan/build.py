@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from cloudsync.config.models import Rotation, ValueSpec, as_timedelta, rotation_
 from cloudsync.config.names import translate
 from cloudsync.diagnostics import CloudsyncError, Diagnostic, Severity, suggest
 from cloudsync.gc_pause import gc_paused
-from cloudsync.interrupts import main_thread_only
+from cloudsync.interrupts import in_workers
 from cloudsync.plan.derived import follow_sources
 from cloudsync.plan.model import Plan, ValueMode
 from cloudsync.plan.planner import DesiredSecret, DesiredValue, plan_changes
@@ -221,11 +220,7 @@ class Session:
                         added.append((target, name))
 
         try:
-            if len(wanted) == 1:
-                fetch(next(iter(wanted)))
-            elif wanted:
-                with ThreadPoolExecutor(max_workers=min(8, len(wanted)), initializer=main_thread_only) as pool:
-                    list(pool.map(fetch, wanted))
+            in_workers(fetch, wanted, 8)
             yield
         finally:
             for key in added:
@@ -349,11 +344,7 @@ def read_actual(session: Session, targets: list[str], desired: list[DesiredSecre
         except CloudsyncError as exc:
             failures[target] = exc.diagnostics
 
-    if len(opened) == 1:
-        attempt(opened[0])
-    elif opened:
-        with ThreadPoolExecutor(max_workers=min(8, len(opened)), initializer=main_thread_only) as pool:
-            list(pool.map(attempt, opened))
+    in_workers(attempt, opened, 8)
     if failures:
         raise CloudsyncError([d for target in targets for d in failures.get(target, [])])
     return {target: results[target] for target in targets}

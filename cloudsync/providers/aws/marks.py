@@ -14,8 +14,8 @@ family (50/s): a large estate converges over a few applies, each plan cheaper th
 from __future__ import annotations
 
 from collections.abc import Set
-from concurrent.futures import ThreadPoolExecutor
 
+from cloudsync.interrupts import in_workers
 from cloudsync.providers.aws.calls import SecretsManagerApi
 from cloudsync.providers.aws.policy import parse_policy
 from cloudsync.providers.aws.read import StateReader
@@ -49,9 +49,5 @@ def stamp_marks(api: SecretsManagerApi, reader: StateReader, written: Set[str], 
         mark = sync_mark(api.server_now(), granted=False, verified=reader.read_at[name])
         api.call("TagResource", name=name, SecretId=name, Tags=tag_list({SYNCED_TAG: mark}))
 
-    if len(names) > 1:
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
-            list(pool.map(stamp, names))
-    elif names:
-        stamp(names[0])
+    in_workers(stamp, names, max(1, parallel))
     return len(names)

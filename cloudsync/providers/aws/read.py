@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from cloudsync.interrupts import in_workers
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.events import FeedUnavailable, Vouched, policy_changes
 from cloudsync.providers.aws.policy import parse_policy
@@ -193,8 +193,4 @@ class StateReader:
         return True, (str(text) if text else None)
 
     def _each(self, func: Callable[[T], R], items: Sequence[T] | Iterable[T]) -> list[R]:
-        items = list(items)
-        if len(items) <= 1:
-            return [func(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(items))) as pool:
-            return list(pool.map(func, items))
+        return in_workers(func, items, self.parallel)

@@ -24,12 +24,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cloudsync.interrupts import main_thread_only
+from cloudsync.interrupts import in_workers
 from cloudsync.providers.aws.calls import SecretsManagerApi, is_not_found
 from cloudsync.providers.aws.errors import map_error
 from cloudsync.providers.base import NotFoundError, ProviderError, detached
@@ -83,13 +82,8 @@ class ValueReader:
         wanted = list(dict.fromkeys(names))
         chunks = [wanted[start:start + BATCH_SIZE] for start in range(0, len(wanted), BATCH_SIZE)]
         found: dict[str, SecretValue | ProviderError] = {}
-        if len(chunks) <= 1:
-            answers = [self._chunk(chunk) for chunk in chunks]
-        else:
-            # One call answers in ~100 ms: a few in flight reach the family's 100/s, one alone 10/s.
-            with ThreadPoolExecutor(max_workers=min(PARALLEL, len(chunks)), initializer=main_thread_only) as pool:
-                answers = list(pool.map(self._chunk, chunks))
-        for answer in answers:
+        # One call answers in ~100 ms: a few in flight reach the family's 100/s, one alone 10/s.
+        for answer in in_workers(self._chunk, chunks, PARALLEL):
             found.update(answer)
         return {name: found[name] for name in wanted}  # in the order asked, as the default loop answers
 
